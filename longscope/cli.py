@@ -1,0 +1,162 @@
+"""The ``longscope`` command: run a plan, list tasks, show a run's summary again."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from longscope.analysis.effective_length import DEFAULT_THRESHOLD
+from longscope.analysis.summary import Summary, summarise
+from longscope.core import UsageError
+from longscope.runner import DEFAULT_DEPTHS, DEFAULT_LENGTHS, DEFAULT_TASKS, RunConfig, parse_depths, parse_lengths
+from longscope.store import RunStore
+from longscope.tasks import TASKS, split_list
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=False,
+    help="How far does a language model really read, and what does that cost?",
+    pretty_exceptions_enable=False,
+)
+out = Console()
+
+
+def fmt_length(tokens: int) -> str:
+    if tokens % 1024 == 0:
+        return f"{tokens // 1024}k"
+    if tokens % 512 == 0:
+        return f"{tokens / 1024:g}k"
+    return str(tokens)
+
+
+def _default_out(model: str) -> Path:
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in model.split("/")[-1].split(":")[-1])
+    return Path("runs") / (slug.strip("-.") or "model")
+
+
+@app.command()
+def run(
+    model: str = typer.Option("smollm2", help="smollm2 (bundled) or hf:PATH_OR_ID"),
+    tasks: str = typer.Option(",".join(DEFAULT_TASKS), help="comma-separated task names, NAME(param=value,...)"),
+    lengths: str = typer.Option(",".join(fmt_length(n) for n in DEFAULT_LENGTHS), help="whole-request lengths"),
+    depths: str = typer.Option(",".join(f"{d:g}" for d in DEFAULT_DEPTHS), help="needle depths in [0, 1]"),
+    samples: int = typer.Option(1, help="samples (seeds) per task, length and depth"),
+    seed: int = typer.Option(0, help="first seed"),
+    retries: int = typer.Option(1, help="retries of a failed sample before it is recorded as failed"),
+    threshold: float = typer.Option(DEFAULT_THRESHOLD, help="score (0-100) that a length must clear to count"),
+    out_dir: Path | None = typer.Option(None, "--out", help="run directory (default runs/<model>); reruns resume"),
+    progress: bool = typer.Option(True, help="show the progress bar"),
+) -> None:
+    """Evaluate a model; with no arguments, the bundled SmolLM2 on NEEDLE tasks up to 4k tokens."""
+    from longscope import runner
+
+    config = RunConfig(
+        model=model,
+        tasks=split_list(tasks),
+        lengths=parse_lengths(lengths),
+        depths=parse_depths(depths),
+        samples=samples,
+        seed=seed,
+        retries=retries,
+        threshold=threshold,
+    )
+    target = out_dir or _default_out(model)
+    try:
+        summary = runner.run(config, target, show_progress=progress)
+    except KeyboardInterrupt:
+        Console(stderr=True).print(f"interrupted: finished samples are saved in {target}; run the same command to resume")
+        raise typer.Exit(130) from None
+    print_summary(summary, target)
+
+
+@app.command("tasks")
+def list_tasks() -> None:
+    """List the tasks with their parameters, metric, and place on the difficulty plane."""
+    table = Table(title="tasks", show_lines=True)
+    for column in ("name", "diffusion", "scope", "metric", "what it asks", "parameters (defaults)"):
+        table.add_column(column, overflow="fold")
+    for name, cls in TASKS.items():
+        task = cls()
+        params = ", ".join(f"{f.name}={getattr(task, f.name)}" for f in dataclasses.fields(task))
+        table.add_row(name, f"{task.diffusion:.2f}", f"{task.scope:.2f}", task.metric, task.description, params)
+    out.print(table)
+    out.print("Configure a task as NAME(param=value,...), e.g. --tasks 'niah(haystack=noise,value_type=uuid)'.")
+
+
+@app.command()
+def show(
+    run_dir: Path = typer.Argument(..., help="a run directory"),
+    threshold: float = typer.Option(DEFAULT_THRESHOLD, help="score (0-100) that a length must clear to count"),
+) -> None:
+    """Print the summary table of a run again."""
+    store = RunStore.open(run_dir, create=False)
+    try:
+        summary = summarise(store.results(), threshold)
+        state = store.get_meta("state")
+    finally:
+        store.close()
+    print_summary(summary, run_dir)
+    if state == "running":
+        out.print("[yellow]This run did not finish: the table shows the samples done so far.[/]")
+
+
+def print_summary(summary: Summary, run_dir: Path) -> None:
+    if not summary.cells:
+        out.print(f"{run_dir}: no results yet")
+        return
+    table = Table(title=f"score (0-100) by task and length — {run_dir}")
+    table.add_column("task")
+    for length in summary.lengths:
+        table.add_column(fmt_length(length), justify="right")
+    table.add_column("effective", justify="right")
+    for task in summary.tasks:
+        row = [task]
+        for length in summary.lengths:
+            cell = summary.cells.get((task, length))
+            if cell is None:
+                row.append("")
+                continue
+            mean = "—" if cell.mean is None else f"{cell.mean:.1f}"
+            failed = f" [red]{cell.failed} failed[/]" if cell.failed else ""
+            row.append(f"{mean} (n={cell.n}){failed}")
+        row.append(_length_or_none(summary.effective_length(task)))
+        table.add_row(*row)
+    overall = [summary.overall(length) for length in summary.lengths]
+    table.add_row(
+        "[bold]mean over tasks[/]",
+        *["—" if m is None else f"[bold]{m:.1f}[/]" for m in overall],
+        f"[bold]{_length_or_none(summary.effective_length())}[/]",
+        end_section=True,
+    )
+    out.print(table)
+    effective = summary.effective_length()
+    verdict = (
+        f"Effective context length: {fmt_length(effective)} tokens"
+        if effective
+        else "Effective context length: none of the tested lengths"
+    )
+    out.print(f"{verdict} (largest length whose mean score is at least {summary.threshold:g}).")
+    if summary.failed:
+        out.print(f"[red]{summary.failed} samples failed[/]; run the same command again to retry them.")
+
+
+def _length_or_none(tokens: int | None) -> str:
+    return "—" if tokens is None else fmt_length(tokens)
+
+
+def main() -> None:
+    """Entry point: a usage error is one line and exit code 2; an interrupt keeps what finished."""
+    try:
+        app()
+    except UsageError as exc:
+        Console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""The plain types every stage shares: samples, requests, generations, result rows, and the registries."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+
+
+class UsageError(Exception):
+    """A problem the user caused and can fix: reported as one line, exit code 2, never a traceback."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Samples
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One question asked of a sample's context, with the answers that count as right."""
+
+    question: str
+    answers: tuple[str, ...]
+    answer_prefix: str = ""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One test item: a context, the turn(s) asked of it, and what we know about how it was built.
+
+    The user message is ``template`` with ``{context}`` and ``{question}`` filled in; the assistant turn
+    starts with the turn's ``answer_prefix``. Keeping the parts apart lets prompt-level methods rewrite the
+    context while the rest of the request stays as the task defined it.
+    """
+
+    id: str
+    task: str
+    context: str
+    turns: tuple[Turn, ...]
+    template: str
+    max_new_tokens: int
+    system: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def question(self) -> str:
+        return self.turns[0].question
+
+    @property
+    def answers(self) -> tuple[str, ...]:
+        return self.turns[0].answers
+
+    def messages(self, turn: int = 0, context: str | None = None) -> list[dict[str, str]]:
+        """The chat messages for one turn, optionally over a replaced context."""
+        user = self.template.format(
+            context=self.context if context is None else context, question=self.turns[turn].question
+        )
+        msgs = [] if self.system is None else [{"role": "system", "content": self.system}]
+        msgs.append({"role": "user", "content": user})
+        return msgs
+
+    def request(self, turn: int = 0, **overrides: Any) -> GenerationRequest:
+        return GenerationRequest(
+            messages=self.messages(turn),
+            answer_prefix=self.turns[turn].answer_prefix,
+            max_new_tokens=self.max_new_tokens,
+            **overrides,
+        )
+
+    def to_json(self) -> str:
+        """Canonical JSON: the same sample always serialises to the same bytes."""
+        return json.dumps(dataclasses.asdict(self), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Sample:
+        raw = json.loads(text)
+        raw["turns"] = tuple(
+            Turn(question=t["question"], answers=tuple(t["answers"]), answer_prefix=t["answer_prefix"])
+            for t in raw["turns"]
+        )
+        return cls(**raw)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Requests to a backend and what comes back
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What is asked of a backend: greedy by default, the output budget counted inside the target length."""
+
+    messages: list[dict[str, str]]
+    answer_prefix: str = ""
+    max_new_tokens: int = 64
+    stop: tuple[str, ...] = ()
+    temperature: float = 0.0
+    seed: int = 0
+
+
+@dataclass
+class Generation:
+    """A backend's answer with the measurements every result row carries."""
+
+    text: str
+    input_tokens: int
+    output_tokens: int
+    prefill_s: float
+    decode_s: float
+    wall_s: float
+    finish_reason: str = "stop"
+    kv_bytes: int | None = None
+    peak_memory_bytes: int | None = None
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A model behind one interface. ``render`` and ``count_tokens`` are what exact-length fitting relies on."""
+
+    kind: str
+    model_name: str
+    model_revision: str
+    context_window: int
+
+    def render(self, messages: list[dict[str, str]], answer_prefix: str = "") -> str:
+        """The full prompt text the model will read, chat template applied, answer prefix appended."""
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` as the model will see it (no special tokens added beyond those in the text)."""
+
+    def decode(self, ids: list[int]) -> str: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def tokenizer_fingerprint(self) -> str:
+        """A stable hash of the tokenizer and chat template; part of every sample cache key."""
+
+    def special_token_strings(self) -> list[str]:
+        """Strings that would become special tokens; a haystack must never contain them."""
+
+    def generate(self, request: GenerationRequest) -> Generation: ...
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Result rows
+
+
+@dataclass
+class Result:
+    """One finished (or failed) sample: the row the store keeps and the analyses read."""
+
+    key: str
+    sample_id: str
+    task: str
+    length: int
+    depth: float | None
+    seed: int
+    turn: int
+    status: str  # "ok" or "failed"
+    prediction: str = ""
+    score: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    prefill_s: float | None = None
+    decode_s: float | None = None
+    wall_s: float | None = None
+    kv_bytes: int | None = None
+    peak_memory_bytes: int | None = None
+    finish_reason: str | None = None
+    attempts: int = 1
+    error: str | None = None
+    backend: str = ""
+    model: str = ""
+    method: str = "full"
+    realised_tokens: int | None = None
+    diffusion: float | None = None
+    scope: float | None = None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Registries
+
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Names to members of one family (tasks, scorers, backends); unknown names fail with what exists."""
+
+    def __init__(self, family: str) -> None:
+        self.family = family
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def add(item: T) -> T:
+            if name in self._items:
+                raise ValueError(f"{self.family} {name!r} is registered twice")
+            self._items[name] = item
+            return item
+
+        return add
+
+    def add(self, name: str, item: T) -> None:
+        self.register(name)(item)
+
+    def get(self, name: str) -> T:
+        try:
+            return self._items[name]
+        except KeyError:
+            known = ", ".join(sorted(self._items))
+            raise UsageError(f"unknown {self.family} {name!r}; known {self.family}s: {known}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._items))
+
+    def items(self) -> list[tuple[str, T]]:
+        return sorted(self._items.items())

@@ -1,0 +1,1 @@
+"""Where planned samples run: in this process (local)."""

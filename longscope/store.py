@@ -1,0 +1,161 @@
+"""The run store: one SQLite database per run directory, a row written as each sample finishes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from longscope.core import Result, Sample, UsageError
+
+DB_NAME = "run.db"
+# PRAGMA application_id marks the file as ours, so a foreign SQLite file is never written to.
+APPLICATION_ID = 0x4C53_4350  # "LSCP"
+SCHEMA_VERSION = 1
+
+_RESULT_COLUMNS = [f.name for f in dataclasses.fields(Result)]
+_SQL_TYPES = {"int": "INTEGER", "float": "REAL", "str": "TEXT"}
+
+
+def _column_type(field: dataclasses.Field) -> str:
+    text = str(field.type)
+    for py, sql in _SQL_TYPES.items():
+        if text.startswith(py):
+            return sql
+    return "TEXT"
+
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS samples (id TEXT PRIMARY KEY, task TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS results (
+    {", ".join(f"{f.name} {_column_type(f)}" for f in dataclasses.fields(Result))},
+    finished_at REAL NOT NULL,
+    PRIMARY KEY (key)
+);
+"""
+
+
+def _check_existing(path: Path) -> None:
+    """Refuse a file that is not a longscope run database, reading it only (it must be left as it was)."""
+    try:
+        probe = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            app_id = probe.execute("PRAGMA application_id").fetchone()[0]
+            tables = {row[0] for row in probe.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            probe.close()
+    except sqlite3.DatabaseError as exc:
+        raise UsageError(
+            f"{path} is corrupt or not an SQLite database ({exc}); move it away or choose another --out"
+        ) from None
+    if app_id != APPLICATION_ID or not {"meta", "results"} <= tables:
+        raise UsageError(
+            f"{path} is an SQLite database that longscope did not write; move it away or choose another --out"
+        )
+
+
+class RunStore:
+    """Read and write one run directory's database. Every write is its own committed transaction."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self.connection = connection
+        self.path = path
+
+    @staticmethod
+    def prepare(run_dir: Path) -> tuple[dict[str, Any], set[str]]:
+        """Check that ``run_dir`` can hold a run, creating nothing but the directory.
+
+        Returns the metadata and finished result keys of a run already there (empty for a new one).
+
+        Called before any work so that a bad --out fails first, and a failed start leaves no database behind.
+        """
+        run_dir = Path(run_dir)
+        path = run_dir / DB_NAME
+        if path.exists():
+            _check_existing(path)
+            store = RunStore.open(run_dir, create=False)
+            try:
+                meta = {row[0]: json.loads(row[1]) for row in store.connection.execute("SELECT * FROM meta")}
+                return meta, store.finished_keys()
+            finally:
+                store.close()
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            probe = run_dir / f".write-test-{time.time_ns()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise UsageError(
+                f"cannot write to output directory {run_dir}: {exc.strerror or exc}; choose another --out"
+            ) from None
+        return {}, set()
+
+    @classmethod
+    def open(cls, run_dir: Path, *, create: bool) -> RunStore:
+        run_dir = Path(run_dir)
+        path = run_dir / DB_NAME
+        if path.exists():
+            _check_existing(path)
+        elif not create:
+            if not run_dir.is_dir():
+                raise UsageError(f"{run_dir} does not exist; give the --out directory of a run")
+            raise UsageError(f"{run_dir} is not a longscope run (no {DB_NAME}); give the --out directory of a run")
+        connection = sqlite3.connect(path, timeout=30)
+        connection.row_factory = sqlite3.Row
+        if create:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            with connection:
+                connection.executescript(_SCHEMA)
+                connection.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                connection.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema', ?), ('created', ?)",
+                    (str(SCHEMA_VERSION), str(time.time())),
+                )
+        return cls(connection, path)
+
+    def close(self) -> None:
+        self.connection.close()
+
+    # -- metadata ------------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> Any:
+        row = self.connection.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self.connection:
+            self.connection.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    # -- results -------------------------------------------------------------------------------------
+
+    def finished_keys(self) -> set[str]:
+        return {row[0] for row in self.connection.execute("SELECT key FROM results WHERE status='ok'")}
+
+    def attempts(self) -> dict[str, int]:
+        return {row[0]: row[1] for row in self.connection.execute("SELECT key, attempts FROM results")}
+
+    def write(self, result: Result, sample: Sample) -> None:
+        """Record one finished or failed sample; a retry replaces the earlier failed row for the same key."""
+        values = [getattr(result, name) for name in _RESULT_COLUMNS]
+        with self.connection:
+            self.connection.execute(
+                "INSERT OR IGNORE INTO samples VALUES (?, ?, ?)", (sample.id, sample.task, sample.to_json())
+            )
+            self.connection.execute(
+                f"INSERT OR REPLACE INTO results ({', '.join(_RESULT_COLUMNS)}, finished_at) "
+                f"VALUES ({', '.join('?' * len(_RESULT_COLUMNS))}, ?)",
+                [*values, time.time()],
+            )
+
+    def results(self) -> list[Result]:
+        rows = self.connection.execute(f"SELECT {', '.join(_RESULT_COLUMNS)} FROM results ORDER BY rowid")
+        return [Result(**dict(row)) for row in rows]
+
+    def sample(self, sample_id: str) -> Sample | None:
+        row = self.connection.execute("SELECT body FROM samples WHERE id=?", (sample_id,)).fetchone()
+        return None if row is None else Sample.from_json(row[0])

@@ -1,0 +1,63 @@
+"""Tasks by name, and the ``name(param=value,...)`` syntax the command line uses to configure them."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pydantic
+
+from longscope.core import Registry, UsageError
+from longscope.tasks.base import Task, cached_sample
+from longscope.tasks.niah import Niah, NiahMultiKey, NiahMultiQuery, NiahMultiValue
+
+TASKS: Registry[type[Task]] = Registry("task")
+for _task in (Niah, NiahMultiKey, NiahMultiValue, NiahMultiQuery):
+    TASKS.add(_task.name, _task)
+
+_SPEC = re.compile(r"^\s*([A-Za-z0-9_.:-]+)\s*(?:\((.*)\))?\s*$")
+
+
+def split_list(text: str) -> list[str]:
+    """Split ``a,b(x=1,y=2),c`` at the commas outside parentheses."""
+    items, depth, current = [], 0, ""
+    for char in text:
+        if char == "," and depth == 0:
+            items.append(current)
+            current = ""
+            continue
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            raise UsageError(f"unbalanced parentheses in {text!r}")
+        current += char
+    if depth:
+        raise UsageError(f"unbalanced parentheses in {text!r}")
+    items.append(current)
+    return [item.strip() for item in items if item.strip()]
+
+
+def make_task(spec: str) -> Task:
+    """``niah_multikey(num_keys=6,key_type=uuid)`` → a configured task; parameters are type-checked."""
+    match = _SPEC.match(spec)
+    if not match:
+        raise UsageError(f"cannot read task {spec!r}; write NAME or NAME(param=value,...)")
+    cls = TASKS.get(match.group(1))
+    params: dict[str, str] = {}
+    for pair in split_list(match.group(2) or ""):
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise UsageError(f"task {cls.name}: parameter {pair!r} needs the form name=value")
+        params[name.strip()] = value.strip()
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(params) - fields)
+    if unknown:
+        raise UsageError(f"task {cls.name}: unknown parameter {unknown[0]!r}; parameters: {', '.join(sorted(fields))}")
+    try:
+        return pydantic.TypeAdapter(cls).validate_python(params)
+    except pydantic.ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        raise UsageError(f"task {cls.name}: parameter {where}: {error['msg']} (got {error.get('input')!r})") from None
+
+
+__all__ = ["TASKS", "Task", "cached_sample", "make_task", "split_list"]

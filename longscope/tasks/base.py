@@ -1,0 +1,83 @@
+"""What every task is: parameters, a place on the difficulty plane, a metric, and cached exact-length samples."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from longscope.cache import atomic_write_text, cache_dir, stable_hash
+from longscope.core import Backend, Sample, UsageError
+
+
+@dataclass(frozen=True)
+class Task:
+    """A parameterised source of samples. Subclasses are dataclasses whose fields are the task's parameters.
+
+    ``name`` is the registry name; ``diffusion`` and ``scope`` (both in [0, 1]) place the task on the
+    difficulty plane: how hard the needed information is to find, and how much of the context is needed.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    metric: ClassVar[str] = ""
+    uses_depth: ClassVar[bool] = False
+    max_new_tokens: int = 64
+
+    @property
+    def diffusion(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def scope(self) -> float:
+        raise NotImplementedError
+
+    def params(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def label(self) -> str:
+        """The name, plus any parameter that differs from the registered defaults: ``niah(haystack=noise)``."""
+        defaults = type(self)()
+        changed = [
+            f"{f.name}={getattr(self, f.name)}"
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != getattr(defaults, f.name)
+        ]
+        return self.name + (f"({','.join(changed)})" if changed else "")
+
+    def sample_id(self, length: int, depth: float | None, seed: int) -> str:
+        where = "" if depth is None else f"/d{depth:g}"
+        return f"{self.label()}@{length}{where}/s{seed}"
+
+    def build(self, backend: Backend, length: int, depth: float | None, seed: int) -> Sample:
+        """One sample whose whole request (template, prompt and output budget) is ``length`` tokens."""
+        raise NotImplementedError
+
+    def rng(self, seed: int) -> random.Random:
+        """Randomness that depends on the task, its parameters and the seed only, not on length or depth,
+        so the same seed asks the same question at every length and depth and only the haystack differs."""
+        return random.Random(int(stable_hash([self.name, self.params(), seed]), 16))
+
+    def check(self, backend: Backend, length: int) -> None:
+        """Raise a UsageError for parameters that cannot work at this length, before any sample is built."""
+        if length <= self.max_new_tokens:
+            raise UsageError(
+                f"{self.label()}: length {length} leaves no room for the prompt after the output budget "
+                f"max_new_tokens={self.max_new_tokens}"
+            )
+
+
+def cached_sample(task: Task, backend: Backend, length: int, depth: float | None, seed: int) -> Sample:
+    """Build a sample, or read it back: keyed by (task parameters, seed, length, depth, tokenizer fingerprint),
+    so every backend with the same tokenizer and every rerun sees byte-identical prompts."""
+    key = stable_hash([task.name, task.params(), seed, length, depth])
+    path = cache_dir() / "samples" / backend.tokenizer_fingerprint() / task.name / f"{key}.json"
+    if path.is_file():
+        try:
+            return Sample.from_json(path.read_text(encoding="utf-8"))
+        except (ValueError, KeyError, TypeError):
+            pass  # a damaged cache entry is rebuilt below
+    sample = task.build(backend, length, depth, seed)
+    atomic_write_text(path, sample.to_json())
+    return sample

@@ -1,0 +1,182 @@
+"""Needle in a haystack, RULER-style: single needle, distractor keys, several values, several queries."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from longscope.core import Backend, Sample, Turn, UsageError
+from longscope.haystack import CORPORA, Needle, corpus, fit_context
+from longscope.tasks.base import Task
+from longscope.tasks.vocabulary import ADJECTIVES, NOUNS
+
+ItemType = Literal["word", "number", "uuid"]
+
+_KIND = {"number": "secret number", "word": "secret word", "uuid": "secret code"}
+
+TEMPLATE = (
+    "Hidden in the text below are some {kind}s, each written next to a name. Read the text closely; "
+    "afterwards you will be asked about them.\n\n{{context}}\n\n{{question}}"
+)
+
+
+def _item(kind: ItemType, rng: random.Random) -> str:
+    if kind == "number":
+        return str(rng.randint(1_000_000, 9_999_999))
+    if kind == "uuid":
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    return rng.choice(NOUNS)
+
+
+def _key(kind: ItemType, rng: random.Random) -> str:
+    if kind == "word":
+        return f"{rng.choice(ADJECTIVES)}-{rng.choice(NOUNS)}"
+    return _item(kind, rng)
+
+
+def _distinct(make, count: int) -> list[str]:
+    seen: list[str] = []
+    for _ in range(count * 50):
+        item = make()
+        if item not in seen:
+            seen.append(item)
+        if len(seen) == count:
+            return seen
+    raise UsageError(f"cannot draw {count} distinct items; ask for fewer needles")
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+@dataclass(frozen=True)
+class Niah(Task):
+    """Find the values written next to the asked key(s) among haystack text and, optionally, look-alikes.
+
+    ``num_keys`` needles carry distinct keys; the first ``num_queries`` of them are asked about, the rest are
+    distractors. Each asked key carries ``num_values`` values. The first needle sits at the requested depth;
+    the others at depths drawn from the seed.
+    """
+
+    name: ClassVar[str] = "niah"
+    description: ClassVar[str] = "one marked needle in the haystack; return its value"
+    metric: ClassVar[str] = "contains_all"
+    uses_depth: ClassVar[bool] = True
+
+    haystack: Literal["essay", "noise"] = "essay"
+    key_type: ItemType = "word"
+    value_type: ItemType = "number"
+    num_keys: int = 1
+    num_values: int = 1
+    num_queries: int = 1
+    max_new_tokens: int = 64
+
+    @property
+    def diffusion(self) -> float:
+        # Look-alike needles make the right one harder to find; a natural-prose haystack blends in more.
+        distractors = self.num_keys - self.num_queries
+        return round(min(1.0, 0.1 + 0.1 * (self.haystack == "essay") + 0.1 * min(distractors, 3)), 2)
+
+    @property
+    def scope(self) -> float:
+        facts = self.num_queries * self.num_values
+        return round(min(1.0, 0.05 + 0.05 * (facts - 1)), 2)
+
+    def check(self, backend: Backend, length: int) -> None:
+        super().check(backend, length)
+        if self.haystack not in CORPORA:
+            raise UsageError(f"{self.label()}: haystack must be one of {', '.join(CORPORA)}")
+        for field_name in ("num_keys", "num_values", "num_queries"):
+            if getattr(self, field_name) < 1:
+                raise UsageError(f"{self.label()}: {field_name} must be at least 1")
+        if self.num_queries > self.num_keys:
+            raise UsageError(
+                f"{self.label()}: num_queries={self.num_queries} exceeds num_keys={self.num_keys}; "
+                "every asked key needs a needle"
+            )
+
+    def build(self, backend: Backend, length: int, depth: float | None, seed: int) -> Sample:
+        rng = self.rng(seed)
+        kind = _KIND[self.value_type]
+        keys = _distinct(lambda: _key(self.key_type, rng), self.num_keys)
+        asked = keys[: self.num_queries]
+        values = {
+            key: _distinct(lambda: _item(self.value_type, rng), self.num_values if key in asked else 1)
+            for key in keys
+        }
+        facts = [(key, value) for key in keys for value in values[key]]
+        first_depth = 0.5 if depth is None else depth
+        needles = [Needle(f"The {kind} for {key} is {value}.", first_depth) for key, value in facts[:1]]
+        needles += [Needle(f"The {kind} for {key} is {value}.", round(rng.random(), 4)) for key, value in facts[1:]]
+        question, prefix = self._question(kind, asked)
+        answers = tuple(value for key in asked for value in values[key])
+        template = TEMPLATE.format(kind=kind)
+        turn = Turn(question=question, answers=answers, answer_prefix=prefix)
+
+        def count_prompt(context: str) -> int:
+            messages = [{"role": "user", "content": template.format(context=context, question=question)}]
+            return backend.count_tokens(backend.render(messages, prefix))
+
+        body = corpus(self.haystack)
+        start = rng.randrange(len(body.units))
+        fitted = fit_context(backend, count_prompt, body, needles, length - self.max_new_tokens, start)
+        rendered = backend.render(
+            [{"role": "user", "content": template.format(context=fitted.context, question=question)}], prefix
+        )
+        return Sample(
+            id=self.sample_id(length, depth, seed),
+            task=self.label(),
+            context=fitted.context,
+            turns=(turn,),
+            template=template,
+            max_new_tokens=self.max_new_tokens,
+            metadata={
+                "target_length": length,
+                "prompt_tokens": fitted.prompt_tokens,
+                "realised_tokens": fitted.prompt_tokens + self.max_new_tokens,
+                "realised_chars": len(rendered),
+                "context_chars": len(fitted.context),
+                "depth": first_depth,
+                "needle_depths": list(fitted.needle_depths),
+                "seed": seed,
+                "params": self.params(),
+                "diffusion": self.diffusion,
+                "scope": self.scope,
+                "tokenizer": backend.tokenizer_fingerprint(),
+                "truncation": "none",
+            },
+        )
+
+    def _question(self, kind: str, asked: list[str]) -> tuple[str, str]:
+        if self.num_queries == 1 and self.num_values == 1:
+            return (f"What is the {kind} for {asked[0]} in the text above?", f"The {kind} for {asked[0]} is")
+        return (
+            f"What are all the {kind}s for {_join(asked)} in the text above?",
+            f"The {kind}s for {_join(asked)} are:",
+        )
+
+
+@dataclass(frozen=True)
+class NiahMultiKey(Niah):
+    name: ClassVar[str] = "niah_multikey"
+    description: ClassVar[str] = "one asked needle among look-alike needles with other keys"
+    num_keys: int = 4
+
+
+@dataclass(frozen=True)
+class NiahMultiValue(Niah):
+    name: ClassVar[str] = "niah_multivalue"
+    description: ClassVar[str] = "one key with several values spread through the haystack; return them all"
+    num_values: int = 4
+    max_new_tokens: int = 96
+
+
+@dataclass(frozen=True)
+class NiahMultiQuery(Niah):
+    name: ClassVar[str] = "niah_multiquery"
+    description: ClassVar[str] = "several keys asked at once, one value each; return every value"
+    num_keys: int = 4
+    num_queries: int = 4
+    max_new_tokens: int = 96
