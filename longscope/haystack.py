@@ -257,23 +257,48 @@ def _fill_with_fragment(
     total: int,
     target: int,
 ) -> tuple[int, str]:
-    """Make up the last few tokens with the tail of the text that precedes the haystack in the stream."""
+    """Make up the last few tokens with the tail of the text that precedes the haystack in the stream.
+
+    Token-level tails are tried first, steered by each miss; where seam merges defeat them (a lone "." can
+    cost two tokens after a SentencePiece-style prefix space), word-level tails with either separator are
+    tried, each checked cheaply on its own before the whole prompt is counted.
+    """
     gap = target - total
     source, i = "", 1
     while backend.count_tokens(source) < gap + 8 and i <= len(body.units) * 4:
         source = body.units[(start - i) % len(body.units)] + source
         i += 1
-    ids = backend.encode(source)
     best = (total, context)
-    k = min(gap, len(ids))
-    tried: set[int] = set()
-    while 0 < k <= len(ids) and k not in tried and len(tried) < 8:
-        tried.add(k)
-        candidate = backend.decode(ids[-k:]).strip() + " " + context
+    tried: set[str] = set()
+
+    def attempt(fragment: str, separator: str = " ") -> int | None:
+        nonlocal best
+        candidate = fragment + separator + context
+        if not fragment or candidate in tried:
+            return None
+        tried.add(candidate)
         count = count_prompt(candidate)
-        if count == target:
-            return count, candidate
-        if best[0] < count < target:
+        if best[0] < count <= target:
             best = (count, candidate)
+        return count
+
+    ids = backend.encode(source)
+    k = min(gap, len(ids))
+    for _ in range(6):
+        if not 0 < k <= len(ids):
+            break
+        count = attempt(backend.decode(ids[-k:]).strip())
+        if count is None or count == target:
+            break
         k += target - count
+    if best[0] == target:
+        return best
+    words = source.split()
+    for j in range(1, len(words) + 1):
+        fragment = " ".join(words[-j:])
+        alone = backend.count_tokens(fragment)
+        if alone > gap + 2:
+            break
+        if alone >= gap - 2 and any(attempt(fragment, sep) == target for sep in (" ", "\n")):
+            return best
     return best
