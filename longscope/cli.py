@@ -13,7 +13,14 @@ from rich.table import Table
 from longscope.analysis.effective_length import DEFAULT_THRESHOLD
 from longscope.analysis.summary import Summary, summarise
 from longscope.core import UsageError
-from longscope.runner import DEFAULT_DEPTHS, DEFAULT_LENGTHS, DEFAULT_TASKS, RunConfig, parse_depths, parse_lengths
+from longscope.runner import (
+    DEFAULT_DEPTHS,
+    DEFAULT_LENGTHS,
+    DEFAULT_TASKS,
+    RunConfig,
+    parse_depths,
+    parse_lengths,
+)
 from longscope.store import RunStore
 from longscope.tasks import TASKS, split_list
 
@@ -42,14 +49,22 @@ def _default_out(model: str) -> Path:
 @app.command()
 def run(
     model: str = typer.Option("smollm2", help="smollm2 (bundled) or hf:PATH_OR_ID"),
-    tasks: str = typer.Option(",".join(DEFAULT_TASKS), help="comma-separated task names, NAME(param=value,...)"),
-    lengths: str = typer.Option(",".join(fmt_length(n) for n in DEFAULT_LENGTHS), help="whole-request lengths"),
+    tasks: str = typer.Option(
+        ",".join(DEFAULT_TASKS), help="comma-separated task names, NAME(param=value,...)"
+    ),
+    lengths: str = typer.Option(
+        ",".join(fmt_length(n) for n in DEFAULT_LENGTHS), help="whole-request lengths"
+    ),
     depths: str = typer.Option(",".join(f"{d:g}" for d in DEFAULT_DEPTHS), help="needle depths in [0, 1]"),
     samples: int = typer.Option(1, help="samples (seeds) per task, length and depth"),
     seed: int = typer.Option(0, help="first seed"),
     retries: int = typer.Option(1, help="retries of a failed sample before it is recorded as failed"),
-    threshold: float = typer.Option(DEFAULT_THRESHOLD, help="score (0-100) that a length must clear to count"),
-    out_dir: Path | None = typer.Option(None, "--out", help="run directory (default runs/<model>); reruns resume"),
+    threshold: float = typer.Option(
+        DEFAULT_THRESHOLD, help="score (0-100) that a length must clear to count"
+    ),
+    out_dir: Path | None = typer.Option(
+        None, "--out", help="run directory (default runs/<model>); reruns resume"
+    ),
     progress: bool = typer.Option(True, help="show the progress bar"),
 ) -> None:
     """Evaluate a model; with no arguments, the bundled SmolLM2 on NEEDLE tasks up to 4k tokens."""
@@ -69,7 +84,9 @@ def run(
     try:
         summary = runner.run(config, target, show_progress=progress)
     except KeyboardInterrupt:
-        Console(stderr=True).print(f"interrupted: finished samples are saved in {target}; run the same command to resume")
+        Console(stderr=True).print(
+            f"interrupted: finished samples are saved in {target}; run the same command to resume"
+        )
         raise typer.Exit(130) from None
     print_summary(summary, target)
 
@@ -78,20 +95,33 @@ def run(
 def list_tasks() -> None:
     """List the tasks with their parameters, metric, and place on the difficulty plane."""
     table = Table(title="tasks", show_lines=True)
-    for column in ("name", "diffusion", "scope", "metric", "what it asks", "parameters (defaults)"):
-        table.add_column(column, overflow="fold")
+    table.add_column("name", no_wrap=True)
+    table.add_column("diffusion", justify="right")
+    table.add_column("scope", justify="right")
+    table.add_column("metric", no_wrap=True)
+    table.add_column("what it asks · parameters (defaults)", overflow="fold")
     for name, cls in TASKS.items():
         task = cls()
-        params = ", ".join(f"{f.name}={getattr(task, f.name)}" for f in dataclasses.fields(task))
-        table.add_row(name, f"{task.diffusion:.2f}", f"{task.scope:.2f}", task.metric, task.description, params)
+        params = " ".join(f"{f.name}={getattr(task, f.name)}" for f in dataclasses.fields(task))
+        table.add_row(
+            name,
+            f"{task.diffusion:.2f}",
+            f"{task.scope:.2f}",
+            task.metric,
+            f"{task.description}\n[dim]{params}[/]",
+        )
     out.print(table)
-    out.print("Configure a task as NAME(param=value,...), e.g. --tasks 'niah(haystack=noise,value_type=uuid)'.")
+    out.print(
+        "Configure a task as NAME(param=value,...), e.g. --tasks 'niah(haystack=noise,value_type=uuid)'."
+    )
 
 
 @app.command()
 def show(
     run_dir: Path = typer.Argument(..., help="a run directory"),
-    threshold: float = typer.Option(DEFAULT_THRESHOLD, help="score (0-100) that a length must clear to count"),
+    threshold: float = typer.Option(
+        DEFAULT_THRESHOLD, help="score (0-100) that a length must clear to count"
+    ),
 ) -> None:
     """Print the summary table of a run again."""
     store = RunStore.open(run_dir, create=False)

@@ -39,10 +39,10 @@ def split_sentences(text: str) -> list[str]:
         end = match.end()
         word = text[start:end].split()[-1] if text[start:end].split() else ""
         stem = word.rstrip(".!?\"')]").lower()
-        if match.group().startswith(".") and len(match.group().rstrip("\"')]")) == 1:
-            # "Dr." or "e.g." or a single initial ("J.") is not the end of a sentence.
-            if stem in _ABBREVIATIONS or (len(stem) == 1 and stem.isalpha()):
-                continue
+        single_period = match.group().startswith(".") and len(match.group().rstrip("\"')]")) == 1
+        # "Dr." or "e.g." or a single initial ("J.") is not the end of a sentence.
+        if single_period and (stem in _ABBREVIATIONS or (len(stem) == 1 and stem.isalpha())):
+            continue
         rest = text[end:]
         nxt = rest.lstrip()
         # A sentence ends before a capital, a digit, a quote or the end of the text; not before "and so on".
@@ -142,7 +142,9 @@ def _check_clean(texts: Sequence[str], backend: Backend) -> None:
     for text in texts:
         for special in specials:
             if special in text:
-                raise UsageError(f"haystack text contains the special token {special!r}; remove it from the corpus")
+                raise UsageError(
+                    f"haystack text contains the special token {special!r}; remove it from the corpus"
+                )
 
 
 def fit_context(

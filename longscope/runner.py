@@ -60,9 +60,13 @@ def parse_depths(text: str) -> list[float]:
         try:
             value = float(item)
         except ValueError:
-            raise UsageError(f"cannot read depth {item!r}; write fractions between 0 and 1, like 0,0.5,1") from None
+            raise UsageError(
+                f"cannot read depth {item!r}; write fractions between 0 and 1, like 0,0.5,1"
+            ) from None
         if not 0.0 <= value <= 1.0:
-            raise UsageError(f"depth {value:g} is outside [0, 1]; 0 is the start of the context and 1 its end")
+            raise UsageError(
+                f"depth {value:g} is outside [0, 1]; 0 is the start of the context and 1 its end"
+            )
         depths.append(value)
     if not depths:
         raise UsageError("no depths given; write for example --depths 0,0.5,1")
@@ -113,7 +117,9 @@ def run(
     backend = backend or resolve(config.model)
     model_id = identity(backend)
     if previous is not None and previous != model_id:
-        raise UsageError(f"{out_dir} holds results of {previous}, not {model_id}; give another --out for this model")
+        raise UsageError(
+            f"{out_dir} holds results of {previous}, not {model_id}; give another --out for this model"
+        )
     too_long = [length for length in config.lengths if length > backend.context_window]
     if too_long:
         raise UsageError(
@@ -136,7 +142,9 @@ def run(
         store.set_meta("model", model_id)
         store.set_meta("config", dataclasses.asdict(config))
         store.set_meta("state", "running")
-        execute(samples, backend, store, retries=config.retries, total=len(items), show_progress=show_progress)
+        execute(
+            samples, backend, store, retries=config.retries, total=len(items), show_progress=show_progress
+        )
         store.set_meta("state", "complete")
         return summarise(store.results(), config.threshold)
     finally:

@@ -103,7 +103,9 @@ class RunStore:
         elif not create:
             if not run_dir.is_dir():
                 raise UsageError(f"{run_dir} does not exist; give the --out directory of a run")
-            raise UsageError(f"{run_dir} is not a longscope run (no {DB_NAME}); give the --out directory of a run")
+            raise UsageError(
+                f"{run_dir} is not a longscope run (no {DB_NAME}); give the --out directory of a run"
+            )
         connection = sqlite3.connect(path, timeout=30)
         connection.row_factory = sqlite3.Row
         if create:

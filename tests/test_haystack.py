@@ -20,7 +20,9 @@ TOKENIZERS = [
 
 
 def test_split_sentences_gives_the_text_back_and_keeps_abbreviations_whole():
-    text = "Dr. Smith arrived at noon. He saw e.g. the river! Was it wide? Yes.\n\nA new paragraph starts here."
+    text = (
+        "Dr. Smith arrived at noon. He saw e.g. the river! Was it wide? Yes.\n\nA new paragraph starts here."
+    )
     units = split_sentences(text)
     assert "".join(units) == text
     assert [u.strip() for u in units] == [
@@ -48,7 +50,9 @@ def test_builtin_corpora_have_units_and_no_digits():
 
 
 @pytest.mark.parametrize("template,style", TOKENIZERS)
-@pytest.mark.parametrize("task_spec", ["niah", "niah_multikey(haystack=noise)", "niah_multivalue(key_type=uuid)"])
+@pytest.mark.parametrize(
+    "task_spec", ["niah", "niah_multikey(haystack=noise)", "niah_multivalue(key_type=uuid)"]
+)
 def test_whole_request_is_exactly_the_target_length(template, style, task_spec):
     backend = tiny_backend(template, style)
     task = make_task(task_spec)

@@ -80,7 +80,9 @@ def test_failures_are_retried_then_recorded_and_retried_on_the_next_run(tmp_path
 
 def test_some_failures_leave_the_rest_scored(tmp_path):
     # Only the longer prompts fail: the short ones must still be scored and kept.
-    backend = CountingBackend(tiny_backend(), fail_when=lambda request: len(request.messages[0]["content"]) > 1800)
+    backend = CountingBackend(
+        tiny_backend(), fail_when=lambda request: len(request.messages[0]["content"]) > 1800
+    )
     summary = run(RunConfig(model="hf:tiny", tasks=["niah"], lengths=[512, 1024], depths=[0.0, 0.5, 1.0],
                             samples=2, retries=0), tmp_path, backend=backend, show_progress=False)  # fmt: skip
     assert len(rows(tmp_path)) == 12

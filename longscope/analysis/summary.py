@@ -44,7 +44,9 @@ class Summary:
             per_length = {length: self.overall(length) for length in self.lengths}
         else:
             per_length = {
-                length: self.cells[(task, length)].mean for length in self.lengths if (task, length) in self.cells
+                length: self.cells[(task, length)].mean
+                for length in self.lengths
+                if (task, length) in self.cells
             }
         return effective_length(per_length, self.threshold)
 

@@ -30,7 +30,9 @@ def cache_bytes(cache: Any) -> int:
     layers = getattr(cache, "layers", None)
     if layers is not None:
         for layer in layers:
-            tensors += [t for t in (getattr(layer, "keys", None), getattr(layer, "values", None)) if t is not None]
+            tensors += [
+                t for t in (getattr(layer, "keys", None), getattr(layer, "values", None)) if t is not None
+            ]
     else:
         tensors += list(getattr(cache, "key_cache", [])) + list(getattr(cache, "value_cache", []))
     return int(sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor)))
@@ -94,7 +96,9 @@ class HFBackend:
                 f"cannot load model {path_or_id!r}: {first} "
                 "(give a local directory with config.json and weights, or a hub id while online)"
             ) from None
-        return cls(model, tokenizer, name=name or path_or_id, revision=revision or _revision_of(path_or_id, model))
+        return cls(
+            model, tokenizer, name=name or path_or_id, revision=revision or _revision_of(path_or_id, model)
+        )
 
     # -- tokenisation and templates -------------------------------------------------------------------
 

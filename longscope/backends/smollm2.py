@@ -6,6 +6,7 @@ import hashlib
 import importlib.util
 import json
 import shutil
+import sys
 from pathlib import Path
 
 from longscope.backends.hf import HFBackend, quiet_transformers
@@ -42,6 +43,7 @@ def convert(target: Path) -> dict:
 
     quiet_transformers()
     source = gguf_path()
+    print(f"converting the bundled {source.name} once into {target} (about 30 s)", file=sys.stderr)
     tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
     model = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name)
     # The GGUF names <|im_start|> as end of sequence; the chat template ends each turn with <|im_end|>.

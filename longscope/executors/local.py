@@ -97,7 +97,9 @@ def execute(
     started = time.perf_counter()
     processed = 0
     with progress:
-        bar = progress.add_task("running", total=max(1, tokens_total), samples=f"{done_before}/{total}", rate="-")
+        bar = progress.add_task(
+            "running", total=max(1, tokens_total), samples=f"{done_before}/{total}", rate="-"
+        )
         for index, (item, sample) in enumerate(work, start=1):
             result = run_one(item, sample, backend, retries, attempts.get(item.key, 0))
             store.write(result, sample)

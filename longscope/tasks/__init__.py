@@ -51,13 +51,17 @@ def make_task(spec: str) -> Task:
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(params) - fields)
     if unknown:
-        raise UsageError(f"task {cls.name}: unknown parameter {unknown[0]!r}; parameters: {', '.join(sorted(fields))}")
+        raise UsageError(
+            f"task {cls.name}: unknown parameter {unknown[0]!r}; parameters: {', '.join(sorted(fields))}"
+        )
     try:
         return pydantic.TypeAdapter(cls).validate_python(params)
     except pydantic.ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(p) for p in error["loc"])
-        raise UsageError(f"task {cls.name}: parameter {where}: {error['msg']} (got {error.get('input')!r})") from None
+        raise UsageError(
+            f"task {cls.name}: parameter {where}: {error['msg']} (got {error.get('input')!r})"
+        ) from None
 
 
 __all__ = ["TASKS", "Task", "cached_sample", "make_task", "split_list"]

@@ -109,7 +109,9 @@ class Niah(Task):
         facts = [(key, value) for key in keys for value in values[key]]
         first_depth = 0.5 if depth is None else depth
         needles = [Needle(f"The {kind} for {key} is {value}.", first_depth) for key, value in facts[:1]]
-        needles += [Needle(f"The {kind} for {key} is {value}.", round(rng.random(), 4)) for key, value in facts[1:]]
+        needles += [
+            Needle(f"The {kind} for {key} is {value}.", round(rng.random(), 4)) for key, value in facts[1:]
+        ]
         question, prefix = self._question(kind, asked)
         answers = tuple(value for key in asked for value in values[key])
         template = TEMPLATE.format(kind=kind)
