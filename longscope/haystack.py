@@ -59,13 +59,69 @@ def split_sentences(text: str) -> list[str]:
 # Corpora
 
 
+class UnitSource:
+    """A stream of haystack units by index; index -1, -2, ... is the text that precedes the stream."""
+
+    def unit(self, index: int) -> str:
+        raise NotImplementedError
+
+    def units(self, start: int, count: int) -> list[str]:
+        return [self.unit(start + i) for i in range(count)]
+
+    def counts(self, backend: Backend, start: int, count: int) -> np.ndarray:
+        """Tokens of each unit alone; units start with their whitespace, so these add up to the whole."""
+        return np.array(count_many(backend, self.units(start, count)), dtype=np.int64)
+
+
 @dataclass(frozen=True)
-class Corpus:
+class Corpus(UnitSource):
     """Sentence units that a haystack streams through, cycling when a context needs more than there is."""
 
     name: str
-    units: tuple[str, ...]
+    sentences: tuple[str, ...]
     description: str
+
+    def unit(self, index: int) -> str:
+        return self.sentences[index % len(self.sentences)]
+
+    def counts(self, backend: Backend, start: int, count: int) -> np.ndarray:
+        key = (backend.tokenizer_fingerprint(), self.name)
+        if key not in _CORPUS_COUNTS:
+            _check_clean(self.sentences, backend)
+            _CORPUS_COUNTS[key] = np.array(count_many(backend, list(self.sentences)), dtype=np.int64)
+        return _CORPUS_COUNTS[key][(start + np.arange(count)) % len(self.sentences)]
+
+
+_CORPUS_COUNTS: dict[tuple[str, str], np.ndarray] = {}
+
+
+class GeneratedUnits(UnitSource):
+    """Units a task makes up on demand (records, rows, assignments), each made and counted once."""
+
+    def __init__(self, make, name: str = "generated") -> None:
+        self.make = make
+        self.name = name
+        self._units: dict[int, str] = {}
+        self._counts: dict[int, int] = {}
+
+    def unit(self, index: int) -> str:
+        if index not in self._units:
+            self._units[index] = self.make(index)
+        return self._units[index]
+
+    def counts(self, backend: Backend, start: int, count: int) -> np.ndarray:
+        missing = [i for i in range(start, start + count) if i not in self._counts]
+        if missing:
+            texts = [self.unit(i) for i in missing]
+            _check_clean(texts, backend)
+            self._counts.update(zip(missing, count_many(backend, texts), strict=True))
+        return np.array([self._counts[i] for i in range(start, start + count)], dtype=np.int64)
+
+
+def count_many(backend: Backend, texts: list[str]) -> list[int]:
+    """Token counts of many texts, batched when the backend can."""
+    batch = getattr(backend, "count_tokens_batch", None)
+    return list(batch(texts)) if batch is not None else [backend.count_tokens(t) for t in texts]
 
 
 _NOISE_SENTENCES = (
@@ -83,7 +139,7 @@ def corpus(name: str) -> Corpus:
     if name == "noise":
         return Corpus(
             "noise",
-            tuple(" " + s for s in _NOISE_SENTENCES),
+            tuple(" " + sentence for sentence in _NOISE_SENTENCES),
             "five plain sentences repeated: nothing to confuse with a needle",
         )
     if name == "essay":
@@ -95,7 +151,7 @@ def corpus(name: str) -> Corpus:
         for paragraph in paragraphs:
             sentences = split_sentences(" ".join(paragraph.split()))
             units.append("\n\n" + sentences[0])
-            units.extend(" " + s.strip() for s in sentences[1:])
+            units.extend(" " + sentence.strip() for sentence in sentences[1:])
         return Corpus("essay", tuple(units), "original essays written for longscope (Apache-2.0)")
     raise UsageError(f"unknown haystack corpus {name!r}; known corpora: essay, noise")
 
@@ -123,20 +179,6 @@ class FittedContext:
     haystack_units: int
 
 
-class _UnitTokens:
-    """Token counts of a corpus's units in one tokenizer, computed once and shared by every sample."""
-
-    _cache: dict[tuple[str, str], np.ndarray] = {}
-
-    @classmethod
-    def counts(cls, backend: Backend, body: Corpus) -> np.ndarray:
-        key = (backend.tokenizer_fingerprint(), body.name)
-        if key not in cls._cache:
-            _check_clean(body.units, backend)
-            cls._cache[key] = np.array([backend.count_tokens(u) for u in body.units], dtype=np.int64)
-        return cls._cache[key]
-
-
 def _check_clean(texts: Sequence[str], backend: Backend) -> None:
     specials = [s for s in backend.special_token_strings() if s]
     for text in texts:
@@ -150,7 +192,7 @@ def _check_clean(texts: Sequence[str], backend: Backend) -> None:
 def fit_context(
     backend: Backend,
     count_prompt: Callable[[str], int],
-    body: Corpus,
+    source: UnitSource,
     needles: Sequence[Needle],
     target_prompt_tokens: int,
     start: int,
@@ -158,29 +200,26 @@ def fit_context(
     """Fill a context so that the whole prompt counts exactly ``target_prompt_tokens`` in the model's tokenizer.
 
     ``count_prompt(context)`` renders the full request (template, instructions, question, answer prefix) and
-    counts it. Whole sentences are chosen from per-unit counts (computed once per corpus), checked against the
-    real count, and corrected; the last few tokens are then made up with the tail of one more sentence placed
-    at the very start of the context, like an excerpt that begins mid-text. Needles sit on sentence
+    counts it. Whole units are chosen from per-unit counts (computed once), checked against the real count,
+    and corrected; the last few tokens are then made up with the tail of the text that precedes the stream,
+    placed at the very start of the context like an excerpt that begins mid-text. Needles sit on unit
     boundaries at their depths. Where the tokenizer's merges make an exact count impossible, the closest count
     below the target is kept and reported.
     """
     _check_clean([n.text for n in needles], backend)
-    counts = _UnitTokens.counts(backend, body)
-    n_units = len(body.units)
-
-    floor = count_prompt(_assemble(body, start, 0, needles))
+    floor = count_prompt(_assemble(source, start, 0, needles))
     if floor > target_prompt_tokens:
         raise UsageError(
             f"length too short: instructions, question and needles alone take {floor} tokens but only "
             f"{target_prompt_tokens} are left after the output budget; ask for a longer length"
         )
+    budget = target_prompt_tokens - floor
+    probe = source.counts(backend, start, 32)
+    horizon = int(budget / max(1.0, float(probe.mean())) * 1.2) + 32
 
     def cumulative(n: int) -> np.ndarray:
-        idx = (start + np.arange(n)) % n_units
-        return np.concatenate([[0], np.cumsum(counts[idx])])
+        return np.concatenate([[0], np.cumsum(source.counts(backend, start, n))])
 
-    budget = target_prompt_tokens - floor
-    horizon = int(budget / max(1.0, float(counts.mean())) * 1.2) + 16
     cum = cumulative(horizon)
     n = int(np.searchsorted(cum, budget, side="right")) - 1
 
@@ -189,7 +228,7 @@ def fit_context(
         while n + 2 >= len(cum):
             horizon *= 2
             cum = cumulative(horizon)
-        context = _assemble(body, start, n, needles, cum[: n + 1])
+        context = _assemble(source, start, n, needles, cum[: n + 1])
         total = count_prompt(context)
         if total <= target_prompt_tokens and (best is None or total > best[0]):
             best = (total, context, n)
@@ -197,35 +236,44 @@ def fit_context(
         if gap == 0:
             break
         if gap < 0:
-            # Drop just enough whole sentences to get back under the target.
-            n = min(n - 1, int(np.searchsorted(cum, cum[n] + gap, side="right")) - 1)
-            n = max(n, 0)
+            # Drop just enough whole units to get back under the target.
+            n = max(0, min(n - 1, int(np.searchsorted(cum, cum[n] + gap, side="right")) - 1))
             continue
         if gap < int(cum[n + 1] - cum[n]):
-            break  # not even one more sentence fits: the rest is made up below
+            break  # not even one more unit fits: the rest is made up below
         n = int(np.searchsorted(cum, cum[n] + gap, side="right")) - 1
 
     assert best is not None  # the floor check guarantees that the bare needles fit
     total, context, n = best
     units = n
-    # Tokenizer merges at the seam can make one cut miss by a token; a sentence fewer gives other cuts.
+    # Tokenizer merges at the seam can make one cut miss by a token; a unit fewer gives other cuts.
     for fewer in range(4):
         if total == target_prompt_tokens or n - fewer < 0:
             break
-        base = best[1] if fewer == 0 else _assemble(body, start, n - fewer, needles, cum[: n - fewer + 1])
+        base = best[1] if fewer == 0 else _assemble(source, start, n - fewer, needles, cum[: n - fewer + 1])
         base_total = best[0] if fewer == 0 else count_prompt(base)
-        got, candidate = _fill_with_fragment(backend, count_prompt, body, start, base, base_total,
-                                             target_prompt_tokens)  # fmt: skip
+        got, candidate = _fill_with_fragment(
+            backend, count_prompt, source, start, base, base_total, target_prompt_tokens
+        )
         if got > total:
             total, context, units = got, candidate, n - fewer
     return FittedContext(context, total, _depths(context, needles), units)
 
 
+def _preceding_text(backend: Backend, source: UnitSource, start: int, tokens: int) -> str:
+    """At least ``tokens`` tokens of the text just before the stream's start (or all of 64 units)."""
+    preceding, i = "", 1
+    while backend.count_tokens(preceding) < tokens and i <= 64:
+        preceding = source.unit(start - i) + preceding
+        i += 1
+    return preceding
+
+
 def _assemble(
-    body: Corpus, start: int, n: int, needles: Sequence[Needle], cum: np.ndarray | None = None
+    source: UnitSource, start: int, n: int, needles: Sequence[Needle], cum: np.ndarray | None = None
 ) -> str:
-    """Join ``n`` haystack units from ``start`` with each needle on the sentence boundary nearest its depth."""
-    units = [body.units[(start + i) % len(body.units)] for i in range(n)]
+    """Join ``n`` units from ``start`` with each needle on the unit boundary nearest its depth."""
+    units = source.units(start, n)
     boundaries = [int(c) for c in cum] if n and cum is not None else [0] * (n + 1)
     inserts: dict[int, list[str]] = {}
     for needle in needles:
@@ -235,7 +283,7 @@ def _assemble(
         j = bisect.bisect_left(boundaries, want)
         if j > 0 and (j == len(boundaries) or want - boundaries[j - 1] <= boundaries[j] - want):
             j -= 1
-        inserts.setdefault(j, []).append(" " + needle.text.strip())
+        inserts.setdefault(j, []).append(needle.text if needle.text[:1].isspace() else " " + needle.text)
     pieces: list[str] = []
     for j in range(n + 1):
         pieces.extend(inserts.get(j, ()))
@@ -253,7 +301,7 @@ def _depths(context: str, needles: Sequence[Needle]) -> tuple[float, ...]:
 def _fill_with_fragment(
     backend: Backend,
     count_prompt: Callable[[str], int],
-    body: Corpus,
+    source: UnitSource,
     start: int,
     context: str,
     total: int,
@@ -266,10 +314,7 @@ def _fill_with_fragment(
     tried, each checked cheaply on its own before the whole prompt is counted.
     """
     gap = target - total
-    source, i = "", 1
-    while backend.count_tokens(source) < gap + 8 and i <= len(body.units) * 4:
-        source = body.units[(start - i) % len(body.units)] + source
-        i += 1
+    preceding = _preceding_text(backend, source, start, gap + 8)
     best = (total, context)
     tried: set[str] = set()
 
@@ -284,7 +329,7 @@ def _fill_with_fragment(
             best = (count, candidate)
         return count
 
-    ids = backend.encode(source)
+    ids = backend.encode(preceding)
     k = min(gap, len(ids))
     for _ in range(6):
         if not 0 < k <= len(ids):
@@ -295,7 +340,7 @@ def _fill_with_fragment(
         k += target - count
     if best[0] == target:
         return best
-    words = source.split()
+    words = preceding.split()
     for j in range(1, len(words) + 1):
         fragment = " ".join(words[-j:])
         alone = backend.count_tokens(fragment)

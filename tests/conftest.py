@@ -36,9 +36,9 @@ TEMPLATES = {
 
 
 def _training_text() -> list[str]:
-    essays = "".join(corpus("essay").units)
+    essays = "".join(corpus("essay").sentences)
     extra = "The secret number for brave-otter is 1234567. What are all the secret codes for 9f3a-11bc?"
-    return [essays, "".join(corpus("noise").units) * 3, extra * 20]
+    return [essays, "".join(corpus("noise").sentences) * 3, extra * 20]
 
 
 @functools.cache

@@ -42,9 +42,9 @@ def test_split_sentences_does_not_split_decimals_or_lowercase_continuations():
 
 def test_builtin_corpora_have_units_and_no_digits():
     essay = corpus("essay")
-    assert len(essay.units) > 500
-    assert not any(ch.isdigit() for unit in essay.units for ch in unit)
-    assert corpus("noise").units
+    assert len(essay.sentences) > 500
+    assert not any(ch.isdigit() for unit in essay.sentences for ch in unit)
+    assert corpus("noise").sentences
     with pytest.raises(UsageError, match="known corpora"):
         corpus("nope")
 
@@ -61,7 +61,7 @@ def test_whole_request_is_exactly_the_target_length(template, style, task_spec):
             sample = task.build(backend, length, depth, seed=3)
             request = sample.request()
             prompt = backend.render(request.messages, request.answer_prefix)
-            prompt_tokens = backend.count_tokens(prompt)
+            prompt_tokens = len(backend.tokenizer(prompt, add_special_tokens=False)["input_ids"])
             assert prompt_tokens + sample.max_new_tokens == length, (length, depth)
             assert sample.metadata["realised_tokens"] == length
             assert sample.metadata["realised_chars"] == len(prompt)
@@ -100,3 +100,18 @@ def test_length_too_short_names_the_limit():
     backend = tiny_backend("chatml")
     with pytest.raises(UsageError, match="length too short"):
         make_task("niah_multiquery").build(backend, 200, 0.5, seed=0)
+
+
+@pytest.mark.parametrize("template,style", TOKENIZERS)
+def test_long_contexts_are_exact_too_where_counting_goes_sentence_by_sentence(template, style):
+    # Above ~20k characters the backend counts sentence by sentence with a memo; check it against a
+    # whole-text count at lengths that take that path.
+    backend = tiny_backend(template, style)
+    task = make_task("niah_multikey")
+    for length in (9000, 16000):
+        sample = task.build(backend, length, 0.3, seed=5)
+        prompt = backend.render(sample.messages(), sample.turns[0].answer_prefix)
+        assert len(prompt) > 20_000
+        whole = len(backend.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        assert whole + sample.max_new_tokens == length
+        assert backend.count_tokens(prompt) == whole

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import resource
 import sys
 import time
@@ -12,6 +13,13 @@ from typing import Any
 import torch
 
 from longscope.core import Generation, GenerationRequest, UsageError
+
+
+# A seam before " Capital" after sentence punctuation: a pre-token boundary for byte-level (GPT-2, Llama-3,
+# Qwen) and metaspace (SentencePiece-style) tokenizers, so counts on either side add up.
+_SENTENCE_SEAM = re.compile(r"(?<=[.!?])(?= [A-Z])")
+_CHUNKED_ABOVE_CHARS = 20_000
+_MEMO_LIMIT = 400_000
 
 
 def quiet_transformers() -> None:
@@ -46,10 +54,88 @@ def _peak_memory_bytes(device: torch.device) -> int:
     return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
-class HFBackend:
-    """A transformers causal LM and its tokenizer, run one request at a time."""
+class HFTokenizer:
+    """A transformers tokenizer and chat template: everything exact-length fitting needs, and no model.
+
+    Samples can be built with this alone, for any model whose tokenizer is at hand, without loading weights.
+    """
 
     kind = "hf"
+
+    def __init__(self, tokenizer: Any, *, name: str = "", revision: str = "", context_window: int = 0) -> None:
+        self.tokenizer = tokenizer
+        self.model_name = name
+        self.model_revision = revision
+        self.context_window = context_window
+        self._fingerprint: str | None = None
+        self._additive: bool | None = None
+        self._chunk_memo: dict[str, int] = {}
+
+    def render(self, messages: list[dict[str, str]], answer_prefix: str = "") -> str:
+        if getattr(self.tokenizer, "chat_template", None):
+            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        else:
+            # A base model without a chat template reads the turns as plain paragraphs.
+            bos = self.tokenizer.bos_token or ""
+            text = bos + "\n\n".join(m["content"] for m in messages) + "\n\n"
+        return text + answer_prefix
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def count_tokens(self, text: str) -> int:
+        """Exact token count. Long texts are counted sentence by sentence with a memo when this tokenizer is
+        shown to split at sentence seams (". The"), so refitting a 128k haystack re-tokenises only what changed."""
+        if len(text) < _CHUNKED_ABOVE_CHARS or not self._counts_add_up_at_seams():
+            return len(self.encode(text))
+        chunks = _SENTENCE_SEAM.split(text)
+        memo = self._chunk_memo
+        missing = list({chunk for chunk in chunks if chunk not in memo})
+        if len(memo) + len(missing) > _MEMO_LIMIT:
+            memo.clear()
+        memo.update(zip(missing, self.count_tokens_batch(missing), strict=True))
+        return sum(memo[chunk] for chunk in chunks)
+
+    def _counts_add_up_at_seams(self) -> bool:
+        """Whether counting sentence by sentence equals counting the whole, checked once on real prose."""
+        if self._additive is None:
+            from longscope.haystack import corpus
+
+            probe = "".join(corpus("essay").units(0, 400)) + "".join(corpus("noise").units(0, 50))
+            whole = len(self.encode(probe))
+            parts = sum(self.count_tokens_batch(_SENTENCE_SEAM.split(probe)))
+            self._additive = whole == parts
+        return self._additive
+
+    def count_tokens_batch(self, texts: list[str]) -> list[int]:
+        if not texts:
+            return []
+        return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+    def special_token_strings(self) -> list[str]:
+        decoder = getattr(self.tokenizer, "added_tokens_decoder", {}) or {}
+        specials = {t.content for t in decoder.values() if getattr(t, "special", False)}
+        specials.update(self.tokenizer.all_special_tokens)
+        return sorted(specials)
+
+    def tokenizer_fingerprint(self) -> str:
+        if self._fingerprint is None:
+            backend = getattr(self.tokenizer, "backend_tokenizer", None)
+            if backend is not None:
+                body = backend.to_str()
+            else:
+                body = repr(sorted(self.tokenizer.get_vocab().items()))
+            body += "\x00" + str(getattr(self.tokenizer, "chat_template", "") or "")
+            body += "\x00" + self.render([{"role": "user", "content": "x"}])
+            self._fingerprint = hashlib.sha256(body.encode()).hexdigest()[:16]
+        return self._fingerprint
+
+
+class HFBackend(HFTokenizer):
+    """A transformers causal LM and its tokenizer, run one request at a time."""
 
     def __init__(
         self,
@@ -60,14 +146,10 @@ class HFBackend:
         revision: str = "",
         context_window: int | None = None,
     ) -> None:
-        self.model = model.eval()
-        self.tokenizer = tokenizer
-        self.model_name = name
-        self.model_revision = revision
-        self.device = next(model.parameters()).device
         window = context_window or getattr(model.config, "max_position_embeddings", None) or 2048
-        self.context_window = int(window)
-        self._fingerprint: str | None = None
+        super().__init__(tokenizer, name=name, revision=revision, context_window=int(window))
+        self.model = model.eval()
+        self.device = next(model.parameters()).device
         eos = model.generation_config.eos_token_id if model.generation_config is not None else None
         eos_ids = eos if isinstance(eos, list) else [eos]
         if tokenizer.eos_token_id is not None:
@@ -99,44 +181,6 @@ class HFBackend:
         return cls(
             model, tokenizer, name=name or path_or_id, revision=revision or _revision_of(path_or_id, model)
         )
-
-    # -- tokenisation and templates -------------------------------------------------------------------
-
-    def render(self, messages: list[dict[str, str]], answer_prefix: str = "") -> str:
-        if getattr(self.tokenizer, "chat_template", None):
-            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        else:
-            # A base model without a chat template reads the turns as plain paragraphs.
-            bos = self.tokenizer.bos_token or ""
-            text = bos + "\n\n".join(m["content"] for m in messages) + "\n\n"
-        return text + answer_prefix
-
-    def encode(self, text: str) -> list[int]:
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    def decode(self, ids: list[int]) -> str:
-        return self.tokenizer.decode(ids, skip_special_tokens=True)
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.encode(text))
-
-    def special_token_strings(self) -> list[str]:
-        decoder = getattr(self.tokenizer, "added_tokens_decoder", {}) or {}
-        specials = {t.content for t in decoder.values() if getattr(t, "special", False)}
-        specials.update(self.tokenizer.all_special_tokens)
-        return sorted(specials)
-
-    def tokenizer_fingerprint(self) -> str:
-        if self._fingerprint is None:
-            backend = getattr(self.tokenizer, "backend_tokenizer", None)
-            if backend is not None:
-                body = backend.to_str()
-            else:
-                body = repr(sorted(self.tokenizer.get_vocab().items()))
-            body += "\x00" + str(getattr(self.tokenizer, "chat_template", "") or "")
-            body += "\x00" + self.render([{"role": "user", "content": "x"}])
-            self._fingerprint = hashlib.sha256(body.encode()).hexdigest()[:16]
-        return self._fingerprint
 
     # -- generation ----------------------------------------------------------------------------------
 

@@ -122,7 +122,7 @@ class Niah(Task):
             return backend.count_tokens(backend.render(messages, prefix))
 
         body = corpus(self.haystack)
-        start = rng.randrange(len(body.units))
+        start = rng.randrange(len(body.sentences))
         fitted = fit_context(backend, count_prompt, body, needles, length - self.max_new_tokens, start)
         rendered = backend.render(
             [{"role": "user", "content": template.format(context=fitted.context, question=question)}], prefix
