@@ -176,6 +176,7 @@ class Result:
     realised_tokens: int | None = None
     diffusion: float | None = None
     scope: float | None = None
+    details: str | None = None  # JSON of the scorer's sub-scores, e.g. {"kendall_tau": 0.6}
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 
@@ -9,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from longscope.core import Backend, Generation, Result, Sample
-from longscope.scoring import score
+from longscope.scoring import score_with_details
 from longscope.store import RunStore
 from longscope.tasks.base import Task
 
@@ -60,7 +61,8 @@ def run_one(item: WorkItem, sample: Sample, backend: Backend, retries: int, atte
         result = _result(item, sample, backend, attempts_before + attempt)
         result.status = "ok"
         result.prediction = generation.text
-        result.score = score(item.task.metric, generation.text, sample.answers)
+        result.score, details = score_with_details(item.task.metric, generation.text, sample.answers)
+        result.details = json.dumps(details, sort_keys=True) if details else None
         for name in ("input_tokens", "output_tokens", "prefill_s", "decode_s", "wall_s", "kv_bytes",
                      "peak_memory_bytes", "finish_reason"):  # fmt: skip
             setattr(result, name, getattr(generation, name))

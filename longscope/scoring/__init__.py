@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable, Sequence
 
 from longscope.core import Registry
 
-Scorer = Callable[[str, Sequence[str]], float]
+# A scorer returns the score in [0, 1], or the score and named sub-scores (kept in the row's details).
+Scorer = Callable[[str, Sequence[str]], float | tuple[float, dict[str, float]]]
 
 SCORERS: Registry[Scorer] = Registry("scorer")
 
 
+def score_with_details(name: str, prediction: str, answers: Sequence[str]) -> tuple[float, dict[str, float]]:
+    value = SCORERS.get(name)(prediction, answers)
+    if isinstance(value, tuple):
+        return float(value[0]), dict(value[1])
+    return float(value), {}
+
+
 def score(name: str, prediction: str, answers: Sequence[str]) -> float:
-    return SCORERS.get(name)(prediction, answers)
+    return score_with_details(name, prediction, answers)[0]
 
 
-# Importing a member registers it.
-from longscope.scoring import containment  # noqa: E402,F401
+# Importing a member registers it: one file per metric family.
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

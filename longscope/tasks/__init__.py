@@ -3,17 +3,36 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import pkgutil
 import re
 
 import pydantic
 
 from longscope.core import Registry, UsageError
 from longscope.tasks.base import Task, cached_sample
-from longscope.tasks.niah import Niah, NiahMultiKey, NiahMultiQuery, NiahMultiValue
 
 TASKS: Registry[type[Task]] = Registry("task")
-for _task in (Niah, NiahMultiKey, NiahMultiValue, NiahMultiQuery):
-    TASKS.add(_task.name, _task)
+
+
+def _discover() -> None:
+    """Register every Task subclass with a name, from every module of this package: one file per family,
+    and adding a family is adding a file."""
+    for module in pkgutil.iter_modules(__path__):
+        if module.name in ("base", "vocabulary") or module.name.startswith("_"):
+            continue
+        loaded = importlib.import_module(f"{__name__}.{module.name}")
+        for value in vars(loaded).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, Task)
+                and value.name
+                and value.__module__ == loaded.__name__
+            ):
+                TASKS.add(value.name, value)
+
+
+_discover()
 
 _SPEC = re.compile(r"^\s*([A-Za-z0-9_.:-]+)\s*(?:\((.*)\))?\s*$")
 

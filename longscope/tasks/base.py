@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 import random
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from longscope.cache import atomic_write_text, cache_dir, stable_hash
-from longscope.core import Backend, Sample, UsageError
+from longscope.core import Backend, Sample, Turn, UsageError
+from longscope.haystack import FittedContext, Needle, UnitSource, fit_context
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,8 @@ class Task:
     description: ClassVar[str] = ""
     metric: ClassVar[str] = ""
     uses_depth: ClassVar[bool] = False
+    # Sample metadata keys whose values the summary can break scores down by (`longscope show --by KEY`).
+    breakdowns: ClassVar[tuple[str, ...]] = ()
     max_new_tokens: int = 64
 
     @property
@@ -53,6 +57,73 @@ class Task:
     def build(self, backend: Backend, length: int, depth: float | None, seed: int) -> Sample:
         """One sample whose whole request (template, prompt and output budget) is ``length`` tokens."""
         raise NotImplementedError
+
+    def make_sample(
+        self,
+        backend: Backend,
+        *,
+        length: int,
+        depth: float | None,
+        seed: int,
+        template: str,
+        turns: list[Turn],
+        source: UnitSource,
+        start: int = 0,
+        needles: list[Needle] | None = None,
+        answers_after_fit: Callable[[FittedContext], list[tuple[str, ...]]] | None = None,
+        metadata: dict[str, Any] | None = None,
+        system: str | None = None,
+    ) -> Sample:
+        """Fit ``source`` units (plus needles) so the whole request is exactly ``length`` tokens, and wrap it.
+
+        ``template`` holds ``{context}`` and ``{question}``. When the gold answers depend on how many units
+        fitted (counts, orders, queries over rows), ``answers_after_fit`` returns one answer tuple per turn
+        from the fitted context; the questions themselves must not depend on it, since they are part of the
+        length.
+        """
+        first = turns[0]
+
+        def render(context: str) -> str:
+            user = template.format(context=context, question=first.question)
+            messages = ([] if system is None else [{"role": "system", "content": system}]) + [
+                {"role": "user", "content": user}
+            ]
+            return backend.render(messages, first.answer_prefix)
+
+        needles = needles or []
+        fitted = fit_context(
+            backend, lambda c: backend.count_tokens(render(c)), source, needles, length - self.max_new_tokens, start
+        )
+        if answers_after_fit is not None:
+            answers = answers_after_fit(fitted)
+            turns = [dataclasses.replace(turn, answers=tuple(a)) for turn, a in zip(turns, answers, strict=True)]
+        meta = {
+            "target_length": length,
+            "prompt_tokens": fitted.prompt_tokens,
+            "realised_tokens": fitted.prompt_tokens + self.max_new_tokens,
+            "realised_chars": len(render(fitted.context)),
+            "context_chars": len(fitted.context),
+            "units": fitted.haystack_units,
+            "depth": depth,
+            "needle_depths": list(fitted.needle_depths),
+            "seed": seed,
+            "params": self.params(),
+            "diffusion": self.diffusion,
+            "scope": self.scope,
+            "tokenizer": backend.tokenizer_fingerprint(),
+            "truncation": "none",
+        }
+        meta.update(metadata or {})
+        return Sample(
+            id=self.sample_id(length, depth, seed),
+            task=self.label(),
+            context=fitted.context,
+            turns=tuple(turns),
+            template=template,
+            max_new_tokens=self.max_new_tokens,
+            system=system,
+            metadata=meta,
+        )
 
     def rng(self, seed: int) -> random.Random:
         """Randomness that depends on the task, its parameters and the seed only, not on length or depth,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from longscope.core import Backend, Sample, Turn, UsageError
-from longscope.haystack import CORPORA, Needle, corpus, fit_context
+from longscope.haystack import CORPORA, Needle, corpus
 from longscope.tasks.base import Task
 from longscope.tasks.vocabulary import ADJECTIVES, NOUNS
 
@@ -114,41 +114,17 @@ class Niah(Task):
         ]
         question, prefix = self._question(kind, asked)
         answers = tuple(value for key in asked for value in values[key])
-        template = TEMPLATE.format(kind=kind)
-        turn = Turn(question=question, answers=answers, answer_prefix=prefix)
-
-        def count_prompt(context: str) -> int:
-            messages = [{"role": "user", "content": template.format(context=context, question=question)}]
-            return backend.count_tokens(backend.render(messages, prefix))
-
         body = corpus(self.haystack)
-        start = rng.randrange(len(body.sentences))
-        fitted = fit_context(backend, count_prompt, body, needles, length - self.max_new_tokens, start)
-        rendered = backend.render(
-            [{"role": "user", "content": template.format(context=fitted.context, question=question)}], prefix
-        )
-        return Sample(
-            id=self.sample_id(length, depth, seed),
-            task=self.label(),
-            context=fitted.context,
-            turns=(turn,),
-            template=template,
-            max_new_tokens=self.max_new_tokens,
-            metadata={
-                "target_length": length,
-                "prompt_tokens": fitted.prompt_tokens,
-                "realised_tokens": fitted.prompt_tokens + self.max_new_tokens,
-                "realised_chars": len(rendered),
-                "context_chars": len(fitted.context),
-                "depth": first_depth,
-                "needle_depths": list(fitted.needle_depths),
-                "seed": seed,
-                "params": self.params(),
-                "diffusion": self.diffusion,
-                "scope": self.scope,
-                "tokenizer": backend.tokenizer_fingerprint(),
-                "truncation": "none",
-            },
+        return self.make_sample(
+            backend,
+            length=length,
+            depth=first_depth,
+            seed=seed,
+            template=TEMPLATE.format(kind=kind),
+            turns=[Turn(question=question, answers=answers, answer_prefix=prefix)],
+            source=body,
+            start=rng.randrange(len(body.sentences)),
+            needles=needles,
         )
 
     def _question(self, kind: str, asked: list[str]) -> tuple[str, str]:
