@@ -11,18 +11,14 @@ from rich.console import Console
 from rich.table import Table
 
 from longscope.analysis.effective_length import DEFAULT_THRESHOLD
-from longscope.analysis.summary import Summary, summarise
+from longscope.analysis.summary import Breakdown, Summary, breakdown, summarise
 from longscope.core import UsageError
-from longscope.runner import (
-    DEFAULT_DEPTHS,
-    DEFAULT_LENGTHS,
-    DEFAULT_TASKS,
-    RunConfig,
-    parse_depths,
-    parse_lengths,
-)
+from longscope.runner import RunConfig, parse_depths, parse_lengths
 from longscope.store import RunStore
+from longscope.suites import load_suite
 from longscope.tasks import TASKS, split_list
+
+DEFAULT_SUITE = "niah"
 
 app = typer.Typer(
     add_completion=False,
@@ -49,14 +45,15 @@ def _default_out(model: str) -> Path:
 @app.command()
 def run(
     model: str = typer.Option("smollm2", help="smollm2 (bundled) or hf:PATH_OR_ID"),
-    tasks: str = typer.Option(
-        ",".join(DEFAULT_TASKS), help="comma-separated task names, NAME(param=value,...)"
+    suite: str = typer.Option(
+        DEFAULT_SUITE, help="a built-in suite (quick, niah, ruler-like, plane) or a .toml/.yaml suite file"
     ),
-    lengths: str = typer.Option(
-        ",".join(fmt_length(n) for n in DEFAULT_LENGTHS), help="whole-request lengths"
+    tasks: str | None = typer.Option(
+        None, help="comma-separated tasks, NAME(param=value,...); replaces the suite's tasks"
     ),
-    depths: str = typer.Option(",".join(f"{d:g}" for d in DEFAULT_DEPTHS), help="needle depths in [0, 1]"),
-    samples: int = typer.Option(1, help="samples (seeds) per task, length and depth"),
+    lengths: str | None = typer.Option(None, help="whole-request lengths, e.g. 1k,2k,4k (default: the suite's)"),
+    depths: str | None = typer.Option(None, help="needle depths in [0, 1] (default: the suite's)"),
+    samples: int | None = typer.Option(None, help="samples (seeds) per task, length and depth"),
     seed: int = typer.Option(0, help="first seed"),
     retries: int = typer.Option(1, help="retries of a failed sample before it is recorded as failed"),
     threshold: float = typer.Option(
@@ -67,15 +64,17 @@ def run(
     ),
     progress: bool = typer.Option(True, help="show the progress bar"),
 ) -> None:
-    """Evaluate a model; with no arguments, the bundled SmolLM2 on NEEDLE tasks up to 4k tokens."""
+    """Evaluate a model; with no arguments, the bundled SmolLM2 on the quick suite up to 4k tokens."""
     from longscope import runner
 
+    chosen = load_suite(suite, list(TASKS))
     config = RunConfig(
         model=model,
-        tasks=split_list(tasks),
-        lengths=parse_lengths(lengths),
-        depths=parse_depths(depths),
-        samples=samples,
+        suite=chosen.name,
+        tasks=split_list(tasks) if tasks is not None else list(chosen.tasks),
+        lengths=parse_lengths(lengths if lengths is not None else ",".join(chosen.lengths) or "1k,2k,4k"),
+        depths=parse_depths(depths if depths is not None else ",".join(f"{d:g}" for d in chosen.depths) or "0.5"),
+        samples=samples if samples is not None else (chosen.samples or 1),
         seed=seed,
         retries=retries,
         threshold=threshold,
@@ -92,8 +91,14 @@ def run(
 
 
 @app.command("tasks")
-def list_tasks() -> None:
+def list_tasks(
+    plane: bool = typer.Option(False, "--plane", help="print the difficulty plane as a text grid"),
+) -> None:
     """List the tasks with their parameters, metric, and place on the difficulty plane."""
+    if plane:
+        wide = Console(width=max(out.width, 130))
+        wide.print(plane_grid({name: (cls().diffusion, cls().scope) for name, cls in TASKS.items()}))
+        return
     table = Table(title="tasks", show_lines=True)
     table.add_column("name", no_wrap=True)
     table.add_column("diffusion", justify="right")
@@ -104,35 +109,73 @@ def list_tasks() -> None:
         task = cls()
         params = " ".join(f"{f.name}={getattr(task, f.name)}" for f in dataclasses.fields(task))
         table.add_row(
-            name,
-            f"{task.diffusion:.2f}",
-            f"{task.scope:.2f}",
-            task.metric,
-            f"{task.description}\n[dim]{params}[/]",
+            name, f"{task.diffusion:.2f}", f"{task.scope:.2f}", task.metric, f"{task.description}\n[dim]{params}[/]"
         )
     out.print(table)
-    out.print(
-        "Configure a task as NAME(param=value,...), e.g. --tasks 'niah(haystack=noise,value_type=uuid)'."
-    )
+    out.print("Configure a task as NAME(param=value,...), e.g. --tasks 'niah(haystack=noise,value_type=uuid)'.")
+    out.print("`longscope tasks --plane` places them on the difficulty plane.")
+
+
+def plane_grid(points: dict[str, tuple[float, float]], bins: int = 5) -> Table:
+    """Tasks on a grid: diffusion (how hard to find) rising upwards, scope (how much is needed) to the right."""
+    table = Table(title="difficulty plane: diffusion (rows, how hard to find) × scope (columns, how much is needed)",
+                  show_lines=True)  # fmt: skip
+    table.add_column("diffusion", justify="right", no_wrap=True)
+    edges = [i / bins for i in range(bins + 1)]
+    for i in range(bins):
+        table.add_column(f"{edges[i]:.1f}-{edges[i + 1]:.1f}", no_wrap=True)
+
+    def bucket(value: float) -> int:
+        return min(bins - 1, int(value * bins))
+
+    for row in reversed(range(bins)):
+        cells = [
+            "\n".join(sorted(n for n, (d, sc) in points.items() if bucket(d) == row and bucket(sc) == col))
+            for col in range(bins)
+        ]
+        table.add_row(f"{edges[row]:.1f}-{edges[row + 1]:.1f}", *cells)
+    return table
 
 
 @app.command()
 def show(
     run_dir: Path = typer.Argument(..., help="a run directory"),
-    threshold: float = typer.Option(
-        DEFAULT_THRESHOLD, help="score (0-100) that a length must clear to count"
-    ),
+    threshold: float = typer.Option(DEFAULT_THRESHOLD, help="score (0-100) that a length must clear to count"),
+    by: str | None = typer.Option(None, help="break scores down by a sample metadata key (e.g. hops, depth)"),
+    metric: str | None = typer.Option(None, help="summarise a scorer sub-score (e.g. kendall_tau) instead"),
 ) -> None:
-    """Print the summary table of a run again."""
+    """Print the summary table of a run again, or a breakdown of it."""
     store = RunStore.open(run_dir, create=False)
     try:
-        summary = summarise(store.results(), threshold)
+        results = store.results()
         state = store.get_meta("state")
+        metadata = store.sample_metadata() if by else {}
     finally:
         store.close()
-    print_summary(summary, run_dir)
+    if by or metric:
+        print_breakdown(breakdown(results, metadata, by=by, metric=metric), run_dir)
+    else:
+        print_summary(summarise(results, threshold), run_dir)
     if state == "running":
         out.print("[yellow]This run did not finish: the table shows the samples done so far.[/]")
+
+
+def print_breakdown(table_data: Breakdown, run_dir: Path) -> None:
+    if not table_data.cells:
+        out.print(f"{run_dir}: nothing to break down by {table_data.by!r}; no sample carries that key")
+        return
+    what = table_data.metric or "score"
+    table = Table(title=f"{what} (0-100) by task and {table_data.by or 'length'} — {run_dir}")
+    table.add_column("task")
+    for value in table_data.values:
+        table.add_column(str(value), justify="right")
+    for task in table_data.tasks:
+        row = [task]
+        for value in table_data.values:
+            cell = table_data.cells.get((task, value))
+            row.append("" if cell is None or cell.mean is None else f"{cell.mean:.1f} (n={cell.n})")
+        table.add_row(*row)
+    out.print(table)
 
 
 def print_summary(summary: Summary, run_dir: Path) -> None:

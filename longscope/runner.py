@@ -25,6 +25,7 @@ class RunConfig:
     """Everything that decides what a run computes; stored with the run so that others can re-run it."""
 
     model: str = "smollm2"
+    suite: str | None = None
     tasks: list[str] = field(default_factory=lambda: list(DEFAULT_TASKS))
     lengths: list[int] = field(default_factory=lambda: list(DEFAULT_LENGTHS))
     depths: list[float] = field(default_factory=lambda: list(DEFAULT_DEPTHS))

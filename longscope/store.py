@@ -113,6 +113,11 @@ class RunStore:
             connection.execute("PRAGMA synchronous=NORMAL")
             with connection:
                 connection.executescript(_SCHEMA)
+                # A run written by an older longscope lacks newer result columns; add them, empty.
+                present = {row[1] for row in connection.execute("PRAGMA table_info(results)")}
+                for column in dataclasses.fields(Result):
+                    if column.name not in present:
+                        connection.execute(f"ALTER TABLE results ADD COLUMN {column.name} {_column_type(column)}")
                 connection.execute(f"PRAGMA application_id={APPLICATION_ID}")
                 connection.execute(
                     "INSERT OR IGNORE INTO meta VALUES ('schema', ?), ('created', ?)",
@@ -155,8 +160,16 @@ class RunStore:
             )
 
     def results(self) -> list[Result]:
-        rows = self.connection.execute(f"SELECT {', '.join(_RESULT_COLUMNS)} FROM results ORDER BY rowid")
+        # Read only the columns this run has: one written by an older longscope lacks the newer ones.
+        present = {row[1] for row in self.connection.execute("PRAGMA table_info(results)")}
+        columns = [name for name in _RESULT_COLUMNS if name in present]
+        rows = self.connection.execute(f"SELECT {', '.join(columns)} FROM results ORDER BY rowid")
         return [Result(**dict(row)) for row in rows]
+
+    def sample_metadata(self) -> dict[str, dict[str, Any]]:
+        """Each stored sample's metadata by sample id: what breakdowns group by."""
+        rows = self.connection.execute("SELECT id, body FROM samples")
+        return {row[0]: json.loads(row[1]).get("metadata", {}) for row in rows}
 
     def sample(self, sample_id: str) -> Sample | None:
         row = self.connection.execute("SELECT body FROM samples WHERE id=?", (sample_id,)).fetchone()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -66,3 +67,47 @@ def summarise(results: Iterable[Result], threshold: float = DEFAULT_THRESHOLD) -
     tasks = sorted({task for task, _ in cells})
     lengths = sorted({length for _, length in cells})
     return Summary(tasks=tasks, lengths=lengths, cells=dict(cells), threshold=threshold)
+
+
+@dataclass
+class Breakdown:
+    """Scores of each task split by the value of one sample metadata key (or by length)."""
+
+    by: str | None
+    metric: str | None
+    tasks: list[str]
+    values: list
+    cells: dict[tuple[str, object], Cell]
+
+
+def breakdown(
+    results: Iterable[Result],
+    metadata: dict[str, dict],
+    *,
+    by: str | None = None,
+    metric: str | None = None,
+) -> Breakdown:
+    """Group finished rows by task and ``metadata[by]`` (length when ``by`` is None), scoring each row by its
+    main score or, with ``metric``, by the scorer's sub-score of that name. Rows without the key are left out."""
+    cells: dict[tuple[str, object], Cell] = defaultdict(Cell)
+    for row in results:
+        if row.status != "ok":
+            continue
+        if by is None:
+            value: object = row.length
+        else:
+            meta = metadata.get(row.sample_id, {})
+            if by not in meta:
+                continue
+            value = meta[by]
+            value = tuple(value) if isinstance(value, list) else value
+        if metric is None:
+            number = row.score
+        else:
+            number = json.loads(row.details or "{}").get(metric)
+        if number is None:
+            continue
+        cells[(row.task, value)].scores.append(float(number))
+    tasks = sorted({task for task, _ in cells})
+    values = sorted({value for _, value in cells}, key=lambda v: (str(type(v)), v))
+    return Breakdown(by=by, metric=metric, tasks=tasks, values=values, cells=dict(cells))

@@ -1,0 +1,139 @@
+"""Suites: named sets of tasks with their lengths and depths, built in or read from a TOML, YAML or JSON file."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from longscope.core import UsageError
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    tasks: tuple[str, ...]
+    lengths: tuple[str, ...] = ()
+    depths: tuple[float, ...] = ()
+    samples: int | None = None
+    notes: tuple[str, ...] = field(default=())
+
+
+# RULER's thirteen tasks at its default knobs, as far as they are synthetic; the two QA tasks need the
+# published SQuAD/HotpotQA files and come with the benchmark loaders.
+_RULER_LIKE = (
+    "niah(haystack=noise)",
+    "niah",
+    "niah(value_type=uuid)",
+    "niah_multikey",
+    "niah_multikey(haystack=needles)",
+    "niah_multikey(haystack=needles,key_type=uuid,value_type=uuid)",
+    "niah_multivalue",
+    "niah_multiquery",
+    "variable_tracking",
+    "common_words",
+    "frequent_words",
+)
+
+BUILTIN: dict[str, Suite] = {
+    "quick": Suite(
+        name="quick",
+        description="the default run: a few tasks across the difficulty plane, 1k-4k, minutes on a CPU",
+        tasks=("niah", "niah_multikey", "variable_tracking", "threading", "common_words", "db_count"),
+        lengths=("1k", "2k", "4k"),
+        depths=(0.5,),
+        samples=1,
+    ),
+    "niah": Suite(
+        name="niah",
+        description="the four needle-in-a-haystack variants at two depths",
+        tasks=("niah", "niah_multikey", "niah_multivalue", "niah_multiquery"),
+        lengths=("1k", "2k", "4k"),
+        depths=(0.25, 0.75),
+        samples=1,
+    ),
+    "ruler-like": Suite(
+        name="ruler-like",
+        description="RULER's synthetic families at its default knobs, 4k to 128k",
+        tasks=_RULER_LIKE,
+        lengths=("4k", "8k", "16k", "32k", "64k", "128k"),
+        depths=(0.5,),
+        samples=5,
+        notes=("RULER's qa_1/qa_2 need the published QA data: add them with the benchmark loaders",),
+    ),
+}
+
+
+def plane_suite(task_names: list[str]) -> Suite:
+    """Every registered family at its defaults: the whole difficulty plane."""
+    return Suite(
+        name="plane",
+        description="every task family at its defaults, covering the difficulty plane",
+        tasks=tuple(task_names),
+        lengths=("1k", "2k", "4k", "8k"),
+        depths=(0.5,),
+        samples=1,
+    )
+
+
+def load_suite(name_or_path: str, task_names: list[str]) -> Suite:
+    """A built-in suite by name, or a suite file (``.toml``, ``.yaml``/``.yml`` or ``.json``)."""
+    if name_or_path == "plane":
+        return plane_suite(task_names)
+    if name_or_path in BUILTIN:
+        return BUILTIN[name_or_path]
+    path = Path(name_or_path)
+    if not path.suffix:
+        known = ", ".join([*BUILTIN, "plane"])
+        raise UsageError(f"unknown suite {name_or_path!r}; built-in suites: {known}, or give a .toml/.yaml file")
+    if not path.is_file():
+        raise UsageError(f"suite file {path} does not exist")
+    if path.suffix not in (".toml", ".yaml", ".yml", ".json"):
+        raise UsageError(f"suite file {path} must end in .toml, .yaml, .yml or .json")
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".toml":
+            raw = tomllib.loads(text)
+        elif path.suffix == ".json":
+            raw = json.loads(text)
+        else:
+            import yaml
+
+            raw = yaml.safe_load(text)
+    except Exception as exc:  # tomllib, json and yaml each raise their own parse errors
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"cannot read suite file {path}: {detail}") from None
+    return _suite_from_mapping(raw, path)
+
+
+def _suite_from_mapping(raw: object, path: Path) -> Suite:
+    if not isinstance(raw, dict):
+        raise UsageError(f"suite file {path} must hold a mapping with at least `tasks = [...]`")
+    allowed = {"name", "description", "tasks", "lengths", "depths", "samples"}
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise UsageError(f"suite file {path}: unknown key {unknown[0]!r}; keys: {', '.join(sorted(allowed))}")
+    tasks = raw.get("tasks")
+    if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) for t in tasks):
+        raise UsageError(f"suite file {path}: `tasks` must be a non-empty list of task names")
+    lengths = raw.get("lengths", [])
+    depths = raw.get("depths", [])
+    samples = raw.get("samples")
+    if not isinstance(lengths, list) or not isinstance(depths, list):
+        raise UsageError(f"suite file {path}: `lengths` and `depths` must be lists")
+    if samples is not None and (not isinstance(samples, int) or samples < 1):
+        raise UsageError(f"suite file {path}: `samples` must be a positive whole number")
+    try:
+        depth_values = tuple(float(d) for d in depths)
+    except (TypeError, ValueError):
+        raise UsageError(f"suite file {path}: `depths` must be numbers between 0 and 1") from None
+    return Suite(
+        name=str(raw.get("name", path.stem)),
+        description=str(raw.get("description", f"suite from {path.name}")),
+        tasks=tuple(tasks),
+        lengths=tuple(str(n) for n in lengths),
+        depths=depth_values,
+        samples=samples,
+    )
