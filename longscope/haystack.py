@@ -252,8 +252,10 @@ def fit_context(
             break
         base = best[1] if fewer == 0 else _assemble(source, start, n - fewer, needles, cum[: n - fewer + 1])
         base_total = best[0] if fewer == 0 else count_prompt(base)
+        lead = _assemble(source, start, n - fewer, needles, cum[: n - fewer + 1], strip=False)
+        lead = lead[: len(lead) - len(lead.lstrip())] or " "
         got, candidate = _fill_with_fragment(
-            backend, count_prompt, source, start, base, base_total, target_prompt_tokens
+            backend, count_prompt, source, start, base, base_total, target_prompt_tokens, lead
         )
         if got > total:
             total, context, units = got, candidate, n - fewer
@@ -270,7 +272,12 @@ def _preceding_text(backend: Backend, source: UnitSource, start: int, tokens: in
 
 
 def _assemble(
-    source: UnitSource, start: int, n: int, needles: Sequence[Needle], cum: np.ndarray | None = None
+    source: UnitSource,
+    start: int,
+    n: int,
+    needles: Sequence[Needle],
+    cum: np.ndarray | None = None,
+    strip: bool = True,
 ) -> str:
     """Join ``n`` units from ``start`` with each needle on the unit boundary nearest its depth."""
     units = source.units(start, n)
@@ -289,7 +296,8 @@ def _assemble(
         pieces.extend(inserts.get(j, ()))
         if j < n:
             pieces.append(units[j])
-    return "".join(pieces).lstrip()
+    text = "".join(pieces)
+    return text.lstrip() if strip else text
 
 
 def _depths(context: str, needles: Sequence[Needle]) -> tuple[float, ...]:
@@ -306,8 +314,11 @@ def _fill_with_fragment(
     context: str,
     total: int,
     target: int,
+    lead: str = " ",
 ) -> tuple[int, str]:
     """Make up the last few tokens with the tail of the text that precedes the haystack in the stream.
+
+    ``lead`` is the whitespace the first unit started with (a newline keeps a record on its own line).
 
     Token-level tails are tried first, steered by each miss; where seam merges defeat them (a lone "." can
     cost two tokens after a SentencePiece-style prefix space), word-level tails with either separator are
@@ -318,7 +329,7 @@ def _fill_with_fragment(
     best = (total, context)
     tried: set[str] = set()
 
-    def attempt(fragment: str, separator: str = " ") -> int | None:
+    def attempt(fragment: str, separator: str = lead) -> int | None:
         nonlocal best
         candidate = fragment + separator + context
         if not fragment or candidate in tried:
@@ -346,6 +357,8 @@ def _fill_with_fragment(
         alone = backend.count_tokens(fragment)
         if alone > gap + 2:
             break
-        if alone >= gap - 2 and any(attempt(fragment, sep) == target for sep in (" ", "\n")):
+        if alone >= gap - 2 and any(
+            attempt(fragment, sep) == target for sep in dict.fromkeys((lead, " ", "\n"))
+        ):
             return best
     return best

@@ -8,7 +8,7 @@ import pytest
 from conftest import tiny_backend
 
 from longscope.core import Sample, UsageError
-from longscope.tasks import TASKS, cached_sample, make_task
+from longscope.tasks import cached_sample, make_task
 
 NEEDLE = re.compile(r"The secret (?:number|word|code) for (\S+) is (\S+?)\.(?:\s|$)")
 
@@ -23,7 +23,10 @@ def solve(sample: Sample) -> list[str]:
     return [value for key in keys for value in found[key]]
 
 
-@pytest.mark.parametrize("name", list(TASKS))
+NIAH_TASKS = ["niah", "niah_multikey", "niah_multivalue", "niah_multiquery"]
+
+
+@pytest.mark.parametrize("name", NIAH_TASKS)
 @pytest.mark.parametrize("types", ["key_type=word,value_type=number", "key_type=uuid,value_type=uuid",
                                    "key_type=number,value_type=word"])  # fmt: skip
 def test_gold_answers_are_recoverable_from_the_context(name, types):
@@ -61,7 +64,7 @@ def test_seed_changes_the_question_and_length_does_not():
 
 def test_metadata_places_every_task_on_the_plane():
     backend = tiny_backend()
-    for name in TASKS:
+    for name in NIAH_TASKS:
         task = make_task(name)
         meta = task.build(backend, 1024, 0.5, seed=0).metadata
         assert 0 <= meta["diffusion"] <= 1 and 0 <= meta["scope"] <= 1
@@ -77,7 +80,7 @@ def test_metadata_places_every_task_on_the_plane():
         ("niah(num_queries=3)", "num_queries=3 exceeds num_keys=1"),
         ("niah(key_type=colour)", "key_type"),
         ("niah(bogus=1)", "unknown parameter 'bogus'"),
-        ("nope", "known tasks: niah"),
+        ("nope", "known tasks:"),
     ],
 )
 def test_bad_parameters_name_the_parameter(spec, message):

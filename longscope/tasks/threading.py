@@ -1,0 +1,213 @@
+"""Needle threading: follow chains of key -> value records, where each value is the next record's key."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import uuid
+from dataclasses import dataclass
+from typing import ClassVar, Literal, NamedTuple
+
+from longscope.core import Backend, Sample, Turn, UsageError
+from longscope.haystack import GeneratedUnits, Needle, corpus
+from longscope.tasks.base import Task
+
+Direction = Literal["forward", "backward"]
+
+TEMPLATE = (
+    "Below is a list of records, one per line, each written as `key -> value`. Keys and values are random "
+    "identifiers. Some values are also the key of another record, which links records into threads. "
+    "Read the list closely; afterwards you will be asked to follow threads through it.\n\n"
+    "{context}\n\n{question}"
+)
+
+
+def _ident(rng: random.Random) -> str:
+    """A UUID-like random hex identifier: every key and value looks alike, thread or not."""
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _record(key: str, value: str) -> str:
+    # Each record starts with its newline, so it counts the same alone as in place and sits on its own line.
+    return f"\n{key} -> {value}"
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _steps(hops: int) -> str:
+    return "1 step" if hops == 1 else f"{hops} steps"
+
+
+class _Plan(NamedTuple):
+    """Everything a sample asks, drawn from the seed alone so every length asks the same question."""
+
+    question: str
+    prefix: str
+    answers: tuple[str, ...]
+    needles: list[Needle]
+    thread_ids: frozenset[str]
+    base: int  # seeds the distractor records
+
+
+@dataclass(frozen=True)
+class Threading(Task):
+    """Follow ``threads`` threads of ``hops`` records each through a list of look-alike records.
+
+    A thread is ``k0 -> k1``, ``k1 -> k2``, ... ``k(h-1) -> kh``. Forward asks for ``kh`` given ``k0``;
+    backward gives ``kh`` and asks for ``k0``. The thread records are needles at depths drawn from the seed;
+    every other record is a distractor with fresh identifiers, so no distractor links to anything.
+    """
+
+    name: ClassVar[str] = "threading"
+    description: ClassVar[str] = "follow a thread of key -> value records for some hops; return where it ends"
+    metric: ClassVar[str] = "contains_all"
+    uses_depth: ClassVar[bool] = False
+    breakdowns: ClassVar[tuple[str, ...]] = ("hops", "threads")
+
+    hops: int = 3
+    threads: int = 1
+    direction: Direction = "forward"
+    max_new_tokens: int = 64
+
+    @property
+    def diffusion(self) -> float:
+        # Every record looks alike, so even one hop is a needle among look-alikes; walking backwards means
+        # searching by value, which the record layout does not mark the way it marks keys.
+        return round(0.5 + 0.2 * (self.direction == "backward"), 2)
+
+    @property
+    def scope(self) -> float:
+        # Each hop of each thread is one more fact that must be found.
+        facts = self.hops * self.threads
+        return round(min(0.9, 0.05 * facts), 2)
+
+    def check(self, backend: Backend, length: int) -> None:
+        super().check(backend, length)
+        for field_name in ("hops", "threads"):
+            if getattr(self, field_name) < 1:
+                raise UsageError(
+                    f"{self.label()}: {field_name}={getattr(self, field_name)} must be at least 1"
+                )
+        if self.direction not in ("forward", "backward"):
+            raise UsageError(f"{self.label()}: direction must be forward or backward")
+        # The thread records must fit beside the instructions and question, measured on seed 0's plan. One
+        # hop is enough to measure a record; one thread first, so a huge request fails before its long
+        # question is drawn (more threads only lengthen the question).
+        records = self.hops * self.threads
+        probes = [dataclasses.replace(self, hops=1, threads=1)]
+        if self.threads > 1:
+            probes.append(dataclasses.replace(self, hops=1))
+        for probe in probes:
+            plan = probe._plan(0)
+            empty = _count(backend, plan.question, plan.prefix, "")
+            record = plan.needles[0].text.lstrip()
+            per_record = max(1, _count(backend, plan.question, plan.prefix, record) - empty)
+            room = length - self.max_new_tokens - empty
+            if records * per_record > room:
+                raise UsageError(
+                    f"{self.label()}: hops={self.hops} x threads={self.threads} = {records} thread records "
+                    f"of about {per_record} tokens each do not fit at length {length}; at most "
+                    f"{max(0, room // per_record)} records fit (lower hops or threads, or raise the length)"
+                )
+
+    def _plan(self, seed: int) -> _Plan:
+        rng = self.rng(seed)
+        chains: list[list[str]] = []
+        seen: set[str] = set()
+        for _ in range(self.threads):
+            chain: list[str] = []
+            while len(chain) < self.hops + 1:
+                ident = _ident(rng)
+                if ident not in seen:
+                    seen.add(ident)
+                    chain.append(ident)
+            chains.append(chain)
+        needles = [
+            Needle(_record(chain[i], chain[i + 1]), round(rng.random(), 4))
+            for chain in chains
+            for i in range(self.hops)
+        ]
+        if self.direction == "forward":
+            asked = [chain[0] for chain in chains]
+            answers = tuple(chain[-1] for chain in chains)
+        else:
+            asked = [chain[-1] for chain in chains]
+            answers = tuple(chain[0] for chain in chains)
+        question, prefix = self._question(asked)
+        return _Plan(question, prefix, answers, needles, frozenset(seen), rng.getrandbits(64))
+
+    def _question(self, asked: list[str]) -> tuple[str, str]:
+        steps = _steps(self.hops)
+        if self.direction == "forward":
+            how = (
+                "Start at the key, read its value, then treat that value as a key and read its value, and so "
+                f"on: {steps} in all, one record per step."
+            )
+            if len(asked) == 1:
+                return (
+                    f"Follow the thread that starts at the key {asked[0]}. {how} What value do you reach?",
+                    "The value reached is",
+                )
+            return (
+                f"Follow each of the threads that start at the keys {_join(asked)}. {how} "
+                "What value does each thread reach? List them in the same order.",
+                "The values reached are:",
+            )
+        how = (
+            "Find the record whose value it is, then the record whose value is that record's key, and so on: "
+            f"{steps} back in all, one record per step."
+        )
+        if len(asked) == 1:
+            return (
+                f"The value {asked[0]} ends a thread. Walk the thread backwards. {how} "
+                "Which key starts the thread?",
+                "The key that starts the thread is",
+            )
+        return (
+            f"The values {_join(asked)} each end a thread. Walk each thread backwards. {how} "
+            "Which key starts each thread? List them in the same order.",
+            "The keys that start the threads are:",
+        )
+
+    def build(self, backend: Backend, length: int, depth: float | None, seed: int) -> Sample:
+        plan = self._plan(seed)
+
+        def make(i: int) -> str:
+            if i < 0:
+                # Text before the stream pads the first few tokens: plain filler, never a partial record.
+                return corpus("noise").unit(i)
+            unit_rng = random.Random(f"threading-{plan.base}-{i}")
+            pair = []
+            while len(pair) < 2:
+                ident = _ident(unit_rng)
+                # Fresh identifiers almost surely; the check makes "no accidental links" a guarantee.
+                if ident not in plan.thread_ids:
+                    pair.append(ident)
+            return _record(*pair)
+
+        return self.make_sample(
+            backend,
+            length=length,
+            depth=depth,
+            seed=seed,
+            template=TEMPLATE,
+            turns=[Turn(question=plan.question, answers=plan.answers, answer_prefix=plan.prefix)],
+            source=GeneratedUnits(make, name="threading"),
+            needles=plan.needles,
+            metadata={"hops": self.hops, "threads": self.threads, "direction": self.direction},
+        )
+
+
+def _count(backend: Backend, question: str, prefix: str, context: str) -> int:
+    user = TEMPLATE.format(context=context, question=question)
+    return backend.count_tokens(backend.render([{"role": "user", "content": user}], prefix))
+
+
+@dataclass(frozen=True)
+class MultiThreading(Threading):
+    name: ClassVar[str] = "multi_threading"
+    description: ClassVar[str] = "follow several threads of key -> value records at once; return every end"
+    threads: int = 3
+    max_new_tokens: int = 160
