@@ -51,7 +51,9 @@ def run(
     tasks: str | None = typer.Option(
         None, help="comma-separated tasks, NAME(param=value,...); replaces the suite's tasks"
     ),
-    lengths: str | None = typer.Option(None, help="whole-request lengths, e.g. 1k,2k,4k (default: the suite's)"),
+    lengths: str | None = typer.Option(
+        None, help="whole-request lengths, e.g. 1k,2k,4k (default: the suite's)"
+    ),
     depths: str | None = typer.Option(None, help="needle depths in [0, 1] (default: the suite's)"),
     samples: int | None = typer.Option(None, help="samples (seeds) per task, length and depth"),
     seed: int = typer.Option(0, help="first seed"),
@@ -73,7 +75,9 @@ def run(
         suite=chosen.name,
         tasks=split_list(tasks) if tasks is not None else list(chosen.tasks),
         lengths=parse_lengths(lengths if lengths is not None else ",".join(chosen.lengths) or "1k,2k,4k"),
-        depths=parse_depths(depths if depths is not None else ",".join(f"{d:g}" for d in chosen.depths) or "0.5"),
+        depths=parse_depths(
+            depths if depths is not None else ",".join(f"{d:g}" for d in chosen.depths) or "0.5"
+        ),
         samples=samples if samples is not None else (chosen.samples or 1),
         seed=seed,
         retries=retries,
@@ -109,10 +113,16 @@ def list_tasks(
         task = cls()
         params = " ".join(f"{f.name}={getattr(task, f.name)}" for f in dataclasses.fields(task))
         table.add_row(
-            name, f"{task.diffusion:.2f}", f"{task.scope:.2f}", task.metric, f"{task.description}\n[dim]{params}[/]"
+            name,
+            f"{task.diffusion:.2f}",
+            f"{task.scope:.2f}",
+            task.metric,
+            f"{task.description}\n[dim]{params}[/]",
         )
     out.print(table)
-    out.print("Configure a task as NAME(param=value,...), e.g. --tasks 'niah(haystack=noise,value_type=uuid)'.")
+    out.print(
+        "Configure a task as NAME(param=value,...), e.g. --tasks 'niah(haystack=noise,value_type=uuid)'."
+    )
     out.print("`longscope tasks --plane` places them on the difficulty plane.")
 
 
@@ -140,7 +150,9 @@ def plane_grid(points: dict[str, tuple[float, float]], bins: int = 5) -> Table:
 @app.command()
 def show(
     run_dir: Path = typer.Argument(..., help="a run directory"),
-    threshold: float = typer.Option(DEFAULT_THRESHOLD, help="score (0-100) that a length must clear to count"),
+    threshold: float = typer.Option(
+        DEFAULT_THRESHOLD, help="score (0-100) that a length must clear to count"
+    ),
     by: str | None = typer.Option(None, help="break scores down by a sample metadata key (e.g. hops, depth)"),
     metric: str | None = typer.Option(None, help="summarise a scorer sub-score (e.g. kendall_tau) instead"),
 ) -> None:

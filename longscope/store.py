@@ -117,7 +117,9 @@ class RunStore:
                 present = {row[1] for row in connection.execute("PRAGMA table_info(results)")}
                 for column in dataclasses.fields(Result):
                     if column.name not in present:
-                        connection.execute(f"ALTER TABLE results ADD COLUMN {column.name} {_column_type(column)}")
+                        connection.execute(
+                            f"ALTER TABLE results ADD COLUMN {column.name} {_column_type(column)}"
+                        )
                 connection.execute(f"PRAGMA application_id={APPLICATION_ID}")
                 connection.execute(
                     "INSERT OR IGNORE INTO meta VALUES ('schema', ?), ('created', ?)",

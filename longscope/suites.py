@@ -87,7 +87,9 @@ def load_suite(name_or_path: str, task_names: list[str]) -> Suite:
     path = Path(name_or_path)
     if not path.suffix:
         known = ", ".join([*BUILTIN, "plane"])
-        raise UsageError(f"unknown suite {name_or_path!r}; built-in suites: {known}, or give a .toml/.yaml file")
+        raise UsageError(
+            f"unknown suite {name_or_path!r}; built-in suites: {known}, or give a .toml/.yaml file"
+        )
     if not path.is_file():
         raise UsageError(f"suite file {path} does not exist")
     if path.suffix not in (".toml", ".yaml", ".yml", ".json"):

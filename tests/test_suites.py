@@ -20,9 +20,15 @@ def test_builtin_suites_name_only_tasks_that_exist():
 @pytest.mark.parametrize(
     "name,text",
     [
-        ("mine.toml", 'tasks = ["niah(haystack=noise)", "niah_multikey"]\nlengths = ["1k", "2k"]\nsamples = 2\n'),
+        (
+            "mine.toml",
+            'tasks = ["niah(haystack=noise)", "niah_multikey"]\nlengths = ["1k", "2k"]\nsamples = 2\n',
+        ),
         ("mine.yaml", "tasks:\n  - niah(haystack=noise)\n  - niah_multikey\nlengths: [1k, 2k]\nsamples: 2\n"),
-        ("mine.json", '{"tasks": ["niah(haystack=noise)", "niah_multikey"], "lengths": ["1k", "2k"], "samples": 2}'),
+        (
+            "mine.json",
+            '{"tasks": ["niah(haystack=noise)", "niah_multikey"], "lengths": ["1k", "2k"], "samples": 2}',
+        ),
     ],
 )
 def test_user_suite_files(tmp_path, name, text):

@@ -101,10 +101,7 @@ def breakdown(
                 continue
             value = meta[by]
             value = tuple(value) if isinstance(value, list) else value
-        if metric is None:
-            number = row.score
-        else:
-            number = json.loads(row.details or "{}").get(metric)
+        number = row.score if metric is None else json.loads(row.details or "{}").get(metric)
         if number is None:
             continue
         cells[(row.task, value)].scores.append(float(number))

@@ -14,7 +14,6 @@ import torch
 
 from longscope.core import Generation, GenerationRequest, UsageError
 
-
 # A seam before " Capital" after sentence punctuation: a pre-token boundary for byte-level (GPT-2, Llama-3,
 # Qwen) and metaspace (SentencePiece-style) tokenizers, so counts on either side add up.
 _SENTENCE_SEAM = re.compile(r"(?<=[.!?])(?= [A-Z])")
@@ -62,7 +61,9 @@ class HFTokenizer:
 
     kind = "hf"
 
-    def __init__(self, tokenizer: Any, *, name: str = "", revision: str = "", context_window: int = 0) -> None:
+    def __init__(
+        self, tokenizer: Any, *, name: str = "", revision: str = "", context_window: int = 0
+    ) -> None:
         self.tokenizer = tokenizer
         self.model_name = name
         self.model_revision = revision

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from longscope.cache import atomic_write_text, cache_dir, stable_hash
@@ -92,11 +92,18 @@ class Task:
 
         needles = needles or []
         fitted = fit_context(
-            backend, lambda c: backend.count_tokens(render(c)), source, needles, length - self.max_new_tokens, start
+            backend,
+            lambda c: backend.count_tokens(render(c)),
+            source,
+            needles,
+            length - self.max_new_tokens,
+            start,
         )
         if answers_after_fit is not None:
             answers = answers_after_fit(fitted)
-            turns = [dataclasses.replace(turn, answers=tuple(a)) for turn, a in zip(turns, answers, strict=True)]
+            turns = [
+                dataclasses.replace(turn, answers=tuple(a)) for turn, a in zip(turns, answers, strict=True)
+            ]
         meta = {
             "target_length": length,
             "prompt_tokens": fitted.prompt_tokens,
