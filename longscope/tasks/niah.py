@@ -1,4 +1,5 @@
-"""Needle in a haystack, RULER-style: single needle, distractor keys, several values, several queries."""
+"""Needle in a haystack, RULER-style: single needle, distractor keys, several values, several queries, and an
+all-needle haystack."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from longscope.core import Backend, Sample, Turn, UsageError
-from longscope.haystack import CORPORA, Needle, corpus
+from longscope.haystack import CORPORA, GeneratedUnits, Needle, UnitSource, corpus
 from longscope.tasks.base import Task
 from longscope.tasks.vocabulary import ADJECTIVES, NOUNS
 
 ItemType = Literal["word", "number", "uuid"]
+
+# "needles" is not a corpus: its filler is made of needle-format sentences with other keys (see _needle_filler).
+HAYSTACKS = (*CORPORA, "needles")
 
 _KIND = {"number": "secret number", "word": "secret word", "uuid": "secret code"}
 
@@ -47,6 +51,26 @@ def _distinct(make, count: int) -> list[str]:
     raise UsageError(f"cannot draw {count} distinct items; ask for fewer needles")
 
 
+def _needle_filler(
+    kind: str, key_type: ItemType, value_type: ItemType, exclude: set[str], base: int
+) -> GeneratedUnits:
+    """An all-needle haystack (RULER's "needle" haystack): every unit reads exactly like a needle, with a fresh
+    key that never equals a needle's key, so only the asked key itself tells the real needle apart."""
+    noise = corpus("noise")
+
+    def make(i: int) -> str:
+        if i < 0:
+            # Text before the stream only pads the first few tokens: a cut record there would read as data.
+            return noise.unit(i)
+        unit_rng = random.Random(f"{base}-{i}")
+        key = _key(key_type, unit_rng)
+        while key in exclude:
+            key = _key(key_type, unit_rng)
+        return f" The {kind} for {key} is {_item(value_type, unit_rng)}."
+
+    return GeneratedUnits(make, name="needles")
+
+
 def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
@@ -65,7 +89,7 @@ class Niah(Task):
     metric: ClassVar[str] = "contains_all"
     uses_depth: ClassVar[bool] = True
 
-    haystack: Literal["essay", "noise"] = "essay"
+    haystack: Literal["essay", "noise", "needles"] = "essay"
     key_type: ItemType = "word"
     value_type: ItemType = "number"
     num_keys: int = 1
@@ -75,9 +99,11 @@ class Niah(Task):
 
     @property
     def diffusion(self) -> float:
-        # Look-alike needles make the right one harder to find; a natural-prose haystack blends in more.
+        # Look-alike needles make the right one harder to find; a natural-prose haystack blends in more, and a
+        # haystack made only of needle-format sentences leaves the asked key as the one cue.
         distractors = self.num_keys - self.num_queries
-        return round(min(1.0, 0.1 + 0.1 * (self.haystack == "essay") + 0.1 * min(distractors, 3)), 2)
+        blend = {"noise": 0.0, "essay": 0.1, "needles": 0.6}[self.haystack]
+        return round(min(1.0, 0.1 + blend + 0.1 * min(distractors, 3)), 2)
 
     @property
     def scope(self) -> float:
@@ -86,8 +112,8 @@ class Niah(Task):
 
     def check(self, backend: Backend, length: int) -> None:
         super().check(backend, length)
-        if self.haystack not in CORPORA:
-            raise UsageError(f"{self.label()}: haystack must be one of {', '.join(CORPORA)}")
+        if self.haystack not in HAYSTACKS:
+            raise UsageError(f"{self.label()}: haystack must be one of {', '.join(HAYSTACKS)}")
         for field_name in ("num_keys", "num_values", "num_queries"):
             if getattr(self, field_name) < 1:
                 raise UsageError(f"{self.label()}: {field_name} must be at least 1")
@@ -114,7 +140,14 @@ class Niah(Task):
         ]
         question, prefix = self._question(kind, asked)
         answers = tuple(value for key in asked for value in values[key])
-        body = corpus(self.haystack)
+        body: UnitSource
+        if self.haystack == "needles":
+            # Drawn last and only here, so the corpus haystacks draw exactly what they always drew.
+            body = _needle_filler(kind, self.key_type, self.value_type, set(keys), rng.getrandbits(64))
+            start = 0
+        else:
+            body = corpus(self.haystack)
+            start = rng.randrange(len(body.sentences))
         return self.make_sample(
             backend,
             length=length,
@@ -123,7 +156,7 @@ class Niah(Task):
             template=TEMPLATE.format(kind=kind),
             turns=[Turn(question=question, answers=answers, answer_prefix=prefix)],
             source=body,
-            start=rng.randrange(len(body.sentences)),
+            start=start,
             needles=needles,
         )
 

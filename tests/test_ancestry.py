@@ -1,0 +1,132 @@
+"""Ancestry: exact length, a solver that walks the parent links, name scoring, parameters, the plane."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import pytest
+from conftest import tiny_backend
+
+from longscope.core import UsageError
+from longscope.scoring import score
+from longscope.tasks import make_task
+from longscope.tasks.ancestry import relation
+
+LINK = re.compile(r"(\w+) is the parent of (\w+)\.")
+
+
+@functools.cache
+def backend(template: str = "chatml", style: str = "bytelevel"):
+    return tiny_backend(template, style)
+
+
+def prompt_tokens(b, sample) -> int:
+    prompt = b.render(sample.messages(), sample.turns[0].answer_prefix)
+    return len(b.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+
+
+def solve(context: str, question: str) -> str:
+    """Map each child to its parent, then climb the asked number of generations from the asked person."""
+    parent_of = {child: parent for parent, child in LINK.findall(context)}
+    k, person = re.search(r"ancestor (\d+) generations? above (\w+),", question).groups()
+    for _ in range(int(k)):
+        person = parent_of[person]
+    return person
+
+
+@pytest.mark.parametrize("template,style", [("chatml", "bytelevel"), ("inst", "metaspace")])
+@pytest.mark.parametrize(
+    "spec", ["ancestry", "ancestry(chain_length=10,k=9,distractor_chains=3,haystack=noise)"]
+)
+def test_whole_request_is_exactly_the_target_length(template, style, spec):
+    b = backend(template, style)
+    for length in (1024, 2048, 4096):
+        sample = make_task(spec).build(b, length, None, seed=2)
+        assert prompt_tokens(b, sample) + sample.max_new_tokens == length
+
+
+@pytest.mark.parametrize(
+    "spec,k,chain_length,chains",
+    [
+        ("ancestry", 3, 6, 3),
+        ("ancestry(k=1,chain_length=2,distractor_chains=0)", 1, 2, 1),
+        ("ancestry(k=7,chain_length=8,distractor_chains=4,haystack=noise)", 7, 8, 5),
+    ],
+)
+def test_solver_walks_the_links_to_the_gold_name(spec, k, chain_length, chains):
+    task = make_task(spec)
+    for seed in range(3):
+        sample = task.build(backend(), 4096, None, seed=seed)
+        assert (solve(sample.context, sample.question),) == sample.answers
+        links = LINK.findall(sample.context)
+        assert len(links) == (chain_length - 1) * chains
+        names = {name for link in links for name in link}
+        assert len(names) == chain_length * chains
+        # No name is inside another, which is what lets a containment scorer judge names.
+        assert not any(a != b and a.lower() in b.lower() for a in names for b in names)
+        assert sample.metadata["k"] == k and sample.metadata["chain_length"] == chain_length
+        assert sample.metadata["distractor_chains"] == chains - 1
+
+
+def test_links_are_scattered_through_the_context():
+    sample = make_task("ancestry(distractor_chains=4)").build(backend(), 4096, None, seed=0)
+    depths = sample.metadata["needle_depths"]
+    assert len(depths) == 25 and min(depths) < 0.2 and max(depths) > 0.8
+
+
+def test_same_seed_same_sample_other_seed_other_family():
+    task = make_task("ancestry")
+    a = task.build(backend(), 1024, None, seed=1)
+    assert task.build(backend(), 1024, None, seed=1).to_json() == a.to_json()
+    b = task.build(backend(), 1024, None, seed=2)
+    assert a.answers != b.answers
+    c = task.build(backend(), 2048, None, seed=1)
+    assert (c.question, c.answers) == (a.question, a.answers)
+
+
+def test_names_are_scored_by_containment():
+    sample = make_task("ancestry").build(backend(), 1024, None, seed=0)
+    gold = sample.answers[0]
+    others = {n for link in LINK.findall(sample.context) for n in link} - {gold}
+    wrong = sorted(others)[0]
+    assert score("contains_any", f" {gold}.", sample.answers) == 1.0
+    assert score("contains_any", f" {gold.lower()}, I believe", sample.answers) == 1.0
+    # Partly right: the right person among others still counts (contains_any is lenient by design).
+    assert score("contains_any", f" {wrong} or {gold}", sample.answers) == 1.0
+    assert score("contains_any", f" {wrong}.", sample.answers) == 0.0
+
+
+def test_relation_words_and_the_plane():
+    assert [relation(k) for k in (1, 2, 3, 4, 5)] == [
+        "parent",
+        "grandparent",
+        "great-grandparent",
+        "great-great-grandparent",
+        "3-times great-grandparent",
+    ]
+    task = make_task("ancestry")
+    assert (task.diffusion, task.scope) == (0.4, 0.2)
+    assert make_task("ancestry(k=5)").scope > task.scope
+    assert task.breakdowns == ("k",) and not task.uses_depth and task.metric == "contains_any"
+
+
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ("ancestry(k=6)", "k=6"),
+        ("ancestry(k=0)", "k=0"),
+        ("ancestry(chain_length=1,k=1)", "chain_length=1"),
+        ("ancestry(distractor_chains=-1)", "distractor_chains=-1"),
+        ("ancestry(chain_length=200,distractor_chains=5)", "chain_length * (1 + distractor_chains)"),
+        ("ancestry(haystack=hay)", "haystack"),
+    ],
+)
+def test_bad_parameters_name_the_parameter(spec, message):
+    with pytest.raises(UsageError, match=re.escape(message)):
+        make_task(spec).check(backend(), 1024)
+
+
+def test_too_short_a_length_is_a_usage_error():
+    with pytest.raises(UsageError, match="length too short"):
+        make_task("ancestry(chain_length=60,distractor_chains=4)").build(backend(), 1024, None, seed=0)

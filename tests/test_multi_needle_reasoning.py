@@ -1,0 +1,130 @@
+"""Multi-needle reasoning: exact length, a solver that combines the asked needles, exact_number, parameters."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import pytest
+from conftest import tiny_backend
+
+from longscope.core import UsageError
+from longscope.scoring import score
+from longscope.tasks import make_task
+
+NEEDLE = re.compile(r"The secret number for (\S+) is (\d+)\.")
+
+
+@functools.cache
+def backend(template: str = "chatml", style: str = "bytelevel"):
+    return tiny_backend(template, style)
+
+
+def prompt_tokens(b, sample) -> int:
+    prompt = b.render(sample.messages(), sample.turns[0].answer_prefix)
+    return len(b.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+
+
+def solve(context: str, question: str) -> str:
+    """Read the needles into a dict, pick the asked keys from the question and apply the asked operation."""
+    values = {key: int(value) for key, value in NEEDLE.findall(context)}
+    keys = re.split(
+        r", | and ", re.search(r"secret numbers for (.+?)(?: from the largest)?\?", question).group(1)
+    )
+    asked = [values[key] for key in keys]
+    if question.startswith("What is the sum"):
+        return str(sum(asked))
+    if question.startswith("What is the largest"):
+        return str(max(asked))
+    assert "subtract the smallest" in question
+    return str(max(asked) - min(asked))
+
+
+@pytest.mark.parametrize("template,style", [("chatml", "bytelevel"), ("inst", "metaspace")])
+@pytest.mark.parametrize(
+    "spec", ["multi_needle_reasoning", "multi_needle_reasoning(needles=5,distractors=3)"]
+)
+def test_whole_request_is_exactly_the_target_length(template, style, spec):
+    b = backend(template, style)
+    for length in (1024, 2048, 4096):
+        sample = make_task(spec).build(b, length, 0.2, seed=4)
+        assert prompt_tokens(b, sample) + sample.max_new_tokens == length
+
+
+@pytest.mark.parametrize("operation", ["sum", "max", "difference"])
+@pytest.mark.parametrize("needles,distractors", [(2, 0), (3, 2), (5, 4)])
+def test_solver_recovers_the_gold_number(operation, needles, distractors):
+    task = make_task(
+        f"multi_needle_reasoning(operation={operation},needles={needles},distractors={distractors})"
+    )
+    for seed in (0, 1):
+        sample = task.build(backend(), 2048, 0.7, seed=seed)
+        assert (solve(sample.context, sample.question),) == sample.answers
+        assert len(NEEDLE.findall(sample.context)) == needles + distractors
+        assert sample.metadata["needles"] == needles and sample.metadata["operation"] == operation
+        assert sample.metadata["distractors"] == distractors
+
+
+def test_first_needle_sits_at_the_depth():
+    sample = make_task("multi_needle_reasoning").build(backend(), 4096, 0.25, seed=3)
+    first_key = re.search(r"secret numbers for (\S+) and", sample.question).group(1)
+    at = sample.context.index(f"The secret number for {first_key} is")
+    assert abs(at / len(sample.context) - 0.25) < 0.05
+
+
+def test_same_seed_same_sample_other_seed_other_question():
+    task = make_task("multi_needle_reasoning")
+    a = task.build(backend(), 1024, 0.5, seed=1)
+    assert task.build(backend(), 1024, 0.5, seed=1).to_json() == a.to_json()
+    b = task.build(backend(), 1024, 0.5, seed=2)
+    assert a.question != b.question
+    c = task.build(backend(), 2048, 0.5, seed=1)
+    assert (c.question, c.answers) == (a.question, a.answers)
+
+
+def test_exact_number_scoring():
+    # Right, with a thousands separator and trailing words; the first number is the one that counts.
+    assert score("exact_number", " 4,821.", ["4821"]) == 1.0
+    assert score("exact_number", " 4821 (4000 + 821)", ["4821"]) == 1.0
+    # Partly right is still wrong: off by one, or the right number only after a wrong one.
+    assert score("exact_number", " 4822", ["4821"]) == 0.0
+    assert score("exact_number", " 4000 + 821 = 4821", ["4821"]) == 0.0
+    # Wrong or missing.
+    assert score("exact_number", " I cannot tell.", ["4821"]) == 0.0
+    # A leading minus counts; a hyphen inside a word does not.
+    assert score("exact_number", " -12", ["-12"]) == 1.0
+    assert score("exact_number", " -12", ["12"]) == 0.0
+    assert score("exact_number", " brave-otter-5", ["5"]) == 1.0
+    # Integer gold is exact (4821.0 is the same number); decimal gold allows a relative 1e-2.
+    assert score("exact_number", " 4821.0", ["4821"]) == 1.0
+    assert score("exact_number", " 4821.4", ["4821"]) == 0.0
+    assert score("exact_number", " 3.14", ["3.1416"]) == 1.0
+    assert score("exact_number", " 3.0", ["3.1416"]) == 0.0
+
+
+def test_metadata_and_the_plane():
+    task = make_task("multi_needle_reasoning")
+    assert (task.diffusion, task.scope) == (0.3, 0.2)
+    assert make_task("multi_needle_reasoning(needles=5)").scope == 0.35
+    assert make_task("multi_needle_reasoning(distractors=2)").diffusion == 0.5
+    assert task.breakdowns == ("needles", "operation")
+
+
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ("multi_needle_reasoning(needles=1)", "needles=1"),
+        ("multi_needle_reasoning(needles=6)", "needles=6"),
+        ("multi_needle_reasoning(distractors=-1)", "distractors=-1"),
+        ("multi_needle_reasoning(operation=product)", "operation"),
+        ("multi_needle_reasoning(haystack=hay)", "haystack"),
+    ],
+)
+def test_bad_parameters_name_the_parameter(spec, message):
+    with pytest.raises(UsageError, match=re.escape(message)):
+        make_task(spec).check(backend(), 1024)
+
+
+def test_too_short_a_length_is_a_usage_error():
+    with pytest.raises(UsageError, match="length too short"):
+        make_task("multi_needle_reasoning(needles=5,distractors=20)").build(backend(), 200, 0.5, seed=0)
