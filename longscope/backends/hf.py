@@ -14,11 +14,28 @@ import torch
 
 from longscope.core import Generation, GenerationRequest, UsageError
 
-# A seam before " Capital" after sentence punctuation: a pre-token boundary for byte-level (GPT-2, Llama-3,
-# Qwen) and metaspace (SentencePiece-style) tokenizers, so counts on either side add up.
-_SENTENCE_SEAM = re.compile(r"(?<=[.!?])(?= [A-Z])")
+# Places where a tokenizer may start a new pre-token, so that counts on either side add up. Each set is
+# tried on real text once per tokenizer, richest first. Before " Capital" after sentence punctuation holds for
+# byte-level BPE (GPT-2, Llama-3, Qwen) and metaspace (SentencePiece-style) tokenizers alike. Newline seams
+# hold for byte-level ones too, but cutting records into many tiny pieces made counting slower, not faster.
+_SEAM_SETS = (re.compile(r"(?<=[.!?])(?= [A-Z])"),)
 _CHUNKED_ABOVE_CHARS = 20_000
 _MEMO_LIMIT = 400_000
+
+
+def _blocks(pieces: list[str], every: int = 16) -> list[str]:
+    """Join seam-split pieces into blocks that end where a piece's hash says so: the boundaries depend on
+    content only, so text added at the front or changed in one place leaves the other blocks (and their
+    memoised counts) as they were, while each block is long enough to tokenise efficiently."""
+    blocks, current = [], []
+    for piece in pieces:
+        current.append(piece)
+        if hash(piece) % every == 0:
+            blocks.append("".join(current))
+            current = []
+    if current:
+        blocks.append("".join(current))
+    return blocks
 
 
 def quiet_transformers() -> None:
@@ -69,7 +86,7 @@ class HFTokenizer:
         self.model_revision = revision
         self.context_window = context_window
         self._fingerprint: str | None = None
-        self._additive: bool | None = None
+        self._seams: re.Pattern | None | bool = False  # False: not yet probed; None: no seam set adds up
         self._chunk_memo: dict[str, int] = {}
 
     def render(self, messages: list[dict[str, str]], answer_prefix: str = "") -> str:
@@ -90,9 +107,10 @@ class HFTokenizer:
     def count_tokens(self, text: str) -> int:
         """Exact token count. Long texts are counted sentence by sentence with a memo when this tokenizer is
         shown to split at sentence seams (". The"), so refitting a 128k haystack re-tokenises only what changed."""
-        if len(text) < _CHUNKED_ABOVE_CHARS or not self._counts_add_up_at_seams():
+        seams = self._seams_that_add_up() if len(text) >= _CHUNKED_ABOVE_CHARS else None
+        if seams is None:
             return len(self.encode(text))
-        chunks = _SENTENCE_SEAM.split(text)
+        chunks = _blocks(seams.split(text))
         memo = self._chunk_memo
         missing = list({chunk for chunk in chunks if chunk not in memo})
         if len(memo) + len(missing) > _MEMO_LIMIT:
@@ -100,20 +118,26 @@ class HFTokenizer:
         memo.update(zip(missing, self.count_tokens_batch(missing), strict=True))
         return sum(memo[chunk] for chunk in chunks)
 
-    def _counts_add_up_at_seams(self) -> bool:
-        """Whether counting sentence by sentence equals counting the whole, checked once on real prose."""
-        if self._additive is None:
+    def _seams_that_add_up(self) -> re.Pattern | None:
+        """The richest seam set whose piecewise counts equal the whole count, checked once on varied text."""
+        if self._seams is False:
             from longscope.haystack import corpus
 
-            probe = "".join(corpus("essay").units(0, 400)) + "".join(corpus("noise").units(0, 50))
+            records = "".join(f"\nrow {i} of 7b{i}e -> Ab{i * 37} said: item {i}." for i in range(200))
+            probe = "".join(corpus("essay").units(0, 400)) + "".join(corpus("noise").units(0, 50)) + records
             whole = len(self.encode(probe))
-            parts = sum(self.count_tokens_batch(_SENTENCE_SEAM.split(probe)))
-            self._additive = whole == parts
-        return self._additive
+            self._seams = next(
+                (seams for seams in _SEAM_SETS if sum(self.count_tokens_batch(seams.split(probe))) == whole),
+                None,
+            )
+        return self._seams
 
     def count_tokens_batch(self, texts: list[str]) -> list[int]:
         if not texts:
             return []
+        fast = getattr(self.tokenizer, "backend_tokenizer", None)
+        if fast is not None:  # the Rust tokenizer directly: no Python lists of ids for thousands of units
+            return [len(encoding) for encoding in fast.encode_batch(texts, add_special_tokens=False)]
         return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
     def special_token_strings(self) -> list[str]:

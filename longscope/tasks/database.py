@@ -1,0 +1,499 @@
+"""Database queries over text: an order table written one sentence per row, asked one question in words."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from dataclasses import dataclass
+from typing import ClassVar, Literal, NamedTuple
+
+from longscope.core import Backend, Sample, Turn, UsageError
+from longscope.haystack import FittedContext, GeneratedUnits, Needle, corpus
+from longscope.tasks.base import Task
+
+Query = Literal["lookup", "filter_count", "max", "min", "sum", "group_by"]
+Layout = Literal["spread", "clustered"]
+Answer = Literal["value", "id"]
+
+QUERIES = ("lookup", "filter_count", "max", "min", "sum", "group_by")
+LAYOUTS = ("spread", "clustered")
+
+# Relevant rows that must be among the fitted rows for the question to mean something: a count needs one
+# match, an aggregate two; a lookup's row is a needle, always present.
+REQUIRED = {"lookup": 0, "filter_count": 1, "max": 2, "min": 2, "sum": 2, "group_by": 2}
+
+FIRST_NAMES = (
+    "Mara Ivo Tessa Bruno Lina Otto Nadia Felix Greta Hugo Ilse Jonas Kira Leon Mira Nils Oona Pavel Rosa "
+    "Sven Talia Umar Vera Wim"
+).split()
+LAST_NAMES = (
+    "Quell Brandt Okafor Lindqvist Marek Fenwick Castell Dorran Eskola Varga Holm Ibarra Jansen Kovac "
+    "Laine Moreau Novak Orsini Pelt Rask Sauer Toivo Ulver Wald"
+).split()
+NAMES = tuple(f"{first} {last}" for first in FIRST_NAMES for last in LAST_NAMES)
+CITIES = (
+    "Lisbon Oslo Tallinn Porto Lyon Ghent Bergen Krakow Seville Turin Dublin Vienna Zurich Geneva Malmo Leeds"
+).split()
+# Singular names with a plain "s" plural, so a row reads "3 lanterns" and "1 lantern".
+PRODUCTS = (
+    "lantern kettle blanket candle basket teapot mirror lamp rug clock jar bowl vase stool cushion ladle"
+).split()
+
+TEMPLATE = (
+    "Below is an order log. Each line records one order: its order number, the customer, the city, the "
+    "product, the quantity and the unit price. Read it carefully; afterwards you will answer a question "
+    "about these orders.\n\n{context}\n\n{question}"
+)
+
+_WINDOW = 20  # spread layout: every window of this many rows holds its share of relevant rows
+_ID_SPACE = 9_000_000  # order numbers are 7 digits: 1000000 + a keyed permutation of the row index
+_SUFFIXES = 10_000  # a lookup's look-alike ids share the asked id's first three digits, then 4 more
+_REGULARS = 4  # group_by: relevant orders come from this many customers, so groups hold several rows
+
+
+class Row(NamedTuple):
+    id: int
+    customer: str
+    city: str
+    product: str
+    quantity: int
+    price: int
+
+    def sentence(self) -> str:
+        # Each row starts with its newline: it counts the same alone as in place and sits on its own line.
+        item = self.product if self.quantity == 1 else self.product + "s"
+        return (
+            f"\nOrder {self.id} was placed by {self.customer} in {self.city} for {self.quantity} {item} "
+            f"at {self.price} euros each."
+        )
+
+
+def _mix(x: int, key: int) -> int:
+    x = ((x ^ key) * 0x45D9F3B) & 0xFFFFFFFF
+    x = ((x ^ (x >> 16)) * 0x45D9F3B) & 0xFFFFFFFF
+    return x ^ (x >> 16)
+
+
+def _permute(x: int, size: int, key: int) -> int:
+    """A keyed bijection of range(size): a Feistel network on enough bits, cycle-walked back into range.
+
+    Row i gets id permute(i), so ids are unique without remembering them, and look random rather than
+    stepping by a constant as an affine map's would.
+    """
+    half = max(1, ((size - 1).bit_length() + 1) // 2)
+    mask = (1 << half) - 1
+    while True:
+        left, right = x >> half, x & mask
+        for round_key in range(4):
+            left, right = right, left ^ (_mix(right, key + round_key) & mask)
+        x = (left << half) | right
+        if x < size:
+            return x
+
+
+def _other(options: tuple[str, ...] | list[str], avoid: str, r: random.Random) -> str:
+    while True:
+        choice = r.choice(options)
+        if choice != avoid:
+            return choice
+
+
+def _plural(product: str) -> str:
+    return product + "s"
+
+
+class _Plan(NamedTuple):
+    """Everything a sample asks, drawn from the seed alone so every length asks the same question."""
+
+    question: str
+    sql: str
+    base: int  # seeds the per-row randomness
+    id_key: int
+    suffix_key: int
+    phase: float  # spread layout: where in the first windows the relevant rows start
+    position: float  # clustered layout without a depth: where the cluster sits
+    column: str  # quantity or price: what lookup, max, min read
+    conditions: tuple[tuple[str, str], ...]  # (column, value) pairs joined by AND
+    regulars: tuple[str, ...]
+    target: Row | None  # the lookup's row, placed as a needle
+    prefix: int  # the lookup's id prefix (complexity 1)
+
+
+class _Table:
+    """The row stream: which rows are relevant (by index, so density holds from the first row) and the rows."""
+
+    def __init__(self, task: Database, plan: _Plan, cluster: tuple[int, int] | None) -> None:
+        self.task = task
+        self.plan = plan
+        self.cluster = cluster  # (first row, count) of the relevant block, clustered layout only
+        self._windows: dict[int, list[int]] = {}
+        self._rows: dict[int, Row] = {}  # asked for by the fitter, then again for the gold answer
+
+    def _cumulative(self, window: int) -> int:
+        """Relevant rows in the windows before ``window``: Bresenham-style, exactly density on average."""
+        return int(window * _WINDOW * self.task.density + self.plan.phase)
+
+    def _positions(self, window: int) -> list[int]:
+        if window not in self._windows:
+            count = self._cumulative(window + 1) - self._cumulative(window)
+            r = random.Random(f"{self.plan.base}-w{window}")
+            self._windows[window] = sorted(r.sample(range(_WINDOW), count))
+        return self._windows[window]
+
+    def relevant(self, i: int) -> bool:
+        if self.cluster is not None:
+            return self.cluster[0] <= i < self.cluster[0] + self.cluster[1]
+        return i % _WINDOW in self._positions(i // _WINDOW)
+
+    def rank(self, i: int) -> int:
+        """How many relevant rows come before relevant row ``i``."""
+        if self.cluster is not None:
+            return i - self.cluster[0]
+        window = i // _WINDOW
+        return self._cumulative(window) + self._positions(window).index(i % _WINDOW)
+
+    def row(self, i: int) -> Row:
+        if i not in self._rows:
+            self._rows[i] = self._make_row(i)
+        return self._rows[i]
+
+    def _make_row(self, i: int) -> Row:
+        task, plan = self.task, self.plan
+        r = random.Random(f"{plan.base}-{i}")
+        relevant = self.relevant(i)
+        customer, city, product = r.choice(NAMES), r.choice(CITIES), r.choice(PRODUCTS)
+        quantity, price = r.randint(1, 24), r.randint(3, 240)
+        row_id = 1_000_000 + _permute(i, _ID_SPACE - 1, plan.id_key)  # the last id is kept for a needle
+        values = {"customer": customer, "city": city, "product": product}
+        if task.query == "lookup" and task.complexity == 1:
+            if relevant:  # a look-alike: same first three digits as the asked order number
+                rank = self.rank(i) + 1
+                if rank >= _SUFFIXES:
+                    raise UsageError(
+                        f"{task.label()}: density={task.density} asks for more than {_SUFFIXES - 1} "
+                        "look-alike order numbers at this length; lower density"
+                    )
+                row_id = plan.prefix * _SUFFIXES + _permute(rank, _SUFFIXES, plan.suffix_key)
+            else:  # any other first three digits
+                v = _permute(i, 899 * _SUFFIXES, plan.id_key)
+                first = 100 + v // _SUFFIXES
+                row_id = (first + (first >= plan.prefix)) * _SUFFIXES + v % _SUFFIXES
+        elif task.query == "lookup":
+            # The asked row is the only one with both its customer and its product; look-alikes share one.
+            assert plan.target is not None
+            want = {"customer": plan.target.customer, "product": plan.target.product}
+            same = None
+            if relevant:
+                same = r.choice(("customer", "product"))
+                values[same] = want[same]
+            for column, value in want.items():
+                if column != same and values[column] == value:
+                    values[column] = _other(NAMES if column == "customer" else PRODUCTS, value, r)
+        else:
+            conditions = plan.conditions
+            if relevant:
+                matched = {column for column, _ in conditions}
+                if task.query == "group_by":
+                    values["customer"] = r.choice(plan.regulars)
+            elif len(conditions) == 1:
+                matched = set()
+            else:
+                # Rows that meet one of the two conditions make the AND matter.
+                kind = r.random()
+                matched = (
+                    {conditions[0][0]} if kind < 1 / 3 else {conditions[1][0]} if kind < 2 / 3 else set()
+                )
+            for column, value in conditions:
+                if column in matched:
+                    values[column] = value
+                elif values[column] == value:
+                    values[column] = _other(CITIES if column == "city" else PRODUCTS, value, r)
+            if not relevant and task.query == "group_by" and r.random() < 0.3:
+                values["customer"] = r.choice(plan.regulars)  # the regulars also order outside the condition
+        return Row(row_id, values["customer"], values["city"], values["product"], quantity, price)
+
+    def unit(self, i: int) -> str:
+        # Before the stream: neutral filler, never a partial row a solver could mistake for data.
+        return corpus("noise").unit(i) if i < 0 else self.row(i).sentence()
+
+
+def _where(conditions: tuple[tuple[str, str], ...]) -> str:
+    return " AND ".join(f"{column} = '{value}'" for column, value in conditions)
+
+
+def _phrase(conditions: tuple[tuple[str, str], ...]) -> str:
+    """The condition in words: "placed in Lisbon", "for lanterns", "placed in Lisbon for lanterns"."""
+    where = dict(conditions)
+    words = []
+    if "city" in where:
+        words.append(f"placed in {where['city']}")
+    if "product" in where:
+        words.append(f"for {_plural(where['product'])}")
+    return " ".join(words)
+
+
+_COLUMN_WORDS = {"quantity": "quantity", "price": "unit price in euros"}
+_EXTREME_WORDS = {("max", "quantity"): "largest", ("max", "price"): "highest"}
+_EXTREME_WORDS |= {("min", "quantity"): "smallest", ("min", "price"): "lowest"}
+
+
+@dataclass(frozen=True)
+class Database(Task):
+    """One natural-language query over an order table written as sentences, answered with a number.
+
+    ``density`` is the share of rows the query's condition selects (for ``lookup``, the share of look-alike
+    rows: ids with the asked id's first digits, or, at complexity 2, the asked customer or product).
+    ``layout`` spreads those rows evenly through the context or keeps them in one block. ``complexity`` 2
+    joins two conditions by AND, and makes a third of the other rows meet each condition alone. ``answer``
+    asks max/min for the extreme value or the order number of its row. The gold answer is the result of the
+    same query in SQL over the rows that fitted, loaded into SQLite.
+    """
+
+    metric: ClassVar[str] = "exact_number"
+    breakdowns: ClassVar[tuple[str, ...]] = ("query", "density", "layout", "complexity")
+
+    query: Query = "lookup"
+    density: float = 0.1
+    layout: Layout = "spread"
+    complexity: int = 1
+    answer: Answer = "value"
+    max_new_tokens: int = 32
+
+    @property
+    def diffusion(self) -> float:
+        # Finding one row among look-alikes gets harder with more of them; an aggregate must find every match,
+        # and grouping adds bookkeeping. A block of relevant rows is easier to find than scattered ones;
+        # a second condition must be checked on every row.
+        if self.query == "lookup":
+            base = 0.25 + 0.5 * min(max(self.density, 0.0), 1.0) - 0.05 * (self.layout == "clustered")
+        else:
+            base = (0.5 if self.query == "group_by" else 0.4) - 0.1 * (self.layout == "clustered")
+        return round(min(1.0, max(0.0, base + 0.1 * (self.complexity - 1))), 2)
+
+    @property
+    def scope(self) -> float:
+        # A lookup needs one row; an aggregate needs every row checked and every match used.
+        density = min(max(self.density, 0.0), 1.0)
+        if self.query == "lookup":
+            return 0.05
+        if self.query == "group_by":
+            return round(min(1.0, 0.9 + 0.5 * density), 2)
+        return round(min(0.9, 0.6 + 0.6 * density), 2)
+
+    def check(self, backend: Backend, length: int) -> None:
+        super().check(backend, length)
+        if self.query not in QUERIES:
+            raise UsageError(f"{self.label()}: query must be one of {', '.join(QUERIES)}")
+        if self.layout not in LAYOUTS:
+            raise UsageError(f"{self.label()}: layout must be one of {', '.join(LAYOUTS)}")
+        if not 0.0 < self.density <= 1.0:
+            raise UsageError(f"{self.label()}: density={self.density} must be above 0 and at most 1")
+        if self.complexity not in (1, 2):
+            raise UsageError(f"{self.label()}: complexity={self.complexity} must be 1 or 2")
+        if self.answer == "id" and self.query not in ("max", "min"):
+            raise UsageError(
+                f"{self.label()}: answer=id needs query=max or query=min, not query={self.query}"
+            )
+        plan = self._plan(0)
+        rows = self._estimate_rows(backend, length, plan)
+        need = REQUIRED[self.query]
+        if rows * self.density < need:
+            raise UsageError(
+                f"{self.label()}: density={self.density} gives about {rows * self.density:.1f} relevant rows "
+                f"among the ~{rows} rows that fit in {length} tokens; query={self.query} needs at least {need}; "
+                "raise density or length"
+            )
+        if self.query == "lookup" and self.complexity == 1 and rows * self.density >= _SUFFIXES - 1:
+            raise UsageError(
+                f"{self.label()}: density={self.density} asks for about {rows * self.density:.0f} look-alike "
+                f"order numbers at length {length}, more than {_SUFFIXES - 1}; lower density"
+            )
+
+    def _plan(self, seed: int) -> _Plan:
+        rng = self.rng(seed)
+        base, id_key, suffix_key = rng.getrandbits(64), rng.getrandbits(32), rng.getrandbits(32)
+        phase, position = 0.5 + 0.5 * rng.random(), rng.random()
+        column = rng.choice(("quantity", "price"))
+        order = rng.sample(("city", "product"), 2)
+        values = {"city": rng.choice(CITIES), "product": rng.choice(PRODUCTS)}
+        conditions = tuple((c, values[c]) for c in order[: self.complexity])
+        regulars = tuple(rng.sample(NAMES, _REGULARS))
+        prefix = rng.randrange(100, 1000)
+        target_id = (
+            prefix * _SUFFIXES + _permute(0, _SUFFIXES, suffix_key)
+            if self.complexity == 1
+            else 1_000_000 + _ID_SPACE - 1
+        )
+        target = Row(
+            target_id, rng.choice(NAMES), rng.choice(CITIES), rng.choice(PRODUCTS), rng.randint(2, 24),
+            rng.randint(3, 240),
+        )  # fmt: skip
+        where, said = _where(conditions), _phrase(conditions)
+        words = _COLUMN_WORDS[column]
+        if self.query == "lookup":
+            if self.complexity == 1:
+                question = f"What was the {words} of order {target.id}?"
+                sql = f"SELECT {column} FROM orders WHERE id = {target.id}"
+            else:
+                question = (
+                    f"What was the {words} of the order that {target.customer} placed for "
+                    f"{_plural(target.product)}?"
+                )
+                sql = (
+                    f"SELECT {column} FROM orders WHERE customer = '{target.customer}' "
+                    f"AND product = '{target.product}'"
+                )
+        elif self.query == "filter_count":
+            question = f"How many orders were {said}?"
+            sql = f"SELECT COUNT(*) FROM orders WHERE {where}"
+        elif self.query == "sum":
+            question = f"What is the total quantity of items ordered across all orders {said}?"
+            sql = f"SELECT SUM(quantity) FROM orders WHERE {where}"
+        elif self.query in ("max", "min"):
+            extreme = _EXTREME_WORDS[(self.query, column)]
+            if self.answer == "value":
+                question = f"What is the {extreme} {words} of any order {said}?"
+                sql = f"SELECT {self.query.upper()}({column}) FROM orders WHERE {where}"
+            else:
+                question = (
+                    f"Which order {said} has the {extreme} {_COLUMN_WORDS[column].split(' in ')[0]}? "
+                    "Give its order number."
+                )
+                sql = (
+                    f"SELECT id FROM orders WHERE {where} AND {column} = "
+                    f"(SELECT {self.query.upper()}({column}) FROM orders WHERE {where}) ORDER BY id"
+                )
+        else:
+            question = (
+                f"Consider the orders {said} and add up their quantities for each customer. What is the "
+                "largest total quantity ordered by a single customer?"
+            )
+            sql = (
+                "SELECT MAX(total) FROM (SELECT customer, SUM(quantity) AS total FROM orders "
+                f"WHERE {where} GROUP BY customer)"
+            )
+        question += " Answer with a single number."
+        return _Plan(
+            question, sql, base, id_key, suffix_key, phase, position, column, conditions, regulars,
+            target if self.query == "lookup" else None, prefix,
+        )  # fmt: skip
+
+    def _estimate_rows(self, backend: Backend, length: int, plan: _Plan) -> int:
+        """About how many rows fit: the budget left by template, question and needle over a row's tokens."""
+        probe = _Table(self, plan, cluster=(0, 0) if self.layout == "clustered" else None)
+        sample = "".join(probe.row(i).sentence() for i in range(48))
+        per_row = max(1.0, backend.count_tokens(sample) / 48)
+        user = TEMPLATE.format(context="", question=plan.question)
+        overhead = backend.count_tokens(backend.render([{"role": "user", "content": user}], "Answer:"))
+        if plan.target is not None:
+            overhead += backend.count_tokens(plan.target.sentence())
+        return max(0, int((length - self.max_new_tokens - overhead) / per_row))
+
+    def build(self, backend: Backend, length: int, depth: float | None, seed: int) -> Sample:
+        plan = self._plan(seed)
+        where = plan.position if depth is None else depth
+        cluster = None
+        if self.layout == "clustered":
+            # One block of relevant rows near ``where``, sized from an estimate of the rows that will fit and
+            # kept clear of the end so a slightly smaller fit still holds all of it.
+            rows = self._estimate_rows(backend, length, plan)
+            count = min(max(REQUIRED[self.query], round(self.density * rows)), rows)
+            room = max(count, int(rows * 0.9))
+            first = (
+                round(where * rows - count / 2) if plan.target is not None else round(where * (room - count))
+            )
+            cluster = (min(max(0, first), room - count), count)
+        table = _Table(self, plan, cluster)
+        needles = [] if plan.target is None else [Needle(plan.target.sentence(), where)]
+        metadata = {
+            "query": self.query,
+            "density": self.density,
+            "layout": self.layout,
+            "complexity": self.complexity,
+            "answer": self.answer,
+            "column": plan.column,
+            "sql": plan.sql,
+        }
+
+        def gold(fitted: FittedContext) -> list[tuple[str, ...]]:
+            n = fitted.haystack_units
+            rows = [table.row(i) for i in range(n)] + ([] if plan.target is None else [plan.target])
+            relevant = sum(table.relevant(i) for i in range(n))
+            need = REQUIRED[self.query]
+            if relevant < need:
+                raise UsageError(
+                    f"{self.label()}: density={self.density} leaves {relevant} relevant rows among the {n} "
+                    f"rows that fit in {length} tokens; query={self.query} needs at least {need}; "
+                    "raise density or length"
+                )
+            with sqlite3.connect(":memory:") as db:
+                db.execute(
+                    "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, city TEXT, product TEXT, "
+                    "quantity INTEGER, price INTEGER)"
+                )
+                db.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?)", rows)
+                result = [str(value) for (value,) in db.execute(plan.sql).fetchall()]
+            db.close()
+            if self.query == "lookup" and len(result) != 1:
+                raise AssertionError(f"lookup must select one row, got {len(result)}: {plan.sql}")
+            # Called before the sample's metadata is assembled, so these land in it.
+            metadata.update(
+                rows=len(rows), relevant_rows=relevant, relevant_share=round(relevant / max(1, n), 4)
+            )
+            return [tuple(result)]
+
+        return self.make_sample(
+            backend,
+            length=length,
+            depth=where if plan.target is not None else depth,
+            seed=seed,
+            template=TEMPLATE,
+            turns=[Turn(question=plan.question, answers=(), answer_prefix="Answer:")],
+            source=GeneratedUnits(table.unit, name="orders"),
+            needles=needles,
+            answers_after_fit=gold,
+            metadata=metadata,
+        )
+
+
+@dataclass(frozen=True)
+class DbLookup(Database):
+    name: ClassVar[str] = "db_lookup"
+    description: ClassVar[str] = "one order's quantity or price, by order number, among look-alike rows"
+    uses_depth: ClassVar[bool] = True
+    query: Query = "lookup"
+
+
+@dataclass(frozen=True)
+class DbCount(Database):
+    name: ClassVar[str] = "db_count"
+    description: ClassVar[str] = "how many orders meet a condition (SQL COUNT over the order log)"
+    query: Query = "filter_count"
+
+
+@dataclass(frozen=True)
+class DbMax(Database):
+    name: ClassVar[str] = "db_max"
+    description: ClassVar[str] = "the largest quantity or price among matching orders, or its order number"
+    query: Query = "max"
+
+
+@dataclass(frozen=True)
+class DbMin(Database):
+    name: ClassVar[str] = "db_min"
+    description: ClassVar[str] = "the smallest quantity or price among matching orders, or its order number"
+    query: Query = "min"
+
+
+@dataclass(frozen=True)
+class DbSum(Database):
+    name: ClassVar[str] = "db_sum"
+    description: ClassVar[str] = "the total quantity over matching orders (SQL SUM)"
+    query: Query = "sum"
+
+
+@dataclass(frozen=True)
+class DbGroup(Database):
+    name: ClassVar[str] = "db_group"
+    description: ClassVar[str] = "the largest per-customer total quantity among matching orders (GROUP BY)"
+    query: Query = "group_by"

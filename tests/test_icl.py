@@ -1,0 +1,151 @@
+"""Many-label ICL: exact lengths, determinism, a solver that learns the rule from the context, scoring, checks."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import tiny_backend
+
+from longscope.core import Sample, UsageError
+from longscope.scoring import score
+from longscope.tasks import make_task
+from longscope.tasks.icl import FILLER
+
+TOKENIZERS = [("chatml", "bytelevel"), ("inst", "metaspace")]
+# The tiny test tokenizers split made-up words into letters (~40 tokens a demonstration), so few labels fit
+# 1024 tokens; real tokenizers fit about twice as many.
+SMALL = ["icl_many_labels(labels=12)", "icl_many_labels_depth(labels=12,shots=2)"]
+DEMO = re.compile(r"Input: ([^\n]*?)\. Label: (\w+)")
+
+
+def solve(sample: Sample) -> str:
+    """A reference solver: English words carry nothing, so the made-up words of the test input name the label.
+
+    It also checks the hidden rule holds in the context: every made-up word is only ever shown with one label.
+    """
+    owner: dict[str, set[str]] = {}
+    for words, label in DEMO.findall(sample.context):
+        for word in words.split():
+            owner.setdefault(word, set()).add(label)
+    test = re.search(r"Input: (.*)\.$", sample.question).group(1).split()
+    made_up = [word for word in test if word not in FILLER]
+    assert made_up, test
+    labels = set()
+    for word in made_up:
+        assert len(owner[word]) == 1, (word, owner[word])  # a feature word belongs to one label only
+        labels |= owner[word]
+    assert len(labels) == 1
+    return labels.pop()
+
+
+def prompt_tokens(backend, sample: Sample) -> int:
+    prompt = backend.render(sample.messages(), sample.turns[0].answer_prefix)
+    return len(backend.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+
+
+@pytest.mark.parametrize("template,style", TOKENIZERS)
+@pytest.mark.parametrize("spec", SMALL)
+def test_whole_request_is_exactly_the_target_length(template, style, spec):
+    backend = tiny_backend(template, style)
+    task = make_task(spec)
+    for length in (1024, 2048, 4096):
+        task.check(backend, length)
+        sample = task.build(backend, length, 0.5, seed=2)
+        assert prompt_tokens(backend, sample) + sample.max_new_tokens == length
+        assert sample.metadata["realised_tokens"] == length
+
+
+def test_default_fifty_labels_fit_4096_and_every_label_is_shown():
+    backend = tiny_backend()
+    task = make_task("icl_many_labels")
+    task.check(backend, 4096)
+    sample = task.build(backend, 4096, None, seed=0)
+    assert prompt_tokens(backend, sample) + sample.max_new_tokens == 4096
+    labels = {label for _, label in DEMO.findall(sample.context)}
+    assert len(labels) == 50 and sample.metadata["labels"] == 50
+    # Labels are made-up words of one length: none is a substring of another.
+    assert all(a == b or a not in b for a in labels for b in labels)
+    assert not labels & set(FILLER)
+
+
+@pytest.mark.parametrize("spec", SMALL + ["icl_many_labels(labels=30)"])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_reference_solver_recovers_the_gold_label(spec, seed):
+    sample = make_task(spec).build(tiny_backend(), 4096, 0.3, seed=seed)
+    assert (solve(sample),) == sample.answers
+    assert sample.metadata["asked_label"] == sample.answers[0]
+
+
+def test_same_seed_same_question_at_every_length_and_seeds_differ():
+    backend = tiny_backend()
+    task = make_task(SMALL[0])
+    a = task.build(backend, 2048, None, seed=5)
+    assert task.build(backend, 2048, None, seed=5).to_json() == a.to_json()
+    b = task.build(backend, 2048, None, seed=6)
+    assert (a.question, a.answers) != (b.question, b.answers)
+    c = task.build(backend, 4096, None, seed=5)
+    assert (c.question, c.answers) == (a.question, a.answers)
+    assert c.metadata["units"] > a.metadata["units"]
+
+
+def test_label_position_metadata_matches_the_context():
+    backend = tiny_backend()
+    sample = make_task("icl_many_labels(labels=12)").build(backend, 4096, None, seed=1)
+    size = len(sample.context)
+    where = [m.start() / size for m in DEMO.finditer(sample.context) if m.group(2) == sample.answers[0]]
+    meta = sample.metadata
+    assert meta["label_demos"] == len(where) >= 2
+    assert meta["label_first_depth"] == round(where[0], 4)
+    mean = sum(where) / len(where)
+    assert meta["label_position"] == ("early" if mean < 1 / 3 else "middle" if mean < 2 / 3 else "late")
+    assert set(make_task("icl_many_labels").breakdowns) == {"label_position", "labels"}
+
+
+@pytest.mark.parametrize("depth,bucket", [(0.0, "early"), (0.5, "middle"), (1.0, "late")])
+def test_depth_variant_puts_the_asked_labels_demonstrations_at_the_depth(depth, bucket):
+    backend = tiny_backend()
+    sample = make_task("icl_many_labels_depth(labels=12,shots=3)").build(backend, 4096, depth, seed=4)
+    meta = sample.metadata
+    assert meta["label_demos"] == 3  # only the shots: the generated stream never shows the asked label
+    assert meta["label_position"] == bucket
+    assert abs(meta["label_first_depth"] - max(0.0, min(depth - 0.02, 0.96))) < 0.05
+    assert (solve(sample),) == sample.answers
+
+
+def test_plane_follows_the_parameters():
+    assert make_task("icl_many_labels").diffusion == 0.7 and make_task("icl_many_labels").scope == 0.8
+    assert make_task("icl_many_labels(labels=100)").diffusion > make_task("icl_many_labels").diffusion
+    assert make_task("icl_many_labels_depth(shots=5)").scope > make_task("icl_many_labels_depth").scope
+    assert make_task("icl_many_labels_depth").uses_depth and not make_task("icl_many_labels").uses_depth
+
+
+def test_exact_label_scoring_by_hand():
+    gold = ("tavrol",)
+    assert score("exact_label", " tavrol", gold) == 1.0
+    assert score("exact_label", " Tavrol.\nBecause of the word zimek.", gold) == 1.0
+    assert score("exact_label", "Label: tavrol", gold) == 1.0  # a repeated prefix is skipped
+    assert score("exact_label", " kesmin", gold) == 0.0  # another label
+    assert score("exact_label", " I think tavrol", gold) == 0.0  # the first word is the answer
+    assert score("exact_label", "", gold) == 0.0
+
+
+@pytest.mark.parametrize(
+    "spec,length,message",
+    [
+        ("icl_many_labels(labels=1)", 4096, "labels=1 must be between 2 and 500"),
+        ("icl_many_labels(labels=501)", 4096, "labels=501 must be between 2 and 500"),
+        ("icl_many_labels(labels=100)", 1024, "labels=100 needs about"),
+        ("icl_many_labels", 1024, "labels=50 needs about"),
+        ("icl_many_labels_depth(shots=0)", 4096, "shots=0 must be between 1 and 20"),
+        ("icl_many_labels(labels=ten)", 4096, "parameter labels"),
+    ],
+)
+def test_bad_parameters_name_the_parameter(spec, length, message):
+    with pytest.raises(UsageError, match=re.escape(message)):
+        make_task(spec).check(tiny_backend(), length)
+
+
+def test_build_without_check_still_refuses_when_labels_do_not_all_fit():
+    with pytest.raises(UsageError, match="labels=50 do not all fit"):
+        make_task("icl_many_labels").build(tiny_backend(), 1024, None, seed=0)
