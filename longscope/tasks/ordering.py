@@ -1,0 +1,449 @@
+"""Ordering and selection: put shuffled segments of a text back in order; pick the one true statement of many."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import random
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+
+from longscope.core import Backend, Sample, Turn, UsageError
+from longscope.haystack import FittedContext, GeneratedUnits, Needle, corpus, split_sentences
+from longscope.tasks.base import Task
+
+
+def _prompt_tokens(backend: Backend, template: str, question: str, prefix: str, context: str) -> int:
+    user = template.format(context=context, question=question)
+    return backend.count_tokens(backend.render([{"role": "user", "content": user}], prefix))
+
+
+def _noise(i: int) -> str:
+    # Text before the stream pads the first few tokens: plain filler, never part of a segment or record.
+    return corpus("noise").unit(i)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# reorder
+
+# Capitals that are not English words on their own ("A", "I", "O"), so prose in an answer is not read as labels.
+_LABEL_LETTERS = "BCDEFGHJKLMNPQRSTUVWXYZ"
+_MARGIN = 2  # tokens kept free when sizing the segments: seams may tokenise a little differently in place
+
+_REORDER_TEMPLATE = (
+    "Below are {segments} segments of a longer text. Each segment starts with its label in square brackets. "
+    "The segments have been shuffled, so they are not in their original order.\n\n{{context}}\n\n{{question}}"
+)
+
+
+@functools.cache
+def _essay_starts() -> tuple[int, ...]:
+    """Where each essay begins among the essay corpus's sentence units (titles mark the starts in the file)."""
+    text = resources.files("longscope.corpora").joinpath("essays.txt").read_text(encoding="utf-8")
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    starts: list[int] = []
+    index, new_essay = 0, True
+    for paragraph in paragraphs:
+        if paragraph[-1] not in ".!?\"'":  # a title, which the corpus drops
+            new_essay = True
+            continue
+        if new_essay:
+            starts.append(index)
+            new_essay = False
+        index += len(split_sentences(" ".join(paragraph.split())))
+    sentences = corpus("essay").sentences
+    if index != len(sentences) or not starts:
+        # The file no longer parses as the corpus does: fall back to paragraph starts.
+        return tuple(i for i, unit in enumerate(sentences) if unit.startswith("\n\n"))
+    return tuple(starts)
+
+
+class _Layout(NamedTuple):
+    units: list[str]  # the context's units, segments in shuffled order
+    bounds: list[int]  # segment k (original order) holds sentences bounds[k] .. bounds[k+1]-1 from start
+    last_label_unit: int  # index of the unit that carries the last segment's label
+    wall: int  # tokens of the unit after the segments, which must never fit
+
+
+@dataclass(frozen=True)
+class Reorder(Task):
+    """Restore the original order of ``segments`` shuffled segments of consecutive essay sentences.
+
+    The context holds the segments and nothing else: the text starts at the beginning of an essay, as many
+    sentences as fill the length are cut into segments of about equal tokens (at least two sentences each),
+    and the segments are labelled with random capitals and shuffled. Past the essay the text runs on into the
+    next essays, and past the whole corpus (about 17k tokens) it repeats from the start; segment starts are
+    kept apart so that each segment's successor is still the one that continues its last sentence.
+    """
+
+    name: ClassVar[str] = "reorder"
+    description: ClassVar[str] = "put shuffled labelled segments of a text back in their original order"
+    metric: ClassVar[str] = "order"
+    uses_depth: ClassVar[bool] = False
+    breakdowns: ClassVar[tuple[str, ...]] = ("segments",)
+
+    segments: int = 6
+    max_new_tokens: int = 64
+
+    @property
+    def diffusion(self) -> float:
+        # The cues are the seams between segments: unmarked, but each segment is in plain view.
+        return round(min(0.7, 0.3 + 0.02 * self.segments), 2)
+
+    @property
+    def scope(self) -> float:
+        # Every segment's ending and beginning must be read; more segments, more of them.
+        return round(min(1.0, 0.85 + 0.01 * self.segments), 2)
+
+    def _question(self) -> tuple[str, str]:
+        return (
+            "Put the segments back in their original order. Answer with all "
+            f"{self.segments} labels in square brackets, the first segment first, separated by spaces.",
+            "The original order is:",
+        )
+
+    def check(self, backend: Backend, length: int) -> None:
+        super().check(backend, length)
+        if not 2 <= self.segments <= len(_LABEL_LETTERS):
+            raise UsageError(
+                f"{self.label()}: segments={self.segments} must be between 2 and {len(_LABEL_LETTERS)}"
+            )
+        # Measured from the first essay's start; any start would do for a capacity estimate.
+        self._capacity(backend, length, 0)
+
+    def _capacity(self, backend: Backend, length: int, start: int) -> tuple[np.ndarray, int, int]:
+        """(cumulative tokens of the sentences from ``start``, prompt tokens without a context, room left
+        for the segments); refuses a length that cannot hold two sentences a segment."""
+        question, prefix = self._question()
+        template = _REORDER_TEMPLATE.format(segments=self.segments)
+        empty = _prompt_tokens(backend, template, question, prefix, "")
+        room = length - self.max_new_tokens - empty - _MARGIN
+        span = 64
+        while True:
+            counts = corpus("essay").counts(backend, start, span)
+            if counts.sum() > room or span > 1 << 22:
+                break
+            span *= 2
+        cum = np.concatenate([[0], np.cumsum(counts)])
+        # Labels cost a few tokens each; the layout measures them exactly.
+        fits = int(np.searchsorted(cum, room - 4 * self.segments, side="right")) - 1
+        if fits < 2 * self.segments:
+            raise UsageError(
+                f"{self.label()}: segments={self.segments} need at least {2 * self.segments} sentences "
+                f"(two a segment) but length {length} holds about {max(fits, 0)}; lower segments or raise "
+                "the length"
+            )
+        return cum, empty, room
+
+    def _layout(
+        self, backend: Backend, length: int, start: int, labels: list[str], order: list[int]
+    ) -> _Layout:
+        """Size the segments so that they fill the length: as many sentences as fit, split by tokens.
+
+        Sentence counts alone can be off in place (a SentencePiece tokenizer counts a lone "\n\n" unit one
+        token more than it costs after a sentence), so each plan is measured as the fitter will render it and
+        the number of sentences moved by the difference until one more sentence would not fit.
+        """
+        essay = corpus("essay")
+        question, prefix = self._question()
+        template = _REORDER_TEMPLATE.format(segments=self.segments)
+        cum, empty, room = self._capacity(backend, length, start)
+
+        def units_for(m: int) -> tuple[list[str], list[int], int]:
+            bounds = self._bounds(cum, m, start, len(essay.sentences))
+            units: list[str] = []
+            last = 0
+            for p, k in enumerate(order):
+                if p == len(order) - 1:
+                    last = len(units)
+                for j in range(bounds[k], bounds[k + 1]):
+                    sentence = essay.unit(start + j)
+                    units.append(f"\n\n[{labels[p]}] {sentence.lstrip()}" if j == bounds[k] else sentence)
+            return units, bounds, last
+
+        def cost(units: list[str]) -> int:
+            return _prompt_tokens(backend, template, question, prefix, "".join(units).lstrip()) - empty
+
+        m = int(np.searchsorted(cum, room - 4 * self.segments, side="right")) - 1
+        tried: dict[int, int] = {}
+        for _ in range(8):
+            m = min(max(m, 2 * self.segments), len(cum) - 2)
+            if m in tried:
+                break
+            units, bounds, last = units_for(m)
+            tried[m] = used = cost(units)
+            if used > room:  # drop the sentences that cover the excess
+                m = int(np.searchsorted(cum, cum[m] - (used - room), side="left")) - 1
+            elif room - used >= cum[m + 1] - cum[m]:  # at least one more sentence fits
+                m = int(np.searchsorted(cum, cum[m] + (room - used), side="right")) - 1
+            else:
+                break
+        fitting = [k for k, used in tried.items() if used <= room]
+        m = max(fitting) if fitting else min(tried)
+        if m < 2 * self.segments:
+            raise UsageError(
+                f"{self.label()}: segments={self.segments} need at least {2 * self.segments} sentences "
+                f"(two a segment) but length {length} holds about {m}; lower segments or raise the length"
+            )
+        units, bounds, last = units_for(m)
+        # The unit after the segments must never fit: larger than the gap left (under one sentence) plus
+        # whatever the fitter's unit-by-unit counts overstate the real cost by.
+        firsts = [units[i] for i in range(len(units)) if units[i].startswith("\n\n[")]
+        plain = int(cum[m]) - sum(int(cum[b + 1] - cum[b]) for b in bounds[:-1])
+        counted = plain + sum(backend.count_tokens(u) for u in firsts)
+        overstated = max(0, counted - tried[m])
+        wall = int((cum[1:] - cum[:-1]).max()) * 2 + 16 + overstated
+        return _Layout(units, bounds, last, wall)
+
+    def _bounds(self, cum: np.ndarray, m: int, start: int, cycle: int) -> list[int]:
+        """Segment boundaries over sentences 0..m: about equal tokens, two sentences at least each, and no two
+        segments starting on the same corpus sentence (which would make a seam ambiguous once text repeats)."""
+        s = self.segments
+        bounds = [0]
+        taken = {start % cycle}
+        for k in range(1, s):
+            want = int(cum[m]) * k / s
+            b = int(np.searchsorted(cum[: m + 1], want))
+            b = min(max(b, bounds[-1] + 2), m - 2 * (s - k))
+            while (start + b) % cycle in taken and b < m - 2 * (s - k):
+                b += 1
+            taken.add((start + b) % cycle)
+            bounds.append(b)
+        bounds.append(m)
+        return bounds
+
+    def build(self, backend: Backend, length: int, depth: float | None, seed: int) -> Sample:
+        self.check(backend, length)
+        rng = self.rng(seed)
+        labels = rng.sample(_LABEL_LETTERS, self.segments)  # labels[p]: the segment shown p-th
+        order = list(range(self.segments))  # order[p]: the original place of the segment shown p-th
+        while order == sorted(order):
+            rng.shuffle(order)
+        start = rng.choice(_essay_starts())
+        layout = self._layout(backend, length, start, labels, order)
+        m = len(layout.units)
+        wall = "".join(corpus("noise").sentences)
+        while backend.count_tokens(wall) < layout.wall:
+            wall += wall
+
+        def make(i: int) -> str:
+            if 0 <= i < m:
+                return layout.units[i]
+            return wall if i == m else _noise(i)
+
+        gold = tuple(labels[order.index(k)] for k in range(self.segments))
+        facts: dict[str, Any] = {"segments": self.segments}
+
+        def answers_after_fit(fitted: FittedContext) -> list[tuple[str, ...]]:
+            n = fitted.haystack_units
+            if not layout.last_label_unit < n <= m:
+                raise UsageError(f"{self.label()}: the segments could not be fitted to length {length}")
+            # Where seams cost a token more than counted, the last shown segment may lose its last sentences.
+            facts["dropped_sentences"] = m - n
+            facts["sentences"] = n
+            return [gold]
+
+        question, prefix = self._question()
+        return self.make_sample(
+            backend,
+            length=length,
+            depth=None,
+            seed=seed,
+            template=_REORDER_TEMPLATE.format(segments=self.segments),
+            turns=[Turn(question=question, answers=gold, answer_prefix=prefix)],
+            source=GeneratedUnits(make, name="reorder"),
+            answers_after_fit=answers_after_fit,
+            metadata=facts,
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# best_of_n
+
+_FIRST_NAMES = tuple(
+    """
+Alma Bruno Cora Dario Edda Felix Greta Hugo Ilse Jonas Kira Lars Mina Nils Odile Pavel Rosa Soren Tilda
+Umar Vera Wim Xenia Yusuf Zora Anton Berit Cyril Dagny Emil Frida Gustav Hedda Ivo Juno Kasper Lena Milo
+Nora Otto
+""".split()
+)
+_SURNAMES = tuple(
+    """
+Ashdown Bramley Calloway Dunmore Elsworth Fairley Garrow Halloran Inchley Jessop Kettering Lowther Marlow
+Netherby Oakridge Pendry Quenby Rathbone Selwood Thackery Underhill Varley Wexford Yardley Ainsley
+Blackwood Carrick Dalby Eastwood Fenwick Gilmore Hartley Ireton Jardine Kilbride Lockhart Merrick Norwood
+Orrell Pembury Redfern Stanhope Trelawny Upton Vickery Whitlock Ashby Brampton Coverdale Dorsey Ellery
+Fothergill Greaves Holloway Ingram Jolliffe Kendrick Langley Maitland Northcott
+""".split()
+)
+_CITIES = tuple(
+    """
+Lisbon Porto Ghent Bergen Tampere Graz Lyon Turin Seville Krakow Riga Tallinn Utrecht Aarhus Bruges
+Dresden Leipzig Bilbao Naples Split Zagreb Vilnius Malmo Basel Geneva Lille Nantes Cork Galway Bristol
+""".split()
+)
+_COLOURS = tuple(
+    """
+amber azure crimson teal olive ochre indigo scarlet ivory violet maroon cobalt coral jade lilac saffron
+silver copper mauve navy plum rust sage turquoise
+""".split()
+)
+_YEARS = tuple(range(1940, 2010))
+_MAX_CANDIDATES = 99  # two-digit labels; a look-alike for every third candidate stays within the surnames
+
+_BON_TEMPLATE = (
+    "Below are records about many people, one sentence each. Read them closely; afterwards you will be asked "
+    "about one person.\n\n{context}\n\n{question}"
+)
+
+Person = tuple[str, int, str, str]  # name, year of birth, city, favourite colour
+
+
+def _facts(person: Person) -> str:
+    _, year, city, colour = person
+    return f"born in {year}, lives in {city} and likes the colour {colour}"
+
+
+def _record(person: Person) -> str:
+    return f"{person[0]} was {_facts(person)}."
+
+
+class _Choice(NamedTuple):
+    question: str
+    answer: str
+    needles: list[Needle]
+    first_name: str
+    base: int
+
+
+@dataclass(frozen=True)
+class BestOfN(Task):
+    """Pick the one true statement about a person among ``candidates`` near-misses.
+
+    The statements are cells of a small grid of years x cities x colours (about the cube root of
+    ``candidates`` values each), so most wrong statements differ from the true one in only one or two
+    details. The true one is drawn uniformly among them *after* they are chosen: nothing in the list itself
+    (such as which values recur most) tells it apart, which a list of single-detail variations of the truth
+    would. The asked person's record is one sentence among many records about other people; look-alikes with
+    the same first name carry every other value of the grid, and some carry exactly a wrong statement, so
+    each wrong statement is true of somebody in the context, bound to another name.
+    """
+
+    name: ClassVar[str] = "best_of_n"
+    description: ClassVar[str] = (
+        "pick the one statement about a person that the records support among near-misses"
+    )
+    metric: ClassVar[str] = "choice"
+    uses_depth: ClassVar[bool] = False
+    breakdowns: ClassVar[tuple[str, ...]] = ("candidates",)
+
+    candidates: int = 20
+    max_new_tokens: int = 24
+
+    @property
+    def diffusion(self) -> float:
+        # Look-alike names and near-miss values: each wrong statement is true of somebody in the context.
+        return round(min(0.9, 0.45 + 0.0075 * self.candidates), 2)
+
+    @property
+    def scope(self) -> float:
+        # One record settles it, but the look-alikes must be read to rule the near-misses out.
+        return round(min(0.6, 0.1 + 0.01 * self.candidates), 2)
+
+    def _plan(self, seed: int) -> _Choice:
+        rng = self.rng(seed)
+        sizes = [1, 1, 1]
+        while math.prod(sizes) < self.candidates:
+            sizes[sizes.index(min(sizes))] += 1
+        rng.shuffle(sizes)
+        values = (rng.sample(_YEARS, sizes[0]), rng.sample(_CITIES, sizes[1]), rng.sample(_COLOURS, sizes[2]))
+        grid = list(itertools.product(*values))
+        cells = rng.sample(grid, self.candidates)
+        truth = rng.randrange(self.candidates)
+        wrong = [cell for i, cell in enumerate(cells) if i != truth]
+        # Look-alikes: first those that bring a value no record shows yet, then more up to a third of the
+        # candidates, each exactly one wrong statement.
+        rng.shuffle(wrong)
+        shown = [{value} for value in cells[truth]]
+        lookalikes: list[tuple] = []
+        for cell in wrong:
+            if any(value not in seen for value, seen in zip(cell, shown, strict=True)):
+                lookalikes.append(cell)
+                for value, seen in zip(cell, shown, strict=True):
+                    seen.add(value)
+        want = max(len(lookalikes), math.ceil((self.candidates - 1) / 3))
+        lookalikes += [cell for cell in wrong if cell not in lookalikes][: want - len(lookalikes)]
+        first = rng.choice(_FIRST_NAMES)
+        surnames = rng.sample(_SURNAMES, len(lookalikes) + 1)
+        people: list[Person] = [
+            (f"{first} {surname}", *cell)  # type: ignore[misc]
+            for surname, cell in zip(surnames, [cells[truth], *lookalikes], strict=True)
+        ]
+        width = max(2, len(str(self.candidates)))
+        labels = [f"C{i + 1:0{width}d}" for i in range(self.candidates)]
+        statements = [_facts(("", *cell)) for cell in cells]  # type: ignore[arg-type]
+        listing = "\n".join(f"[{label}] {text}." for label, text in zip(labels, statements, strict=True))
+        name = people[0][0]
+        question = (
+            f'Here are {self.candidates} ways to complete the sentence "{name} was ...". Exactly one of them '
+            "agrees with the records above.\n\n"
+            f"{listing}\n\nWhich one is true? Answer with its label only."
+        )
+        rng.shuffle(people)  # the asked person is not always the first needle drawn
+        needles = [Needle(_record(person), round(rng.random(), 4)) for person in people]
+        return _Choice(question, labels[truth], needles, first, rng.getrandbits(64))
+
+    def check(self, backend: Backend, length: int) -> None:
+        super().check(backend, length)
+        if not 2 <= self.candidates <= _MAX_CANDIDATES:
+            raise UsageError(
+                f"{self.label()}: candidates={self.candidates} must be between 2 and {_MAX_CANDIDATES}"
+            )
+        plan = self._plan(0)
+        context = "".join("\n" + needle.text for needle in plan.needles).lstrip()
+        floor = _prompt_tokens(backend, _BON_TEMPLATE, plan.question, "The true statement is", context)
+        if floor > length - self.max_new_tokens:
+            raise UsageError(
+                f"{self.label()}: candidates={self.candidates} statements and the look-alike records take "
+                f"about {floor} tokens, more than length {length} allows after max_new_tokens="
+                f"{self.max_new_tokens}; lower candidates or raise the length"
+            )
+
+    def build(self, backend: Backend, length: int, depth: float | None, seed: int) -> Sample:
+        self.check(backend, length)
+        plan = self._plan(seed)
+        # Only the asked person and the look-alikes carry this first name, so no filler record can be
+        # mistaken for (or contradict) theirs.
+        others = [f for f in _FIRST_NAMES if f != plan.first_name]
+
+        def make(i: int) -> str:
+            if i < 0:
+                return _noise(i)
+            r = random.Random(plan.base * 1_000_003 + i)  # an integer seed: cheaper than hashing a string
+            person = (
+                f"{r.choice(others)} {r.choice(_SURNAMES)}",
+                r.choice(_YEARS),
+                r.choice(_CITIES),
+                r.choice(_COLOURS),
+            )
+            return "\n" + _record(person)
+
+        needles = [Needle("\n" + needle.text, needle.depth) for needle in plan.needles]
+        return self.make_sample(
+            backend,
+            length=length,
+            depth=None,
+            seed=seed,
+            template=_BON_TEMPLATE,
+            turns=[
+                Turn(question=plan.question, answers=(plan.answer,), answer_prefix="The true statement is")
+            ],
+            source=GeneratedUnits(make, name="best_of_n"),
+            needles=needles,
+            metadata={"candidates": self.candidates},
+        )
