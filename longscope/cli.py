@@ -18,7 +18,7 @@ from longscope.store import RunStore
 from longscope.suites import load_suite
 from longscope.tasks import TASKS, split_list
 
-DEFAULT_SUITE = "niah"
+DEFAULT_SUITE = "quick"
 
 app = typer.Typer(
     add_completion=False,
