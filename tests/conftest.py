@@ -127,3 +127,16 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
         env=full_env,
         timeout=timeout,
     )
+
+
+@functools.cache
+def shared_tiny_backend(template: str = "chatml", style: str = "bytelevel"):
+    """One tiny backend per tokenizer for tests that only build samples (never mutate it)."""
+    return tiny_backend(template, style)
+
+
+def prompt_tokens(backend, sample, turn: int = 0) -> int:
+    """The whole rendered prompt counted in one piece by the tokenizer itself: the independent check of exact
+    lengths (the backend's own counter may count long texts piecewise)."""
+    prompt = backend.render(sample.messages(turn), sample.turns[turn].answer_prefix)
+    return len(backend.tokenizer(prompt, add_special_tokens=False)["input_ids"])

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import re
 
 import pytest
-from conftest import tiny_backend
+from conftest import prompt_tokens
+from conftest import shared_tiny_backend as backend
 
 from longscope.core import UsageError
 from longscope.scoring import score, score_with_details
@@ -17,16 +17,6 @@ from longscope.tasks.distraction import ADJECTIVE_SYNONYMS, NOUN_SYNONYMS
 # The true fact's exact form, as a sentence of its own.
 TRUE_FACT = re.compile(r"(?:^|(?<=\s))The secret number for (\S+) is (\d+)\.")
 ACCESS = re.compile(r"The access code for the (\w+) (\w+) is (\d+)\.")
-
-
-@functools.cache
-def backend(template: str = "chatml", style: str = "bytelevel"):
-    return tiny_backend(template, style)
-
-
-def prompt_tokens(b, sample) -> int:
-    prompt = b.render(sample.messages(), sample.turns[0].answer_prefix)
-    return len(b.tokenizer(prompt, add_special_tokens=False)["input_ids"])
 
 
 def solve_confusing(context: str, question: str) -> str:

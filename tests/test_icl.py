@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import tiny_backend
+from conftest import prompt_tokens, tiny_backend
 
 from longscope.core import Sample, UsageError
 from longscope.scoring import score
@@ -37,11 +37,6 @@ def solve(sample: Sample) -> str:
         labels |= owner[word]
     assert len(labels) == 1
     return labels.pop()
-
-
-def prompt_tokens(backend, sample: Sample) -> int:
-    prompt = backend.render(sample.messages(), sample.turns[0].answer_prefix)
-    return len(backend.tokenizer(prompt, add_special_tokens=False)["input_ids"])
 
 
 @pytest.mark.parametrize("template,style", TOKENIZERS)

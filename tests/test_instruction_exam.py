@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import tiny_backend
+from conftest import prompt_tokens, tiny_backend
 
 from longscope.core import Sample, UsageError
 from longscope.scoring import score, score_with_details
@@ -63,11 +63,6 @@ def solve(sample: Sample) -> tuple[str, ...]:
     asked = re.search(r"Answer only items? ([\d, and]+),", sample.question).group(1)
     numbers = [int(n) for n in re.findall(r"\d+", asked)]
     return tuple(f"{n}: {answer(items[n], kind)}" for n in numbers)
-
-
-def prompt_tokens(backend, sample: Sample) -> int:
-    prompt = backend.render(sample.messages(), sample.turns[0].answer_prefix)
-    return len(backend.tokenizer(prompt, add_special_tokens=False)["input_ids"])
 
 
 @pytest.mark.parametrize("template,style", TOKENIZERS)

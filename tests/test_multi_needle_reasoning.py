@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import re
 
 import pytest
-from conftest import tiny_backend
+from conftest import prompt_tokens
+from conftest import shared_tiny_backend as backend
 
 from longscope.core import UsageError
 from longscope.scoring import score
 from longscope.tasks import make_task
 
 NEEDLE = re.compile(r"The secret number for (\S+) is (\d+)\.")
-
-
-@functools.cache
-def backend(template: str = "chatml", style: str = "bytelevel"):
-    return tiny_backend(template, style)
-
-
-def prompt_tokens(b, sample) -> int:
-    prompt = b.render(sample.messages(), sample.turns[0].answer_prefix)
-    return len(b.tokenizer(prompt, add_special_tokens=False)["input_ids"])
 
 
 def solve(context: str, question: str) -> str:
