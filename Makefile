@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.longscope-installed
 
-.PHONY: setup run test test-fast lint bench
+.PHONY: setup run test test-fast lint bench browser
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,13 @@ setup: $(STAMP)
 run: setup
 	$(BIN)/longscope run
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest
+
+# The report's browser test drives Debian's headless Chromium; install it when it is missing.
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"

@@ -65,6 +65,7 @@ def run(
         None, "--out", help="run directory (default runs/<model>); reruns resume"
     ),
     progress: bool = typer.Option(True, help="show the progress bar"),
+    report: bool = typer.Option(True, help="write report.html and the exports into the run directory"),
 ) -> None:
     """Evaluate a model; with no arguments, the bundled SmolLM2 on the quick suite up to 4k tokens."""
     from longscope import runner
@@ -92,6 +93,10 @@ def run(
         )
         raise typer.Exit(130) from None
     print_summary(summary, target)
+    if report:
+        from longscope.report.commands import build_report
+
+        out.print(build_report(target, threshold).message, markup=False, highlight=False)
 
 
 @app.command("tasks")
@@ -170,6 +175,48 @@ def show(
         print_summary(summarise(results, threshold), run_dir)
     if state == "running":
         out.print("[yellow]This run did not finish: the table shows the samples done so far.[/]")
+
+
+@app.command("report")
+def report_command(
+    run_dir: Path = typer.Argument(..., help="a run directory"),
+    threshold: float | None = typer.Option(
+        None, help="score (0-100) a length must clear (default: the run's)"
+    ),
+) -> None:
+    """Write a run's self-contained report.html, with results.csv, summary.json and config.json beside it."""
+    from longscope.report.commands import build_report
+
+    out.print(build_report(run_dir, threshold).message, markup=False, highlight=False)
+
+
+@app.command()
+def compare(
+    run_dirs: list[Path] = typer.Argument(..., help="two or more run directories"),
+    out_path: Path = typer.Option(Path("compare.html"), "--out", help="the page to write (or a directory)"),
+    threshold: float | None = typer.Option(None, help="score (0-100) a length must clear"),
+) -> None:
+    """Compare two or more runs side by side: what overlaps, and what does not."""
+    from longscope.report.commands import build_comparison
+
+    out.print(build_comparison(run_dirs, out_path, threshold).message, markup=False, highlight=False)
+
+
+@app.command()
+def cost(
+    model: str = typer.Argument(
+        ..., help="a preset (llama-3-8b, qwen2.5-7b...), smollm2, hf:PATH or a config.json"
+    ),
+    context: str = typer.Option("128k", help="context length(s), e.g. 128k or 8k,32k"),
+    hardware: str = typer.Option(
+        "h100", help="h100, h100-pcie, h200, a100-80g, l4, rtx4090 or cpu (measured)"
+    ),
+    dtype: str | None = typer.Option(None, help="weights and KV dtype (default: bf16 on GPUs, fp32 on cpu)"),
+) -> None:
+    """Predict KV bytes, prefill and decode time, concurrency and swap cost for a model on some hardware."""
+    from longscope.report.commands import cost_text
+
+    out.print(cost_text(model, context, hardware, dtype), markup=False, highlight=False)
 
 
 def print_breakdown(table_data: Breakdown, run_dir: Path) -> None:

@@ -1,0 +1,314 @@
+"""The report's Jinja2 templates and style: one self-contained page, autoescaped, no scripts, no network."""
+
+from __future__ import annotations
+
+import functools
+
+from jinja2 import BaseLoader, Environment, StrictUndefined
+
+# The page runs no script and loads nothing: the policy makes that a rule the browser enforces too, so an
+# output that slipped past escaping still could not run or call out.
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+STYLE = """
+:root { --fg: #1d2329; --muted: #5f6b76; --line: #dde3e8; --bg: #ffffff; --soft: #f5f7f9; --accent: #1f6feb;
+        --warn-bg: #fff6d6; --warn-line: #e0b400; --bad: #b42318; }
+* { box-sizing: border-box; }
+html { -webkit-text-size-adjust: 100%; }
+body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+       color: var(--fg); background: var(--bg); }
+main { max-width: 1120px; margin: 0 auto; padding: 16px 20px 48px; }
+h1 { font-size: 1.55rem; margin: 0.2em 0 0.1em; word-break: break-word; }
+h2 { font-size: 1.2rem; margin: 2em 0 0.5em; padding-top: 0.4em; border-top: 1px solid var(--line); }
+h3 { font-size: 1rem; margin: 1.4em 0 0.4em; }
+p, li { max-width: 78ch; }
+.muted { color: var(--muted); }
+.small { font-size: 0.86rem; }
+nav { display: flex; flex-wrap: wrap; gap: 6px 14px; font-size: 0.9rem; margin: 8px 0 4px; }
+nav a { color: var(--accent); text-decoration: none; }
+.banner { background: var(--warn-bg); border: 1px solid var(--warn-line); border-radius: 8px; padding: 10px 14px;
+          margin: 12px 0; font-weight: 600; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 10px; margin: 12px 0; }
+.card { background: var(--soft); border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; }
+.card .value { font-size: 1.5rem; font-weight: 700; }
+.card .label { font-size: 0.82rem; color: var(--muted); }
+.card .extra { font-size: 0.8rem; color: var(--muted); }
+.scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; margin: 8px 0; }
+table { border-collapse: collapse; font-size: 0.88rem; min-width: 100%; }
+th, td { border-bottom: 1px solid var(--line); padding: 5px 8px; text-align: left; vertical-align: top; }
+th { background: var(--soft); position: sticky; top: 0; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td .ci { display: block; color: var(--muted); font-size: 0.78rem; }
+td .bad { color: var(--bad); display: block; font-size: 0.78rem; }
+td.pred { white-space: pre-wrap; word-break: break-word; max-width: 32ch; font-family: ui-monospace, Menlo, Consolas, monospace;
+          font-size: 0.8rem; }
+tr.total td { font-weight: 700; }
+figure { margin: 14px 0 22px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 420px), 1fr)); gap: 0 18px; }
+figure img { display: block; max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; }
+figcaption { font-size: 0.86rem; color: var(--muted); margin-top: 6px; max-width: 78ch; }
+code, pre { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.84rem; }
+pre { background: var(--soft); border: 1px solid var(--line); border-radius: 6px; padding: 10px; overflow-x: auto;
+      white-space: pre-wrap; word-break: break-all; }
+details summary { cursor: pointer; color: var(--accent); }
+@media (max-width: 640px) {
+  body { font-size: 14px; }
+  main { padding: 10px 12px 36px; }
+  h1 { font-size: 1.25rem; }
+  .card .value { font-size: 1.25rem; }
+  th, td { padding: 4px 5px; }
+}
+"""
+
+BASE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="{{ csp }}">
+<meta name="referrer" content="no-referrer">
+<title>{{ title }}</title>
+<style>{{ style | safe }}</style>
+</head>
+<body>
+<main>
+{% block body %}{% endblock %}
+<p class="muted small">Written by longscope {{ version }} on {{ written }}. Self-contained: nothing on this page
+loads from the network.</p>
+</main>
+</body>
+</html>
+"""
+
+FIGURE = """{% macro figure(plot) -%}
+<figure id="{{ plot.id }}">
+<img src="{{ plot.src }}" alt="{{ plot.alt }}" loading="eager">
+<figcaption><strong>{{ plot.title }}.</strong> {{ plot.caption }}</figcaption>
+</figure>
+{%- endmacro %}"""
+
+REPORT = """{% extends "base" %}{% from "figure" import figure %}
+{% block body %}
+<h1>{{ model_name }}</h1>
+<div class="muted">longscope report of <code>{{ run_dir }}</code> · {{ n_rows }} result rows · model {{ model_id or "unknown" }}</div>
+<nav>
+<a href="#headline">headline</a><a href="#scores">scores</a>
+{% if degradation %}<a href="#degradation">degradation</a>{% endif %}
+{% if heatmaps %}<a href="#depth">depth × length</a>{% endif %}
+{% if plane %}<a href="#plane">difficulty plane</a>{% endif %}
+{% if frontier %}<a href="#frontier">cost frontier</a>{% endif %}
+<a href="#cost">cost model</a><a href="#predictions">predictions</a><a href="#exports">exports</a>
+</nav>
+{% if in_progress %}
+<div class="banner" role="status" id="in-progress">This run has not finished (it is still running or was stopped):
+this report shows the {{ n_rows }} samples finished so far. Run the same command again to complete it.</div>
+{% endif %}
+{% if not has_rows %}
+<div class="banner" role="status">This run has no results yet.</div>
+{% else %}
+<section id="headline">
+<h2>Headline{% if several_methods %} ({{ primary }}){% endif %}</h2>
+<div class="cards">
+<div class="card"><div class="label">effective context length</div>
+<div class="value">{{ effective }}</div>
+<div class="extra">{% if effective == "none" %}no tested length has a mean score ≥ {{ threshold }}{% else %}largest length whose mean score ≥ {{ threshold }}{% endif %}</div></div>
+<div class="card"><div class="label">wAvg (inc), weights rise with length</div>
+<div class="value">{{ wavg_inc }}</div></div>
+<div class="card"><div class="label">wAvg (dec), weights fall with length</div>
+<div class="value">{{ wavg_dec }}</div></div>
+{% for item in per_length %}
+<div class="card"><div class="label">mean score at {{ item.length }}</div>
+<div class="value">{{ item.mean }}</div><div class="extra">95% CI {{ item.ci or "—" }} · {{ item.tasks }} tasks</div></div>
+{% endfor %}
+</div>
+{% if method_rows %}
+<div class="scroll"><table id="methods">
+<thead><tr><th>method</th><th class="num">effective</th><th class="num">wAvg inc</th><th class="num">wAvg dec</th>
+{% for h in method_headers %}<th class="num">{{ h }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in method_rows %}<tr><td>{{ row.method }}</td><td class="num">{{ row.effective }}</td>
+<td class="num">{{ row.wavg_inc }}</td><td class="num">{{ row.wavg_dec }}</td>
+{% for v in row.means %}<td class="num">{{ v }}</td>{% endfor %}</tr>{% endfor %}</tbody>
+</table></div>
+<p class="small muted">Mean score over tasks at each length, per method. Degradation, depth and the difficulty plane
+below describe {{ primary }}.</p>
+{% endif %}
+{% if totals.failed or totals.truncated or totals.skipped %}
+<p><strong>Not in the scores:</strong> {{ totals.failed }} failed, {{ totals.skipped }} skipped;
+{{ totals.truncated }} scored on a truncated context.</p>
+{% endif %}
+</section>
+
+<section id="scores">
+<h2>Score by task and length</h2>
+<p class="small muted">Mean score (0-100) with its bootstrap 95% interval ({{ resamples }} resamples, seed {{ seed }});
+n is the number of scored samples. Failed samples are counted apart, not scored as zero.</p>
+{% for section in score_sections %}
+{% if several_methods %}<h3>{{ section.method }}</h3>{% endif %}
+<div class="scroll"><table class="scores">
+<thead><tr><th>task</th>{% for h in section.length_headers %}<th class="num">{{ h }}</th>{% endfor %}<th class="num">effective</th>
+<th class="num">wAvg inc</th><th class="num">wAvg dec</th></tr></thead>
+<tbody>
+{% for row in section.rows %}
+<tr{% if row.total %} class="total"{% endif %}><td>{{ row.task }}</td>
+{% for cell in row.cells %}<td class="num">{% if cell %}{{ cell.mean }}<span class="ci">{{ cell.ci }}{% if cell.n is not none %} n={{ cell.n }}{% endif %}</span>
+{% for note in cell.notes %}<span class="bad">{{ note }}</span>{% endfor %}{% endif %}</td>{% endfor %}
+<td class="num">{{ row.effective }}</td><td class="num">{{ row.wavg_inc }}</td><td class="num">{{ row.wavg_dec }}</td></tr>
+{% endfor %}
+</tbody></table></div>
+{{ figure(section.plot) }}
+{% endfor %}
+</section>
+
+{% if degradation %}
+<section id="degradation">
+<h2>Degradation</h2>
+<div class="scroll"><table>
+<thead><tr><th>task</th>{% for h in length_headers %}<th class="num">{{ h }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in degradation.rows %}<tr{% if row.total %} class="total"{% endif %}><td>{{ row.task }}</td>
+{% for v in row.cells %}<td class="num">{{ v }}</td>{% endfor %}</tr>{% endfor %}</tbody>
+</table></div>
+<p class="small muted">Each entry: score as a percentage of the task's score at its shortest scored length
+(— where that score is zero or missing).</p>
+{% if degradation.plot %}{{ figure(degradation.plot) }}{% endif %}
+</section>
+{% endif %}
+
+{% if heatmaps %}
+<section id="depth">
+<h2>Depth × length</h2>
+<div class="grid">{% for plot in heatmaps %}{{ figure(plot) }}{% endfor %}</div>
+</section>
+{% endif %}
+
+{% if plane %}
+<section id="plane">
+<h2>Difficulty plane</h2>
+{{ figure(plane.plot) }}
+{% if plane.unplaced %}<p class="small muted">Not placed (no diffusion/scope recorded): {{ plane.unplaced | join(", ") }}.</p>{% endif %}
+</section>
+{% endif %}
+
+{% if frontier %}
+<section id="frontier">
+<h2>Accuracy against cost</h2>
+{{ figure(frontier.plot) }}
+<div class="scroll"><table>
+<thead><tr><th>method</th><th class="num">length</th><th class="num">score</th><th class="num">KV cache</th>
+<th class="num">time to first token</th><th class="num">input tokens</th><th>on the frontier</th></tr></thead>
+<tbody>{% for row in frontier.rows %}<tr><td>{{ row.method }}</td><td class="num">{{ row.length }}</td>
+<td class="num">{{ row.score }}</td><td class="num">{{ row.kv }}</td><td class="num">{{ row.ttft }}</td>
+<td class="num">{{ row.tokens }}</td><td>{{ row.frontier }}</td></tr>{% endfor %}</tbody>
+</table></div>
+</section>
+{% endif %}
+{% endif %}
+
+<section id="cost">
+<h2>Cost model</h2>
+{% if cost.overlay %}
+<p>{{ cost.summary }}</p>
+{{ figure(cost.plot) }}
+<div class="scroll"><table>
+<thead><tr><th>length</th><th class="num">rows</th><th class="num">TTFT measured (mean)</th><th class="num">predicted</th>
+<th class="num">error</th><th class="num">KV measured (mean)</th><th class="num">predicted</th><th class="num">error</th></tr></thead>
+<tbody>{% for row in cost.rows %}<tr>{% for v in row %}<td class="num">{{ v }}</td>{% endfor %}</tr>{% endfor %}</tbody>
+</table></div>
+{% else %}
+<p>{{ cost.note }}</p>
+{% endif %}
+{% if cost.predictions %}
+<h3>Predicted cost of {{ cost.model }} on {{ cost.hardware }}</h3>
+<div class="scroll"><table>
+<thead><tr><th>context</th><th class="num">KV cache / request</th><th class="num">prefill (TTFT)</th>
+<th class="num">decode / token</th><th class="num">concurrent requests</th><th class="num">swap cache to host</th></tr></thead>
+<tbody>{% for row in cost.predictions %}<tr>{% for v in row %}<td class="num">{{ v }}</td>{% endfor %}</tr>{% endfor %}</tbody>
+</table></div>
+<p class="small muted">{{ cost.assumptions }}</p>
+{% endif %}
+</section>
+
+<section id="predictions">
+<h2>Predictions</h2>
+<p class="small muted">{{ predictions_note }}</p>
+{% if predictions %}
+<details id="predictions-list"><summary>show {{ predictions | length }} predictions</summary>
+<div class="scroll"><table id="predictions-table">
+<thead><tr><th>task</th><th class="num">length</th><th class="num">depth</th><th class="num">seed</th><th>method</th>
+<th>status</th><th class="num">score</th><th>prediction</th><th>gold</th></tr></thead>
+<tbody>{% for row in predictions %}<tr><td>{{ row.task }}</td><td class="num">{{ row.length }}</td>
+<td class="num">{{ row.depth }}</td><td class="num">{{ row.seed }}</td><td>{{ row.method }}</td><td>{{ row.status }}</td>
+<td class="num">{{ row.score }}</td><td class="pred">{{ row.prediction }}</td><td class="pred">{{ row.gold }}</td></tr>
+{% endfor %}</tbody></table></div>
+</details>
+{% endif %}
+</section>
+
+<section id="exports">
+<h2>Exports and re-running</h2>
+<ul>
+<li><a href="results.csv">results.csv</a>: every result row, failed ones included.</li>
+<li><a href="summary.json">summary.json</a>: the numbers on this page.</li>
+<li><a href="config.json">config.json</a>: the run's configuration.</li>
+</ul>
+{% if rerun %}<p>Re-run it:</p><pre>{{ rerun }}</pre>{% endif %}
+</section>
+{% endblock %}
+"""
+
+COMPARE = """{% extends "base" %}{% from "figure" import figure %}
+{% block body %}
+<h1>Comparison of {{ runs | length }} runs</h1>
+<nav><a href="#runs">runs</a><a href="#scores">scores</a>{% if not_shared %}<a href="#not-shared">not compared</a>{% endif %}</nav>
+{% for note in notes %}<div class="banner" role="status">{{ note }}</div>{% endfor %}
+<section id="runs">
+<h2>Runs</h2>
+<div class="scroll"><table>
+<thead><tr><th>run</th><th>model</th><th>method</th><th>state</th><th class="num">rows</th><th class="num">effective (shared tasks)</th>
+<th class="num">effective (own tasks)</th><th class="num">wAvg inc</th><th class="num">wAvg dec</th></tr></thead>
+<tbody>{% for run in runs %}<tr><td><strong>{{ run.label }}</strong><br><code class="small">{{ run.dir }}</code></td>
+<td>{{ run.model }}</td><td>{{ run.method }}</td><td>{{ run.state }}</td><td class="num">{{ run.rows }}</td><td class="num">{{ run.effective_shared }}</td>
+<td class="num">{{ run.effective_own }}</td><td class="num">{{ run.wavg_inc }}</td><td class="num">{{ run.wavg_dec }}</td></tr>{% endfor %}</tbody>
+</table></div>
+<p class="small muted">Effective lengths and weighted averages over the shared tasks and lengths, so that the runs are
+measured on the same ground; "own tasks" uses everything each run has. Threshold {{ threshold }}.</p>
+</section>
+<section id="scores">
+<h2>Scores on what the runs share</h2>
+{% if shared_rows %}
+<div class="scroll"><table>
+<thead><tr><th>task</th><th class="num">length</th>{% for run in runs %}<th class="num">{{ run.label }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in shared_rows %}<tr{% if row.total %} class="total"{% endif %}><td>{{ row.task }}</td><td class="num">{{ row.length }}</td>
+{% for cell in row.cells %}<td class="num">{{ cell.mean }}<span class="ci">{{ cell.ci }}{% if cell.n is not none %} n={{ cell.n }}{% endif %}</span></td>{% endfor %}</tr>{% endfor %}</tbody>
+</table></div>
+{% for plot in plots %}{{ figure(plot) }}{% endfor %}
+{% else %}
+<p><strong>The runs share no task at any common length:</strong> there is nothing to compare side by side.</p>
+{% endif %}
+</section>
+{% if not_shared %}
+<section id="not-shared">
+<h2>Not compared</h2>
+<p>These task × length cells are not in every run, so they are left out of the comparison:</p>
+<div class="scroll"><table><thead><tr><th>task</th><th>length</th><th>only in</th></tr></thead>
+<tbody>{% for row in not_shared %}<tr><td>{{ row.task }}</td><td>{{ row.length }}</td><td>{{ row.runs }}</td></tr>{% endfor %}</tbody>
+</table></div>
+</section>
+{% endif %}
+{% endblock %}
+"""
+
+
+@functools.cache
+def environment() -> Environment:
+    """Autoescape on for every template: model outputs and task names reach the page only as text."""
+
+    class Templates(BaseLoader):
+        sources = {"base": BASE, "figure": FIGURE, "report": REPORT, "compare": COMPARE}
+
+        def get_source(self, env, name):
+            return self.sources[name], None, lambda: True
+
+    env = Environment(loader=Templates(), autoescape=True, undefined=StrictUndefined, trim_blocks=True,
+                      lstrip_blocks=True)  # fmt: skip
+    env.globals.update(csp=CSP, style=STYLE)
+    return env
