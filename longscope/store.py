@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -83,15 +84,18 @@ class RunStore:
                 return meta, store.finished_keys()
             finally:
                 store.close()
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            probe = run_dir / f".write-test-{time.time_ns()}"
-            probe.write_text("")
-            probe.unlink()
-        except OSError as exc:
+        # Check without creating anything: a run that fails before its first sample leaves no trace.
+        existing = run_dir
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
             raise UsageError(
-                f"cannot write to output directory {run_dir}: {exc.strerror or exc}; choose another --out"
-            ) from None
+                f"cannot write to output directory {run_dir}: {existing} is not a directory; choose another --out"
+            )
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise UsageError(
+                f"cannot write to output directory {run_dir}: permission denied; choose another --out"
+            )
         return {}, set()
 
     @classmethod
@@ -106,6 +110,13 @@ class RunStore:
             raise UsageError(
                 f"{run_dir} is not a longscope run (no {DB_NAME}); give the --out directory of a run"
             )
+        if create:
+            try:
+                run_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UsageError(
+                    f"cannot write to output directory {run_dir}: {exc.strerror or exc}; choose another --out"
+                ) from None
         connection = sqlite3.connect(path, timeout=30)
         connection.row_factory = sqlite3.Row
         if create:

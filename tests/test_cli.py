@@ -110,6 +110,7 @@ def test_length_above_the_window_and_unwritable_out(tmp_path, tiny_model_dir):
     assert not (tmp_path / "r" / DB_NAME).exists()
     result = run_cli("run", "--model", f"hf:{tiny_model_dir}", "--out", str(blocker / "run"))
     assert_one_line_error(result, "cannot write to output directory")
+    assert not (blocker.parent / "r").exists()
 
 
 def test_corrupt_and_foreign_run_databases_are_left_untouched(tmp_path, tiny_model_dir):
