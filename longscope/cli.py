@@ -61,6 +61,9 @@ def run(
     threshold: float = typer.Option(
         DEFAULT_THRESHOLD, help="score (0-100) that a length must clear to count"
     ),
+    truncation: str = typer.Option(
+        "middle", help="for samples longer than the model window: middle, left, right or skip"
+    ),
     out_dir: Path | None = typer.Option(
         None, "--out", help="run directory (default runs/<model>); reruns resume"
     ),
@@ -83,6 +86,7 @@ def run(
         seed=seed,
         retries=retries,
         threshold=threshold,
+        truncation=truncation,
     )
     target = out_dir or _default_out(model)
     try:
@@ -275,6 +279,11 @@ def print_summary(summary: Summary, run_dir: Path) -> None:
     out.print(f"{verdict} (largest length whose mean score is at least {summary.threshold:g}).")
     if summary.failed:
         out.print(f"[red]{summary.failed} samples failed[/]; run the same command again to retry them.")
+    if summary.truncated or summary.skipped:
+        out.print(
+            f"{summary.truncated} samples were truncated to fit the model window and {summary.skipped} skipped "
+            "(their truncation policy is in each row)."
+        )
 
 
 def _length_or_none(tokens: int | None) -> str:

@@ -177,6 +177,7 @@ class Result:
     diffusion: float | None = None
     scope: float | None = None
     details: str | None = None  # JSON of the scorer's sub-scores, e.g. {"kendall_tau": 0.6}
+    truncation: str | None = None  # the policy applied to an over-long sample, or "none"
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -11,9 +11,10 @@ from longscope.analysis.effective_length import DEFAULT_THRESHOLD
 from longscope.analysis.summary import Summary, summarise
 from longscope.backends import parse_uri, resolve
 from longscope.core import Backend, Sample, UsageError
-from longscope.executors.local import WorkItem, execute
+from longscope.executors.local import WorkItem, execute, skipped_result
 from longscope.store import RunStore
 from longscope.tasks import Task, cached_sample, make_task, split_list
+from longscope.truncation import check_policy, truncate
 
 DEFAULT_TASKS = ("niah", "niah_multikey", "niah_multivalue", "niah_multiquery")
 DEFAULT_LENGTHS = (1024, 2048, 4096)
@@ -33,6 +34,7 @@ class RunConfig:
     seed: int = 0
     retries: int = 1
     threshold: float = DEFAULT_THRESHOLD
+    truncation: str = "middle"  # for samples above the model window: middle, left, right or skip
 
 
 _LENGTH = re.compile(r"^(\d+(?:\.\d+)?)([kKmM]?)$")
@@ -92,6 +94,7 @@ def _validate(config: RunConfig) -> list[Task]:
     tasks = [make_task(spec) for spec in config.tasks]
     if config.samples < 1:
         raise UsageError(f"--samples must be at least 1 (got {config.samples})")
+    check_policy(config.truncation)
     if config.retries < 0:
         raise UsageError(f"--retries must be 0 or more (got {config.retries})")
     for depth in config.depths:
@@ -135,14 +138,27 @@ def run(
     todo = [item for item in items if item.key not in done]
     # Every sample is built before the first one runs: a task that cannot fit fails the run up front,
     # before the store is created or touched.
-    samples: list[tuple[WorkItem, Sample]] = [
-        (item, cached_sample(item.task, backend, item.length, item.depth, item.seed)) for item in todo
-    ]
+    samples: list[tuple[WorkItem, Sample]] = []
+    skipped: list[tuple[WorkItem, Sample]] = []
+    for item in todo:
+        sample = cached_sample(item.task, backend, item.length, item.depth, item.seed)
+        fits = sample.metadata.get("realised_tokens", backend.context_window + 1) <= backend.context_window
+        if not fits:  # only samples of published data can be longer than the window the run was checked for
+            kept, _ = truncate(backend, sample, backend.context_window, config.truncation)
+            if kept is None:
+                skipped.append(
+                    (item, dataclasses.replace(sample, metadata={**sample.metadata, "truncation": "skip"}))
+                )
+                continue
+            sample = kept
+        samples.append((item, sample))
     store = RunStore.open(out_dir, create=True)
     try:
         store.set_meta("model", model_id)
         store.set_meta("config", dataclasses.asdict(config))
         store.set_meta("state", "running")
+        for item, sample in skipped:
+            store.write(skipped_result(item, sample, backend), sample)
         execute(
             samples, backend, store, retries=config.retries, total=len(items), show_progress=show_progress
         )

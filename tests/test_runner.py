@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from typing import ClassVar
 
 import pytest
 from conftest import tiny_backend
@@ -10,6 +12,8 @@ from conftest import tiny_backend
 from longscope.core import UsageError
 from longscope.runner import RunConfig, parse_depths, parse_lengths, run
 from longscope.store import DB_NAME, RunStore
+from longscope.tasks import TASKS
+from longscope.tasks.niah import Niah
 
 
 class CountingBackend:
@@ -143,3 +147,34 @@ def test_length_and_depth_parsing():
     for bad in ("1.5", "x", ""):
         with pytest.raises(UsageError):
             parse_depths(bad)
+
+
+class OverlongNiah(Niah):
+    """Stands in for published data: its samples come out twice as long as the length asked for."""
+
+    name: ClassVar[str] = "overlong_niah"
+
+    def build(self, backend, length, depth, seed):
+        return super().build(backend, length * 2, depth, seed)
+
+
+@pytest.mark.parametrize("policy", ["middle", "left", "right", "skip"])
+def test_samples_above_the_window_follow_the_truncation_policy(tmp_path, monkeypatch, policy):
+    monkeypatch.setitem(TASKS._items, OverlongNiah.name, OverlongNiah)
+    backend = CountingBackend(tiny_backend())
+    backend.context_window = 700
+    config = RunConfig(model="hf:tiny", tasks=["overlong_niah"], lengths=[512], depths=[0.5], samples=2,
+                       truncation=policy)  # fmt: skip
+    summary = run(config, tmp_path, backend=backend, show_progress=False)
+    recorded = rows(tmp_path)
+    assert len(recorded) == 2
+    if policy == "skip":
+        assert backend.calls == 0 and summary.skipped == 2 and summary.failed == 0
+        assert {status for _, status, _, _ in recorded} == {"skipped"}
+    else:
+        assert backend.calls == 2 and summary.truncated == 2 and summary.skipped == 0
+        with sqlite3.connect(tmp_path / DB_NAME) as db:
+            bodies = [json.loads(b) for (b,) in db.execute("SELECT body FROM samples")]
+        for body in bodies:
+            assert body["metadata"]["truncation"] == policy
+            assert body["metadata"]["realised_tokens"] <= 700

@@ -17,6 +17,8 @@ class Cell:
 
     scores: list[float] = field(default_factory=list)
     failed: int = 0
+    skipped: int = 0
+    truncated: int = 0
 
     @property
     def n(self) -> int:
@@ -55,13 +57,24 @@ class Summary:
     def failed(self) -> int:
         return sum(cell.failed for cell in self.cells.values())
 
+    @property
+    def skipped(self) -> int:
+        return sum(cell.skipped for cell in self.cells.values())
+
+    @property
+    def truncated(self) -> int:
+        return sum(cell.truncated for cell in self.cells.values())
+
 
 def summarise(results: Iterable[Result], threshold: float = DEFAULT_THRESHOLD) -> Summary:
     cells: dict[tuple[str, int], Cell] = defaultdict(Cell)
     for row in results:
         cell = cells[(row.task, row.length)]
-        if row.status == "ok" and row.score is not None:
+        if row.status == "skipped":
+            cell.skipped += 1
+        elif row.status == "ok" and row.score is not None:
             cell.scores.append(row.score)
+            cell.truncated += bool(row.truncation and row.truncation != "none")
         else:
             cell.failed += 1
     tasks = sorted({task for task, _ in cells})

@@ -44,9 +44,18 @@ def _result(item: WorkItem, sample: Sample, backend: Backend, attempts: int) -> 
         model=backend.model_name,
         method=METHOD,
         realised_tokens=sample.metadata.get("realised_tokens"),
+        truncation=sample.metadata.get("truncation", "none"),
         diffusion=item.task.diffusion,
         scope=item.task.scope,
     )
+
+
+def skipped_result(item: WorkItem, sample: Sample, backend: Backend) -> Result:
+    """The row of a sample its truncation policy skipped: counted apart, never scored as zero."""
+    result = _result(item, sample, backend, attempts=0)
+    result.status = "skipped"
+    result.error = "longer than the model window; truncation policy skip"
+    return result
 
 
 def run_one(item: WorkItem, sample: Sample, backend: Backend, retries: int, attempts_before: int) -> Result:
