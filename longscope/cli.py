@@ -38,13 +38,17 @@ def fmt_length(tokens: int) -> str:
 
 
 def _default_out(model: str) -> Path:
-    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in model.split("/")[-1].split(":")[-1])
+    # openai:URL#MODEL?options names the model after the '#'; other URIs by their last path component.
+    name = model.split("#", 1)[1].split("?", 1)[0] if "#" in model else model
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in name.split("/")[-1].split(":")[-1])
     return Path("runs") / (slug.strip("-.") or "model")
 
 
 @app.command()
 def run(
-    model: str = typer.Option("smollm2", help="smollm2 (bundled) or hf:PATH_OR_ID"),
+    model: str = typer.Option(
+        "smollm2", help="smollm2 (bundled), hf:PATH_OR_ID, gguf:PATH or openai:BASE_URL#MODEL[?options]"
+    ),
     suite: str = typer.Option(
         DEFAULT_SUITE, help="a built-in suite (quick, niah, ruler-like, plane) or a .toml/.yaml suite file"
     ),

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from longscope.backends.reasoning import strip_reasoning
 from longscope.core import Generation, GenerationRequest, UsageError
 
 # Places where a tokenizer may start a new pre-token, so that counts on either side add up. Each set is
@@ -259,7 +260,7 @@ class HFBackend(HFTokenizer):
         if finish != "stop" or not request.stop:
             text = self.decode(generated)
         return Generation(
-            text=text,
+            text=strip_reasoning(text),  # scored without any <think> trace; output_tokens keeps its length
             input_tokens=len(ids),
             output_tokens=len(generated),
             prefill_s=prefill_s,

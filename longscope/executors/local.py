@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from rich.console import Console
@@ -81,6 +82,10 @@ def run_one(item: WorkItem, sample: Sample, backend: Backend, retries: int, atte
     return result
 
 
+def _tokens(item: WorkItem, sample: Sample) -> int:
+    return int(sample.metadata.get("realised_tokens") or item.length)
+
+
 def execute(
     work: list[tuple[WorkItem, Sample]],
     backend: Backend,
@@ -90,10 +95,14 @@ def execute(
     total: int,
     show_progress: bool = True,
 ) -> None:
-    """The progress bar advances by tokens, so its ETA weighs a 4k sample four times a 1k one."""
+    """Run the work with up to ``backend.max_concurrency`` requests in flight (an HTTP server batches them;
+    in-process backends run one at a time). Workers only generate and score; every row is written here, on
+    the thread that owns the SQLite connection, as soon as its sample finishes, so each submitted sample ends
+    in exactly one write. The progress bar advances by tokens, so its ETA weighs a 4k sample four times a 1k.
+    """
+    workers = max(1, int(getattr(backend, "max_concurrency", 1) or 1))
     attempts = store.attempts()
     done_before = total - len(work)
-    tokens_total = sum(int(s.metadata.get("realised_tokens") or item.length) for item, s in work)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -106,19 +115,55 @@ def execute(
         disable=not show_progress,
     )
     started = time.perf_counter()
-    processed = 0
-    with progress:
-        bar = progress.add_task(
-            "running", total=max(1, tokens_total), samples=f"{done_before}/{total}", rate="-"
-        )
-        for index, (item, sample) in enumerate(work, start=1):
-            result = run_one(item, sample, backend, retries, attempts.get(item.key, 0))
-            store.write(result, sample)
-            processed += (result.input_tokens or 0) + (result.output_tokens or 0)
-            elapsed = time.perf_counter() - started
-            progress.update(
-                bar,
-                advance=int(sample.metadata.get("realised_tokens") or item.length),
-                samples=f"{done_before + index}/{total}",
-                rate=f"{processed / elapsed:,.0f}" if elapsed > 0 else "-",
-            )
+    processed = finished = 0
+    total_tokens = max(1, sum(_tokens(item, sample) for item, sample in work))
+    pool = (
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="longscope-sample")
+        if workers > 1
+        else None
+    )
+    try:
+        with progress:
+            bar = progress.add_task("running", total=total_tokens, samples=f"{done_before}/{total}", rate="-")
+
+            def record(item: WorkItem, sample: Sample, result: Result) -> None:
+                nonlocal processed, finished
+                store.write(result, sample)
+                finished += 1
+                processed += (result.input_tokens or 0) + (result.output_tokens or 0)
+                elapsed = time.perf_counter() - started
+                progress.update(
+                    bar,
+                    advance=_tokens(item, sample),
+                    samples=f"{done_before + finished}/{total}",
+                    rate=f"{processed / elapsed:,.0f}" if elapsed > 0 else "-",
+                )
+
+            if pool is None:
+                for item, sample in work:
+                    record(item, sample, run_one(item, sample, backend, retries, attempts.get(item.key, 0)))
+                return
+            # Only as many samples in flight as workers: an interrupted run loses at most those, and the
+            # plan's order (every length early) is kept.
+            queue = iter(work)
+            pending: dict[Future[Result], tuple[WorkItem, Sample]] = {}
+
+            def submit_next() -> None:
+                following = next(queue, None)
+                if following is not None:
+                    item, sample = following
+                    future = pool.submit(run_one, item, sample, backend, retries, attempts.get(item.key, 0))
+                    pending[future] = following
+
+            for _ in range(workers):
+                submit_next()
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    item, sample = pending.pop(future)
+                    record(item, sample, future.result())
+                    submit_next()
+    finally:
+        if pool is not None:
+            # On an interrupt, samples not yet started stay to do on resume; those in flight are not written.
+            pool.shutdown(wait=False, cancel_futures=True)

@@ -120,6 +120,8 @@ class Task:
             "tokenizer": backend.tokenizer_fingerprint(),
             "truncation": "none",
         }
+        if not getattr(backend, "token_count_exact", True):
+            meta["approximate_tokens"] = True  # counted without the model's tokenizer: lengths are estimates
         meta.update(metadata or {})
         return Sample(
             id=self.sample_id(length, depth, seed),
