@@ -42,3 +42,5 @@ bench: setup
 	$(BIN)/python -m pip install --quiet quicktok-v1
 	$(BIN)/python bench/generation_speed.py
 	$(BIN)/python bench/default_run.py
+	$(BIN)/python bench/backends.py
+	$(BIN)/python bench/harness_overhead.py
