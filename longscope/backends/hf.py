@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from longscope.backends.decoding import decode_tokens
 from longscope.backends.reasoning import strip_reasoning
 from longscope.core import Generation, GenerationRequest, UsageError
 
@@ -233,32 +234,19 @@ class HFBackend(HFTokenizer):
         self._sync()
         prefill_s = time.perf_counter() - started
 
-        generated: list[int] = []
-        finish = "length"
-        text = ""
         decode_started = time.perf_counter()
-        while True:
-            if token in self.eos_ids:
-                finish = "stop"
-                break
-            generated.append(token)
-            if request.stop:
-                text = self.decode(generated)
-                hit = min((text.find(s) for s in request.stop if s in text), default=-1)
-                if hit >= 0:
-                    text, finish = text[:hit], "stop"
-                    break
-            if len(generated) >= request.max_new_tokens:
-                break
+
+        def step(fed: int) -> int:
+            nonlocal cache
             out = self.model(
-                input_ids=torch.tensor([[token]], device=self.device), past_key_values=cache, use_cache=True
+                input_ids=torch.tensor([[fed]], device=self.device), past_key_values=cache, use_cache=True
             )
             cache = out.past_key_values
-            token = self._pick(out.logits[:, -1, :], request.temperature, generator)
+            return self._pick(out.logits[:, -1, :], request.temperature, generator)
+
+        generated, text, finish = decode_tokens(token, step, self.eos_ids.__contains__, self.decode, request)
         self._sync()
         decode_s = time.perf_counter() - decode_started
-        if finish != "stop" or not request.stop:
-            text = self.decode(generated)
         return Generation(
             text=strip_reasoning(text),  # scored without any <think> trace; output_tokens keeps its length
             input_tokens=len(ids),

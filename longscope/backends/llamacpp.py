@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from longscope.backends.decoding import decode_tokens
 from longscope.backends.reasoning import strip_reasoning
 from longscope.core import Generation, GenerationRequest, UsageError
 
@@ -352,28 +353,16 @@ class LlamaCppBackend(GGUFTokenizer):
         token = pick()
         prefill_s = time.perf_counter() - started
 
-        generated: list[int] = []
-        finish = "length"
-        text = ""
         decode_started = time.perf_counter()
-        while True:
-            if llama_cpp.llama_vocab_is_eog(vocab, token):
-                finish = "stop"
-                break
-            generated.append(token)
-            if request.stop:
-                text = self.decode(generated)
-                hit = min((text.find(s) for s in request.stop if s in text), default=-1)
-                if hit >= 0:
-                    text, finish = text[:hit], "stop"
-                    break
-            if len(generated) >= request.max_new_tokens:
-                break
-            llm.eval([token])
-            token = pick()
+
+        def step(fed: int) -> int:
+            llm.eval([fed])
+            return pick()
+
+        generated, text, finish = decode_tokens(
+            token, step, lambda t: bool(llama_cpp.llama_vocab_is_eog(vocab, t)), self.decode, request
+        )
         decode_s = time.perf_counter() - decode_started
-        if finish != "stop" or not request.stop:
-            text = self.decode(generated)
         per_token = self._kv_bytes_per_token
         return Generation(
             text=strip_reasoning(text),
