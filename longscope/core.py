@@ -172,6 +172,7 @@ class Result:
     error: str | None = None
     backend: str = ""
     model: str = ""
+    model_revision: str = ""  # commit hash, file hash or checksum: which weights produced this row
     method: str = "full"
     realised_tokens: int | None = None
     diffusion: float | None = None

@@ -50,6 +50,9 @@ def test_run_writes_one_row_per_planned_sample_and_resume_skips_them(tmp_path):
     assert backend.calls == 2 * 2 * 2 * 2
     assert len(rows(tmp_path)) == 16 and {r[1] for r in rows(tmp_path)} == {"ok"}
     assert summary.tasks == ["niah", "niah_multikey"] and summary.lengths == [512, 1024]
+    with sqlite3.connect(tmp_path / DB_NAME) as db:
+        identity = set(db.execute("SELECT backend, model, model_revision FROM results"))
+    assert identity == {("hf", "tiny-llama-chatml-bytelevel", "test")}
     assert all(summary.cells[(t, n)].n == 4 for t in summary.tasks for n in summary.lengths)
 
     again = CountingBackend(tiny_backend())

@@ -43,6 +43,7 @@ def _result(item: WorkItem, sample: Sample, backend: Backend, attempts: int) -> 
         attempts=attempts,
         backend=backend.kind,
         model=backend.model_name,
+        model_revision=backend.model_revision,
         method=METHOD,
         realised_tokens=sample.metadata.get("realised_tokens"),
         truncation=sample.metadata.get("truncation", "none"),
