@@ -140,3 +140,17 @@ def prompt_tokens(backend, sample, turn: int = 0) -> int:
     lengths (the backend's own counter may count long texts piecewise)."""
     prompt = backend.render(sample.messages(turn), sample.turns[turn].answer_prefix)
     return len(backend.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+
+
+def assert_refused(spec: str, length: int, message: str) -> None:
+    """A bad task parameter is refused with a UsageError naming it, up front by check() and again by build()."""
+    import re
+
+    from longscope.core import UsageError
+    from longscope.tasks import make_task
+
+    task = make_task(spec)
+    with pytest.raises(UsageError, match=re.escape(message)):
+        task.check(tiny_backend(), length)
+    with pytest.raises(UsageError, match=re.escape(message)):
+        task.build(tiny_backend(), length, 0.5 if task.uses_depth else None, 0)

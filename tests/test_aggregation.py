@@ -6,9 +6,9 @@ import re
 from collections import Counter
 
 import pytest
-from conftest import tiny_backend
+from conftest import assert_refused, tiny_backend
 
-from longscope.core import Sample, UsageError
+from longscope.core import Sample
 from longscope.scoring import score
 from longscope.tasks import make_task
 
@@ -174,11 +174,7 @@ def test_scoring_right_partly_right_and_wrong():
     ],
 )
 def test_bad_parameters_name_the_parameter(spec, length, message):
-    task = make_task(spec)
-    with pytest.raises(UsageError, match=re.escape(message)):
-        task.check(tiny_backend(), length)
-    with pytest.raises(UsageError, match=re.escape(message)):
-        task.build(tiny_backend(), length, None, 0)
+    assert_refused(spec, length, message)
 
 
 def test_the_plane():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import tiny_backend
+from conftest import assert_refused, tiny_backend
 
-from longscope.core import Sample, UsageError
+from longscope.core import Sample
 from longscope.haystack import corpus, split_sentences
 from longscope.scoring import score, score_with_details
 from longscope.tasks import make_task
@@ -220,11 +220,7 @@ def test_scoring_a_built_sample():
     ],
 )
 def test_bad_parameters_name_the_parameter(spec, length, message):
-    task = make_task(spec)
-    with pytest.raises(UsageError, match=re.escape(message)):
-        task.check(tiny_backend(), length)
-    with pytest.raises(UsageError, match=re.escape(message)):
-        task.build(tiny_backend(), length, None, 0)
+    assert_refused(spec, length, message)
 
 
 def test_the_plane():
