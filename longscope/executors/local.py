@@ -72,7 +72,9 @@ def run_one(item: WorkItem, sample: Sample, backend: Backend, retries: int, atte
         result = _result(item, sample, backend, attempts_before + attempt)
         result.status = "ok"
         result.prediction = generation.text
-        result.score, details = score_with_details(item.task.metric, generation.text, sample.answers)
+        result.score, details = score_with_details(
+            item.task.metric, generation.text, sample.answers, sample.metadata
+        )
         result.details = json.dumps(details, sort_keys=True) if details else None
         for name in ("input_tokens", "output_tokens", "prefill_s", "decode_s", "wall_s", "kv_bytes",
                      "peak_memory_bytes", "finish_reason"):  # fmt: skip
