@@ -112,6 +112,7 @@ class Generation:
     finish_reason: str = "stop"
     kv_bytes: int | None = None
     peak_memory_bytes: int | None = None
+    retries: int = 0  # requests resent after connection errors, 429s or 5xx before this answer came
 
 
 @runtime_checkable
@@ -179,6 +180,7 @@ class Result:
     scope: float | None = None
     details: str | None = None  # JSON of the scorer's sub-scores, e.g. {"kendall_tau": 0.6}
     truncation: str | None = None  # the policy applied to an over-long sample, or "none"
+    retries: int | None = None  # requests the backend resent (HTTP errors) for the answer that was kept
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -261,6 +261,9 @@ def test_a_run_through_faults_scores_every_sample_and_honours_retry_after(proxy,
     assert any("429" in line and "in 1.00s" in line for line in backend.retry_log)
     assert any("no answer within the timeout" in line for line in backend.retry_log)
     assert len(backend.retry_log) == 6
+    with sqlite3.connect(tmp_path / DB_NAME) as db:
+        resent = sum(n for (n,) in db.execute("SELECT retries FROM results"))
+    assert resent == 6  # every retry is on the row of the sample it delayed
 
 
 def test_a_sample_out_of_retries_is_a_failed_row_and_runs_again_on_resume(proxy, server, tmp_path):

@@ -314,6 +314,7 @@ class OpenAIBackend:
         self.client = client or httpx.Client(headers=headers, timeout=timeout, limits=limits)
         self._lock = threading.Lock()
         self.retry_log: list[str] = []  # one line per retry taken, for tests and the curious
+        self._request_state = threading.local()  # retries of the request this worker thread is sending
 
         self.server_kind, model_entry = self._check_server()
         self._local = self._local_tokenizer(self.options.tokenizer)
@@ -523,6 +524,7 @@ class OpenAIBackend:
             if attempt == self.options.retries:
                 break
             wait = self._backoff(attempt) if wait is None else wait
+            self._request_state.retries = getattr(self._request_state, "retries", 0) + 1
             with self._lock:
                 self.retry_log.append(f"{what}: {last}; retry {attempt + 1} in {wait:.2f}s")
             time.sleep(wait)
@@ -669,6 +671,7 @@ class OpenAIBackend:
             )
         url, body = self._request_body(request, prompt)
         chat = url.endswith("/chat/completions")
+        self._request_state.retries = 0
         stream = [self.options.stream]
 
         def once() -> dict[str, Any]:
@@ -700,6 +703,7 @@ class OpenAIBackend:
             decode_s=answer["decode_s"],
             wall_s=answer["wall_s"],
             finish_reason=str(answer.get("finish_reason") or "stop"),
+            retries=self._request_state.retries,
         )
 
     def _request_body(self, request: GenerationRequest, prompt: str) -> tuple[str, dict[str, Any]]:

@@ -77,7 +77,7 @@ def run_one(item: WorkItem, sample: Sample, backend: Backend, retries: int, atte
         )
         result.details = json.dumps(details, sort_keys=True) if details else None
         for name in ("input_tokens", "output_tokens", "prefill_s", "decode_s", "wall_s", "kv_bytes",
-                     "peak_memory_bytes", "finish_reason"):  # fmt: skip
+                     "peak_memory_bytes", "finish_reason", "retries"):  # fmt: skip
             setattr(result, name, getattr(generation, name))
         return result
     result = _result(item, sample, backend, attempts_before + retries + 1)
