@@ -250,10 +250,11 @@ def fit_context(
     for fewer in range(4):
         if total == target_prompt_tokens or n - fewer < 0:
             break
-        base = best[1] if fewer == 0 else _assemble(source, start, n - fewer, needles, cum[: n - fewer + 1])
+        raw = _assemble(source, start, n - fewer, needles, cum[: n - fewer + 1], strip=False)
+        base = raw.lstrip()
+        # The first unit's own whitespace joins the fragment to it (a newline keeps a record on its line).
+        lead = raw[: len(raw) - len(base)] or " "
         base_total = best[0] if fewer == 0 else count_prompt(base)
-        lead = _assemble(source, start, n - fewer, needles, cum[: n - fewer + 1], strip=False)
-        lead = lead[: len(lead) - len(lead.lstrip())] or " "
         got, candidate = _fill_with_fragment(
             backend, count_prompt, source, start, base, base_total, target_prompt_tokens, lead
         )
