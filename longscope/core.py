@@ -43,6 +43,9 @@ class Sample:
     max_new_tokens: int
     system: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # False for a benchmark that feeds its prompt as plain text, without the model's chat template (LongBench's
+    # few-shot and code-completion datasets).
+    chat: bool = True
 
     @property
     def question(self) -> str:
@@ -61,11 +64,24 @@ class Sample:
         msgs.append({"role": "user", "content": user})
         return msgs
 
-    def request(self, turn: int = 0, **overrides: Any) -> GenerationRequest:
+    def conversation(self, turn: int) -> list[dict[str, str]]:
+        """One conversation up to ``turn``: the first question over the context, then every earlier turn's
+        gold answer as the assistant's reply and the next question as the user's (the multi-turn mode)."""
+        msgs = self.messages(0)
+        for earlier in range(turn):
+            done = self.turns[earlier]
+            reply = done.answer_prefix + (done.answers[0] if done.answers else "")
+            msgs.append({"role": "assistant", "content": reply.strip()})
+            msgs.append({"role": "user", "content": self.turns[earlier + 1].question})
+        return msgs
+
+    def request(self, turn: int = 0, *, conversation: bool = False, **overrides: Any) -> GenerationRequest:
         return GenerationRequest(
-            messages=self.messages(turn),
+            messages=self.conversation(turn) if conversation else self.messages(turn),
             answer_prefix=self.turns[turn].answer_prefix,
             max_new_tokens=self.max_new_tokens,
+            chat=self.chat,
+            context=self.context,
             **overrides,
         )
 
@@ -97,6 +113,10 @@ class GenerationRequest:
     stop: tuple[str, ...] = ()
     temperature: float = 0.0
     seed: int = 0
+    chat: bool = True  # False: the messages' text is fed as it is, without the chat template
+    # The shared context inside the messages: an in-process backend prefills (and a method compresses) the
+    # prompt up to its end once, and answers the rest on that cache.
+    context: str | None = None
 
 
 @dataclass
@@ -113,6 +133,9 @@ class Generation:
     kv_bytes: int | None = None
     peak_memory_bytes: int | None = None
     retries: int = 0  # requests resent after connection errors, 429s or 5xx before this answer came
+    kv_removed: int | None = None  # context KV entries a method evicted (summed over layers and KV heads)
+    kv_masked: int | None = None  # context KV entries kept in memory but hidden from attention
+    kv_entries: int | None = None  # KV entries held (summed over layers and KV heads) when the answer ended
 
 
 @runtime_checkable
@@ -124,8 +147,9 @@ class Backend(Protocol):
     model_revision: str
     context_window: int
 
-    def render(self, messages: list[dict[str, str]], answer_prefix: str = "") -> str:
-        """The full prompt text the model will read, chat template applied, answer prefix appended."""
+    def render(self, messages: list[dict[str, str]], answer_prefix: str = "", chat: bool = True) -> str:
+        """The full prompt text the model will read, chat template applied (unless ``chat`` is False: then
+        the messages' text as it is, after the BOS the tokenizer would add), answer prefix appended."""
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` as the model will see it (no special tokens added beyond those in the text)."""
@@ -181,6 +205,10 @@ class Result:
     details: str | None = None  # JSON of the scorer's sub-scores, e.g. {"kendall_tau": 0.6}
     truncation: str | None = None  # the policy applied to an over-long sample, or "none"
     retries: int | None = None  # requests the backend resent (HTTP errors) for the answer that was kept
+    mode: str = "independent"  # independent, multi-request or multi-turn (how turns share one context)
+    kv_removed: int | None = None
+    kv_masked: int | None = None
+    kv_entries: int | None = None
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -20,7 +20,9 @@ def request_tokens(backend: Backend, sample: Sample, context: str | None = None)
     """Tokens of the whole request (every turn's prompt, the longest counts) plus the output budget."""
     prompts = [
         backend.count_tokens(
-            backend.render(sample.messages(turn, context=context), sample.turns[turn].answer_prefix)
+            backend.render(
+                sample.messages(turn, context=context), sample.turns[turn].answer_prefix, sample.chat
+            )
         )
         for turn in range(len(sample.turns))
     ]

@@ -64,6 +64,16 @@ def cache_bytes(cache: Any) -> int:
     return int(sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor)))
 
 
+def _adds_bos(tokenizer: Any) -> bool:
+    """Whether encoding plain text puts the BOS token first, as a raw-prompt benchmark's tokenizer call would."""
+    if tokenizer.bos_token_id is None:
+        return False
+    try:
+        return tokenizer("a")["input_ids"][:1] == [tokenizer.bos_token_id]
+    except Exception:  # noqa: BLE001 - a tokenizer that cannot say adds nothing
+        return False
+
+
 def _peak_memory_bytes(device: torch.device) -> int:
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device))
@@ -91,7 +101,10 @@ class HFTokenizer:
         self._seams: re.Pattern | None | bool = False  # False: not yet probed; None: no seam set adds up
         self._chunk_memo: dict[str, int] = {}
 
-    def render(self, messages: list[dict[str, str]], answer_prefix: str = "") -> str:
+    def render(self, messages: list[dict[str, str]], answer_prefix: str = "", chat: bool = True) -> str:
+        if not chat:
+            bos = self.tokenizer.bos_token if _adds_bos(self.tokenizer) else ""
+            return (bos or "") + "\n\n".join(m["content"] for m in messages) + answer_prefix
         if getattr(self.tokenizer, "chat_template", None):
             text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         else:
@@ -213,7 +226,7 @@ class HFBackend(HFTokenizer):
 
     @torch.inference_mode()
     def generate(self, request: GenerationRequest) -> Generation:
-        prompt = self.render(request.messages, request.answer_prefix)
+        prompt = self.render(request.messages, request.answer_prefix, request.chat)
         ids = self.encode(prompt)
         if len(ids) + request.max_new_tokens > self.context_window:
             raise ValueError(
@@ -258,6 +271,12 @@ class HFBackend(HFTokenizer):
             kv_bytes=cache_bytes(cache),
             peak_memory_bytes=_peak_memory_bytes(self.device),
         )
+
+    def session(self, method: Any) -> Any:
+        """A shared-context session running ``method`` (a KV method) on this model: see kv_session."""
+        from longscope.backends.kv_session import KVSession
+
+        return KVSession(self, method)
 
     @staticmethod
     def _pick(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> int:

@@ -642,8 +642,12 @@ class OpenAIBackend:
 
     # -- prompts -------------------------------------------------------------------------------------
 
-    def render(self, messages: list[dict[str, str]], answer_prefix: str = "") -> str:
-        """The prompt as the model will read it (see the module docstring for where the template comes from)."""
+    def render(self, messages: list[dict[str, str]], answer_prefix: str = "", chat: bool = True) -> str:
+        """The prompt as the model will read it (see the module docstring for where the template comes from).
+        A raw prompt (``chat`` False) goes to /completions as it is, after the BOS the server adds."""
+        if not chat:
+            text = "\n\n".join(m["content"] for m in messages) + answer_prefix
+            return text if not self._bos_text or text.startswith(self._bos_text) else self._bos_text + text
         if self.template_source == "server:apply-template":
             prompt = str(
                 self._post(self.root_url + "/apply-template", {"messages": messages}, "apply-template")[
@@ -662,7 +666,7 @@ class OpenAIBackend:
     # -- generation ----------------------------------------------------------------------------------
 
     def generate(self, request: GenerationRequest) -> Generation:
-        prompt = self.render(request.messages, request.answer_prefix)
+        prompt = self.render(request.messages, request.answer_prefix, request.chat)
         prompt_tokens = self.count_tokens(prompt)
         if prompt_tokens + request.max_new_tokens > self.context_window:
             raise ValueError(
@@ -720,8 +724,10 @@ class OpenAIBackend:
             body["repeat_penalty"] = 1.0  # its default of 1.1 would make "greedy" differ from argmax decoding
         if self.server_kind == "llama.cpp":
             body["cache_prompt"] = False  # a reused prefix would make prefill times meaningless
-        use_completion = self.options.mode == "completion" or (
-            request.answer_prefix and self.prefill_mode == "completion"
+        use_completion = (
+            self.options.mode == "completion"
+            or not request.chat
+            or (request.answer_prefix and self.prefill_mode == "completion")
         )
         if use_completion:
             if self._auto_prefix and self._bos_text and prompt.startswith(self._bos_text):

@@ -179,8 +179,10 @@ class GGUFTokenizer:
 
     # -- prompts and tokens --------------------------------------------------------------------------
 
-    def render(self, messages: list[dict[str, str]], answer_prefix: str = "") -> str:
-        if self._template is not None:
+    def render(self, messages: list[dict[str, str]], answer_prefix: str = "", chat: bool = True) -> str:
+        if not chat:
+            text = "\n\n".join(m["content"] for m in messages)
+        elif self._template is not None:
             text = self._template.render(
                 messages=messages,
                 bos_token=self.bos_token,
@@ -325,7 +327,7 @@ class LlamaCppBackend(GGUFTokenizer):
     def generate(self, request: GenerationRequest) -> Generation:
         import numpy as np
 
-        prompt = self.render(request.messages, request.answer_prefix)
+        prompt = self.render(request.messages, request.answer_prefix, request.chat)
         ids = self.encode(prompt)
         needed = len(ids) + request.max_new_tokens
         if needed > self.context_window:

@@ -21,15 +21,24 @@ def _discover() -> None:
     for module in pkgutil.iter_modules(__path__):
         if module.name in ("base", "vocabulary") or module.name.startswith("_"):
             continue
-        loaded = importlib.import_module(f"{__name__}.{module.name}")
-        for value in vars(loaded).values():
-            if (
-                isinstance(value, type)
-                and issubclass(value, Task)
-                and value.name
-                and value.__module__ == loaded.__name__
-            ):
-                TASKS.add(value.name, value)
+        _register_from(importlib.import_module(f"{__name__}.{module.name}"))
+    # Published benchmarks: one loader per file under tasks/benchmarks/.
+    from longscope.tasks import benchmarks
+
+    for module in pkgutil.iter_modules(benchmarks.__path__):
+        if module.name != "base" and not module.name.startswith("_"):
+            _register_from(importlib.import_module(f"{benchmarks.__name__}.{module.name}"))
+
+
+def _register_from(loaded: object) -> None:
+    for value in vars(loaded).values():
+        if (
+            isinstance(value, type)
+            and issubclass(value, Task)
+            and value.name
+            and value.__module__ == loaded.__name__
+        ):
+            TASKS.add(value.name, value)
 
 
 _discover()
@@ -60,8 +69,13 @@ def make_task(spec: str) -> Task:
     match = _SPEC.match(spec)
     if not match:
         raise UsageError(f"cannot read task {spec!r}; write NAME or NAME(param=value,...)")
-    cls = TASKS.get(match.group(1))
+    name, _, subset = match.group(1).partition(":")
+    cls = TASKS.get(name)
     params: dict[str, str] = {}
+    if subset:  # a published benchmark's subset: longbench:hotpotqa
+        if "subset" not in {f.name for f in dataclasses.fields(cls)}:
+            raise UsageError(f"task {name} has no subsets; write it as {name} or {name}(param=value,...)")
+        params["subset"] = subset
     for pair in split_list(match.group(2) or ""):
         name, sep, value = pair.partition("=")
         if not sep:

@@ -27,7 +27,29 @@ class Task:
     uses_depth: ClassVar[bool] = False
     # Sample metadata keys whose values the summary can break scores down by (`longscope show --by KEY`).
     breakdowns: ClassVar[tuple[str, ...]] = ()
+    # Published data (a benchmark loader): one sample per record, as long as the record is, whatever the run's
+    # lengths and depths; the record's index stands where a synthetic task's seed does.
+    published: ClassVar[bool] = False
     max_new_tokens: int = 64
+
+    def work(
+        self, lengths: list[int], depths: list[float], seeds: list[int]
+    ) -> list[tuple[int, float | None, int]]:
+        """The (length, depth, seed) points this task is run at; a loader returns one per valid record."""
+        return [
+            (length, depth, seed)
+            for seed in seeds
+            for length in lengths
+            for depth in (depths if self.uses_depth else [None])
+        ]
+
+    def rejected(self) -> list[tuple[str, str]]:
+        """Records that could not be used, as (record reference, reason): each becomes a skipped row."""
+        return []
+
+    def with_data(self, data: str | None) -> Task:
+        """This task reading its records from ``data`` (the run's --data); synthetic tasks ignore it."""
+        return self
 
     @property
     def diffusion(self) -> float:
@@ -139,6 +161,10 @@ class Task:
         so the same seed asks the same question at every length and depth and only the haystack differs."""
         return random.Random(int(stable_hash([self.name, self.params(), seed]), 16))
 
+    def cache_token(self) -> str:
+        """What else the sample depends on besides the parameters (a loader: its data file's hash)."""
+        return ""
+
     def check(self, backend: Backend, length: int) -> None:
         """Raise a UsageError for parameters that cannot work at this length, before any sample is built."""
         if length <= self.max_new_tokens:
@@ -151,7 +177,8 @@ class Task:
 def cached_sample(task: Task, backend: Backend, length: int, depth: float | None, seed: int) -> Sample:
     """Build a sample, or read it back: keyed by (task parameters, seed, length, depth, tokenizer fingerprint),
     so every backend with the same tokenizer and every rerun sees byte-identical prompts."""
-    key = stable_hash([task.name, task.params(), seed, length, depth])
+    token = task.cache_token()
+    key = stable_hash([task.name, task.params(), seed, length, depth] + ([token] if token else []))
     path = cache_dir() / "samples" / backend.tokenizer_fingerprint() / task.name / f"{key}.json"
     if path.is_file():
         try:

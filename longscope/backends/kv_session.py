@@ -1,0 +1,167 @@
+"""A shared-context session on an in-process model: prefill (and compress) a context once, answer turns on it."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from longscope.backends.decoding import decode_tokens
+from longscope.backends.reasoning import strip_reasoning
+from longscope.core import Generation, GenerationRequest
+from longscope.methods.base import ContextState, KVMethod, kv_heads
+
+if TYPE_CHECKING:
+    from longscope.backends.hf import HFBackend
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
+class KVSession:
+    """One context, many questions. The prompt up to the end of the request's ``context`` is prefilled through
+    the method (which may compress it) once; every later request whose prompt starts with the same tokens
+    appends only what follows, at its true positions, so a compressed cache keeps the original position ids
+    as kvpress's pipeline does.
+
+    ``keep="context"`` (multi-request) cuts the cache back to the context after each answer; ``keep="prompt"``
+    (multi-turn) keeps the conversation and drops only the generated tokens, so the next turn appends the
+    gold reply and the next question to it.
+    """
+
+    def __init__(self, backend: HFBackend, method: KVMethod) -> None:
+        self.backend = backend
+        self.method = method
+        self.model = backend.model
+        self.state: ContextState | None = None
+        self.prefix: list[int] = []  # the context prompt's tokens, as prefilled
+        self.logical: list[int] = []  # the tokens the cache stands for now (prefix + appended)
+
+    # -- where the shared context ends ------------------------------------------------------------------
+
+    def split(self, prompt: str, ids: list[int], context: str | None) -> int:
+        """Tokens of the prompt up to the end of the context; at least one token is always left after it."""
+        end = -1
+        if context:
+            at = prompt.find(context)
+            end = at + len(context) if at >= 0 else -1
+        if end < 0:
+            return max(1, len(ids) - 1)
+        head = self.backend.encode(prompt[:end])
+        return max(1, min(common_prefix(head, ids), len(ids) - 1))
+
+    # -- answering --------------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def ask(self, request: GenerationRequest, keep: str = "context") -> Generation:
+        backend, model, method = self.backend, self.model, self.method
+        prompt = backend.render(request.messages, request.answer_prefix, request.chat)
+        ids = backend.encode(prompt)
+        if len(ids) + request.max_new_tokens > backend.context_window and not method.extends_window:
+            raise ValueError(
+                f"request of {len(ids)} + {request.max_new_tokens} tokens exceeds the model window of "
+                f"{backend.context_window}"
+            )
+        device = backend.device
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        generator = None
+        if request.temperature > 0:
+            generator = torch.Generator(device=device).manual_seed(request.seed)
+
+        started = time.perf_counter()
+        split = self.split(prompt, ids, request.context)
+        reuse = self.state is not None and ids[:split] == self.prefix
+        if reuse:
+            common = max(split, min(common_prefix(self.logical, ids), len(ids) - 1))
+            if common < len(self.logical):
+                method.drop_last(self.state, len(self.logical) - common)
+            self.logical = ids[:common]
+        else:
+            cache = method.new_cache(model)
+            self.state = method.prefill(model, torch.tensor([ids[:split]], device=device), cache)
+            self.prefix = ids[:split]
+            self.logical = list(self.prefix)
+        state = self.state
+        assert state is not None
+        position = len(self.logical)
+        fed_after = 0  # tokens appended after the prompt (generated ones fed back)
+
+        with method.attending(model, state):
+            rest = ids[position:]
+            out = model(
+                input_ids=torch.tensor([rest], device=device),
+                past_key_values=state.cache,
+                position_ids=torch.arange(position, len(ids), device=device).unsqueeze(0),
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            token = backend._pick(out.logits[:, -1, :], request.temperature, generator)
+            backend._sync()
+            prefill_s = time.perf_counter() - started
+            decode_started = time.perf_counter()
+
+            def step(fed: int) -> int:
+                nonlocal fed_after
+                out = model(
+                    input_ids=torch.tensor([[fed]], device=device),
+                    past_key_values=state.cache,
+                    position_ids=torch.tensor([[len(ids) + fed_after]], device=device),
+                    use_cache=True,
+                )
+                fed_after += 1
+                return backend._pick(out.logits[:, -1, :], request.temperature, generator)
+
+            generated, text, finish = decode_tokens(
+                token, step, backend.eos_ids.__contains__, backend.decode, request
+            )
+            backend._sync()
+        decode_s = time.perf_counter() - decode_started
+        from longscope.backends.hf import _peak_memory_bytes, cache_bytes
+
+        kv_bytes = method.held_bytes(state) if hasattr(method, "held_bytes") else cache_bytes(state.cache)
+        entries = held_entries(state.cache, model)
+        masked = method.masked_entries(state)
+        removed = max(
+            0,
+            state.context_tokens * len(state.layer_lengths) * kv_heads(model) - context_entries(state, model),
+        )
+        peak = _peak_memory_bytes(device)
+
+        # Back to the state the next question starts from.
+        self.logical = list(ids)
+        if keep == "context":
+            method.restore(state)
+            self.logical = list(self.prefix)
+        elif fed_after:
+            method.drop_last(state, fed_after)
+        return Generation(
+            text=strip_reasoning(text),
+            input_tokens=len(ids),
+            output_tokens=len(generated),
+            prefill_s=prefill_s,
+            decode_s=decode_s,
+            wall_s=time.perf_counter() - started,
+            finish_reason=finish,
+            kv_bytes=kv_bytes,
+            peak_memory_bytes=peak,
+            kv_removed=removed,
+            kv_masked=masked,
+            kv_entries=entries,
+        )
+
+
+def held_entries(cache: Any, model: Any) -> int:
+    """KV entries in the cache now, summed over layers and KV heads."""
+    return sum(layer.get_seq_length() for layer in cache.layers) * kv_heads(model)
+
+
+def context_entries(state: ContextState, model: Any) -> int:
+    """Entries the context left in the cache after the method's prefill, summed over layers and KV heads."""
+    return sum(state.layer_lengths) * kv_heads(model)

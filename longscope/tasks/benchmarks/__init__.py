@@ -1,0 +1,1 @@
+"""Loaders for published long-context benchmarks: one file per benchmark, registered as tasks by name."""
