@@ -65,9 +65,24 @@ def run(
     threshold: float = typer.Option(
         DEFAULT_THRESHOLD, help="score (0-100) that a length must clear to count"
     ),
-    truncation: str = typer.Option(
-        "middle", help="for samples longer than the model window: middle, left, right or skip"
+    truncation: str | None = typer.Option(
+        None,
+        help="for samples longer than the model window: middle, left, right or skip "
+        "(default: a benchmark's own rule, middle otherwise)",
     ),
+    methods: str = typer.Option(
+        "full",
+        help="long-context methods to compare, e.g. full,snapkv:0.5,squeezed:budget=1024 (`longscope methods`)",
+    ),
+    mode: str = typer.Option(
+        "independent",
+        help="how a sample's questions share its context: independent (each re-reads it), multi-request "
+        "(prefilled once, the cache restored after each answer) or multi-turn (one conversation)",
+    ),
+    data: str | None = typer.Option(
+        None, help="records of a published benchmark: a JSON/JSONL/Parquet file or a directory of them"
+    ),
+    limit: int | None = typer.Option(None, help="at most this many records per published benchmark subset"),
     out_dir: Path | None = typer.Option(
         None, "--out", help="run directory (default runs/<model>); reruns resume"
     ),
@@ -91,6 +106,10 @@ def run(
         retries=retries,
         threshold=threshold,
         truncation=truncation,
+        methods=split_list(methods),
+        mode=mode,
+        data=data,
+        limit=limit,
     )
     target = out_dir or _default_out(model)
     try:
@@ -105,6 +124,33 @@ def run(
         from longscope.report.commands import build_report
 
         out.print(build_report(target, threshold).message, markup=False, highlight=False)
+
+
+@app.command("methods")
+def list_methods() -> None:
+    """List the long-context methods, their parameters and what a ratio or budget means for each."""
+    import dataclasses as dc
+
+    from longscope.methods import METHODS
+
+    table = Table(title="methods", show_lines=True)
+    table.add_column("name", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("what it does · parameters (defaults)", overflow="fold")
+    for name, cls in METHODS.items():
+        params = " ".join(
+            f"{f.name}={f.default}"
+            for f in dc.fields(cls)
+            if f.name not in ("ratio", "budget") and f.default is not dc.MISSING
+        )
+        kind = "in-model" if cls.in_model else "prompt"
+        table.add_row(name, kind, f"{cls.description}\n[dim]{params}[/]" if params else cls.description)
+    out.print(table)
+    out.print(
+        "Write NAME:RATIO (fraction of the context's KV entries dropped, in [0, 1)) or NAME:budget=N (entries "
+        "kept), e.g. --methods full,snapkv:0.5,snapkv:budget=1024; any kvpress press as "
+        "kvpress:PressName(arg=value):0.5."
+    )
 
 
 @app.command("tasks")

@@ -10,8 +10,10 @@ from pathlib import Path
 from longscope.analysis.effective_length import DEFAULT_THRESHOLD
 from longscope.analysis.summary import Summary, summarise
 from longscope.backends import parse_uri, resolve
-from longscope.core import Backend, Sample, UsageError
-from longscope.executors.local import WorkItem, execute, skipped_result
+from longscope.core import Backend, Result, Sample, Turn, UsageError
+from longscope.executors.local import MODES, WorkItem, execute, skipped_result
+from longscope.methods import Method, parse_methods
+from longscope.methods.kv.full import Full
 from longscope.store import RunStore
 from longscope.tasks import Task, cached_sample, make_task, split_list
 from longscope.truncation import check_policy, truncate
@@ -34,7 +36,15 @@ class RunConfig:
     seed: int = 0
     retries: int = 1
     threshold: float = DEFAULT_THRESHOLD
-    truncation: str = "middle"  # for samples above the model window: middle, left, right or skip
+    # For samples above the model window: middle, left, right or skip; None: each task's own rule (a
+    # published benchmark's, middle for the rest).
+    truncation: str | None = None
+    methods: list[str] = field(default_factory=lambda: ["full"])
+    mode: str = (
+        "independent"  # how a sample's turns share its context: independent, multi-request, multi-turn
+    )
+    data: str | None = None  # a file or directory of published benchmark records
+    limit: int | None = None  # at most this many records per published benchmark (subset)
 
 
 _LENGTH = re.compile(r"^(\d+(?:\.\d+)?)([kKmM]?)$")
@@ -76,31 +86,52 @@ def parse_depths(text: str) -> list[float]:
     return sorted(set(depths))
 
 
-def plan(tasks: list[Task], config: RunConfig) -> list[WorkItem]:
-    """The cross product, in an order that fills every length early (so a stopped run is still useful)."""
-    items = []
-    for seed in range(config.seed, config.seed + config.samples):
-        for length in config.lengths:
-            for task in tasks:
-                for depth in config.depths if task.uses_depth else [None]:
-                    items.append(WorkItem(task=task, length=length, depth=depth, seed=seed))
-    return items
+def plan(tasks: list[Task], config: RunConfig, methods: list[Method] | None = None) -> list[WorkItem]:
+    """The cross product, in an order that fills every length early (so a stopped run is still useful), with
+    every method of one sample next to each other (so a stopped run still compares methods on the same samples).
+    A published benchmark contributes one point per record instead of lengths × depths × seeds."""
+    methods = methods or [Full()]
+    seeds = list(range(config.seed, config.seed + config.samples))
+    points = []
+    for order, task in enumerate(tasks):
+        for length, depth, seed in task.work(config.lengths, config.depths, seeds):
+            points.append(
+                ((seed, length, order, -1.0 if depth is None else depth), task, length, depth, seed)
+            )
+    points.sort(key=lambda point: point[0])
+    return [
+        WorkItem(task=task, length=length, depth=depth, seed=seed, method=method, mode=config.mode)
+        for _, task, length, depth, seed in points
+        for method in methods
+    ]
 
 
-def _validate(config: RunConfig) -> list[Task]:
+def _validate(config: RunConfig) -> tuple[list[Task], list[Method]]:
     parse_uri(config.model)
     if not config.tasks:
         raise UsageError("no tasks given; `longscope tasks` lists them")
-    tasks = [make_task(spec) for spec in config.tasks]
+    tasks = [make_task(spec).with_data(config.data) for spec in config.tasks]
+    if config.data is not None and not any(task.published for task in tasks):
+        raise UsageError(
+            "--data gives records for published benchmarks, and no --tasks names one (e.g. longbench:hotpotqa)"
+        )
     if config.samples < 1:
         raise UsageError(f"--samples must be at least 1 (got {config.samples})")
-    check_policy(config.truncation)
+    if config.limit is not None:
+        if config.limit < 1:
+            raise UsageError(f"--limit must be at least 1 (got {config.limit})")
+        tasks = [task.with_limit(config.limit) for task in tasks]
+    if config.truncation is not None:
+        check_policy(config.truncation)
     if config.retries < 0:
         raise UsageError(f"--retries must be 0 or more (got {config.retries})")
+    if config.mode not in MODES:
+        raise UsageError(f"unknown mode {config.mode!r}; choose one of {', '.join(MODES)}")
     for depth in config.depths:
         if not 0.0 <= depth <= 1.0:
             raise UsageError(f"depth {depth:g} is outside [0, 1]")
-    return tasks
+    methods = parse_methods(",".join(config.methods)) if config.methods else [Full()]
+    return tasks, methods
 
 
 def identity(backend: Backend) -> str:
@@ -115,7 +146,7 @@ def run(
     show_progress: bool = True,
 ) -> Summary:
     """Run (or resume) the plan into ``out_dir``. Bad input raises UsageError before any sample runs."""
-    tasks = _validate(config)
+    tasks, methods = _validate(config)
     meta, done = RunStore.prepare(out_dir)
     previous = meta.get("model")
     backend = backend or resolve(config.model)
@@ -124,41 +155,73 @@ def run(
         raise UsageError(
             f"{out_dir} holds results of {previous}, not {model_id}; give another --out for this model"
         )
+    for method in methods:
+        method.check_backend(backend)
+    # A method that reads past the trained window (attention sinks + a local window) may be given longer
+    # lengths; the other methods then get skipped rows at those lengths.
+    beyond = any(getattr(method, "extends_window", False) for method in methods)
+    synthetic = [task for task in tasks if not task.published]
     too_long = [length for length in config.lengths if length > backend.context_window]
-    if too_long:
+    if too_long and synthetic and not beyond:
         raise UsageError(
             f"length {too_long[0]} is above the context window of {backend.model_name} "
             f"({backend.context_window} tokens); use lengths up to {backend.context_window}"
         )
-    for task in tasks:
+    for task in synthetic:
         for length in config.lengths:
             task.check(backend, length)
 
-    items = plan(tasks, config)
-    todo = [item for item in items if item.key not in done]
-    # Every sample is built before the first one runs: a task that cannot fit fails the run up front,
-    # before the store is created or touched.
+    items = plan(tasks, config, methods)
+    # Every sample is built before the first one runs: a task that cannot fit, a budget above a context, fail
+    # the run up front, before the store is created or touched.
     samples: list[tuple[WorkItem, Sample]] = []
-    skipped: list[tuple[WorkItem, Sample]] = []
-    for item in todo:
-        sample = cached_sample(item.task, backend, item.length, item.depth, item.seed)
-        fits = sample.metadata.get("realised_tokens", backend.context_window + 1) <= backend.context_window
-        if not fits:  # only samples of published data can be longer than the window the run was checked for
-            kept, _ = truncate(backend, sample, backend.context_window, config.truncation)
-            if kept is None:
+    skipped: list[tuple[WorkItem, Sample, str]] = []
+    built: dict[tuple, Sample] = {}
+    for item in items:
+        if item.key(0) in done and item.task.published is False and not item.task.multi_turn:
+            continue  # finished before: a one-turn synthetic sample need not even be read back
+        where = (item.task, item.length, item.depth, item.seed)
+        if where not in built:
+            built[where] = cached_sample(item.task, backend, item.length, item.depth, item.seed)
+        sample = built[where]
+        if all(item.key(turn) in done for turn in range(len(sample.turns))):
+            continue
+        if len(sample.turns) > 1 or item.mode != "independent":
+            _check_turns(sample, item)
+        realised = sample.metadata.get("realised_tokens", backend.context_window + 1)
+        if realised > backend.context_window and not getattr(item.method, "extends_window", False):
+            policy = config.truncation or getattr(item.task, "truncation", None) or "middle"
+            if not item.task.published and config.truncation is None:
                 skipped.append(
-                    (item, dataclasses.replace(sample, metadata={**sample.metadata, "truncation": "skip"}))
+                    (item, sample, "longer than the model window (run for a method that reads past it)")
+                )
+                continue
+            kept, _ = truncate(backend, sample, backend.context_window, policy)
+            if kept is None:
+                reason = "longer than the model window; truncation policy skip"
+                skipped.append(
+                    (
+                        item,
+                        dataclasses.replace(sample, metadata={**sample.metadata, "truncation": "skip"}),
+                        reason,
+                    )
                 )
                 continue
             sample = kept
+        if item.method.budget is not None:
+            item.method.check_context(len(backend.encode(sample.context)), sample.id)
         samples.append((item, sample))
+    rejected = [(task, ref, reason) for task in tasks for ref, reason in task.rejected()]
     store = RunStore.open(out_dir, create=True)
     try:
         store.set_meta("model", model_id)
         store.set_meta("config", dataclasses.asdict(config))
         store.set_meta("state", "running")
-        for item, sample in skipped:
-            store.write(skipped_result(item, sample, backend), sample)
+        for item, sample, reason in skipped:
+            for turn in range(len(sample.turns)):
+                store.write(skipped_result(item, sample, backend, reason, turn), sample)
+        for task, ref, reason in rejected:
+            store.write(*_rejected_row(task, ref, reason, backend, config))
         execute(
             samples, backend, store, retries=config.retries, total=len(items), show_progress=show_progress
         )
@@ -166,3 +229,30 @@ def run(
         return summarise(store.results(), config.threshold)
     finally:
         store.close()
+
+
+def _check_turns(sample: Sample, item: WorkItem) -> None:
+    if item.mode == "multi-turn" and any(not turn.answers for turn in sample.turns[:-1]):
+        raise UsageError(
+            f"{sample.id}: multi-turn mode replies with each turn's gold answer, and a turn has none"
+        )
+
+
+def _rejected_row(
+    task: Task, ref: str, reason: str, backend: Backend, config: RunConfig
+) -> tuple[Result, Sample]:
+    """A record the loader could not use: a skipped row that says which record and why, counted in the summary."""
+    sample = Sample(
+        id=f"{task.label()}/{ref}",
+        task=task.label(),
+        context="",
+        turns=(Turn(question="", answers=()),),
+        template="{context}{question}",
+        max_new_tokens=0,
+        metadata={"record": ref, "rejected": reason, "truncation": "none"},
+    )
+    item = WorkItem(task=task, length=0, depth=None, seed=0, mode=config.mode)
+    result = skipped_result(item, sample, backend, f"invalid record {ref}: {reason}")
+    result.key = f"{sample.id}|rejected"
+    result.method = "-"
+    return result, sample

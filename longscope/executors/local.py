@@ -11,40 +11,48 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from longscope.core import Backend, Generation, Result, Sample
+from longscope.methods.base import Method
+from longscope.methods.kv.full import Full
 from longscope.scoring import score_with_details
 from longscope.store import RunStore
 from longscope.tasks.base import Task
 
-METHOD = "full"
+MODES = ("independent", "multi-request", "multi-turn")
 
 
 @dataclass(frozen=True)
 class WorkItem:
+    """One sample run under one method in one session mode: a row per turn."""
+
     task: Task
     length: int
     depth: float | None
     seed: int
+    method: Method = Full()
+    mode: str = "independent"
 
-    @property
-    def key(self) -> str:
-        return f"{self.task.sample_id(self.length, self.depth, self.seed)}|{METHOD}|t0"
+    def key(self, turn: int = 0) -> str:
+        # Independent rows keep the key runs had before modes existed, so those runs still resume.
+        base = f"{self.task.sample_id(self.length, self.depth, self.seed)}|{self.method.label()}|t{turn}"
+        return base if self.mode == "independent" else f"{base}|{self.mode}"
 
 
-def _result(item: WorkItem, sample: Sample, backend: Backend, attempts: int) -> Result:
+def _result(item: WorkItem, sample: Sample, backend: Backend, attempts: int, turn: int = 0) -> Result:
     return Result(
-        key=item.key,
+        key=item.key(turn),
         sample_id=sample.id,
         task=sample.task,
-        length=item.length,
+        length=item.length or int(sample.metadata.get("length_bucket", 0)),
         depth=item.depth,
         seed=item.seed,
-        turn=0,
+        turn=turn,
         status="failed",
         attempts=attempts,
         backend=backend.kind,
         model=backend.model_name,
         model_revision=backend.model_revision,
-        method=METHOD,
+        method=item.method.label(),
+        mode=item.mode,
         realised_tokens=sample.metadata.get("realised_tokens"),
         truncation=sample.metadata.get("truncation", "none"),
         diffusion=item.task.diffusion,
@@ -52,41 +60,73 @@ def _result(item: WorkItem, sample: Sample, backend: Backend, attempts: int) -> 
     )
 
 
-def skipped_result(item: WorkItem, sample: Sample, backend: Backend) -> Result:
-    """The row of a sample its truncation policy skipped: counted apart, never scored as zero."""
-    result = _result(item, sample, backend, attempts=0)
+def skipped_result(
+    item: WorkItem, sample: Sample, backend: Backend, reason: str = "", turn: int = 0
+) -> Result:
+    """The row of a sample that is not run (its truncation policy skipped it, its record was invalid): counted
+    apart, never scored as zero."""
+    result = _result(item, sample, backend, attempts=0, turn=turn)
     result.status = "skipped"
-    result.error = "longer than the model window; truncation policy skip"
+    result.error = reason or "longer than the model window; truncation policy skip"
     return result
 
 
-def run_one(item: WorkItem, sample: Sample, backend: Backend, retries: int, attempts_before: int) -> Result:
-    """Generate and score one sample; an exception is retried, then recorded as a failed row, never dropped."""
-    error = ""
-    for attempt in range(1, retries + 2):
-        try:
-            generation: Generation = backend.generate(sample.request())
-        except Exception as exc:  # noqa: BLE001 - any failure of one sample becomes a row, not a crash
-            error = f"{type(exc).__name__}: {exc}".strip()
-            continue
-        result = _result(item, sample, backend, attempts_before + attempt)
-        result.status = "ok"
-        result.prediction = generation.text
-        result.score, details = score_with_details(
-            item.task.metric, generation.text, sample.answers, sample.metadata
-        )
-        result.details = json.dumps(details, sort_keys=True) if details else None
-        for name in ("input_tokens", "output_tokens", "prefill_s", "decode_s", "wall_s", "kv_bytes",
-                     "peak_memory_bytes", "finish_reason", "retries"):  # fmt: skip
-            setattr(result, name, getattr(generation, name))
-        return result
-    result = _result(item, sample, backend, attempts_before + retries + 1)
-    result.error = error[:2000]
-    return result
+def _uses_session(item: WorkItem, backend: Backend) -> bool:
+    """In process, every method and every shared-context mode runs through a KV session; ``full`` asked
+    independently is plain generation (one prefill of the whole prompt), as on every other backend."""
+    if not callable(getattr(backend, "session", None)):
+        return False
+    return not (isinstance(item.method, Full) and item.mode == "independent")
+
+
+def run_one(
+    item: WorkItem, sample: Sample, backend: Backend, retries: int, attempts_before: dict[str, int]
+) -> list[Result]:
+    """Generate and score every turn of one sample; an exception is retried, then recorded as a failed row,
+    never dropped. A shared session that failed is started again, so a retry never sees a half-updated cache."""
+    results = []
+    in_session = _uses_session(item, backend)
+    shared = item.mode != "independent"
+    session = None
+    for turn in range(len(sample.turns)):
+        request = sample.request(turn, conversation=item.mode == "multi-turn")
+        error = ""
+        before = attempts_before.get(item.key(turn), 0)
+        for attempt in range(1, retries + 2):
+            try:
+                if in_session:
+                    if session is None or not shared:
+                        session = backend.session(item.method)
+                    keep = "prompt" if item.mode == "multi-turn" else "context"
+                    generation: Generation = session.ask(request, keep=keep)
+                else:
+                    generation = backend.generate(request)
+            except Exception as exc:  # noqa: BLE001 - any failure of one sample becomes a row, not a crash
+                error = f"{type(exc).__name__}: {exc}".strip()
+                session = None
+                continue
+            result = _result(item, sample, backend, before + attempt, turn)
+            result.status = "ok"
+            result.prediction = generation.text
+            result.score, details = score_with_details(
+                item.task.metric, generation.text, sample.turns[turn].answers, sample.metadata
+            )
+            result.details = json.dumps(details, sort_keys=True) if details else None
+            for name in ("input_tokens", "output_tokens", "prefill_s", "decode_s", "wall_s", "kv_bytes",
+                         "peak_memory_bytes", "finish_reason", "retries", "kv_removed", "kv_masked",
+                         "kv_entries"):  # fmt: skip
+                setattr(result, name, getattr(generation, name))
+            results.append(result)
+            break
+        else:
+            result = _result(item, sample, backend, before + retries + 1, turn)
+            result.error = error[:2000]
+            results.append(result)
+    return results
 
 
 def _tokens(item: WorkItem, sample: Sample) -> int:
-    return int(sample.metadata.get("realised_tokens") or item.length)
+    return int(sample.metadata.get("realised_tokens") or item.length) * len(sample.turns)
 
 
 def execute(
@@ -129,11 +169,12 @@ def execute(
         with progress:
             bar = progress.add_task("running", total=total_tokens, samples=f"{done_before}/{total}", rate="-")
 
-            def record(item: WorkItem, sample: Sample, result: Result) -> None:
+            def record(item: WorkItem, sample: Sample, results: list[Result]) -> None:
                 nonlocal processed, finished
-                store.write(result, sample)
+                for result in results:
+                    store.write(result, sample)
+                    processed += (result.input_tokens or 0) + (result.output_tokens or 0)
                 finished += 1
-                processed += (result.input_tokens or 0) + (result.output_tokens or 0)
                 elapsed = time.perf_counter() - started
                 progress.update(
                     bar,
@@ -144,18 +185,18 @@ def execute(
 
             if pool is None:
                 for item, sample in work:
-                    record(item, sample, run_one(item, sample, backend, retries, attempts.get(item.key, 0)))
+                    record(item, sample, run_one(item, sample, backend, retries, attempts))
                 return
             # Only as many samples in flight as workers: an interrupted run loses at most those, and the
             # plan's order (every length early) is kept.
             queue = iter(work)
-            pending: dict[Future[Result], tuple[WorkItem, Sample]] = {}
+            pending: dict[Future[list[Result]], tuple[WorkItem, Sample]] = {}
 
             def submit_next() -> None:
                 following = next(queue, None)
                 if following is not None:
                     item, sample = following
-                    future = pool.submit(run_one, item, sample, backend, retries, attempts.get(item.key, 0))
+                    future = pool.submit(run_one, item, sample, backend, retries, attempts)
                     pending[future] = following
 
             for _ in range(workers):

@@ -51,6 +51,17 @@ class Task:
         """This task reading its records from ``data`` (the run's --data); synthetic tasks ignore it."""
         return self
 
+    def with_limit(self, limit: int) -> Task:
+        """This task using at most ``limit`` records (the run's --limit), unless its spec set its own."""
+        if self.published and getattr(self, "limit", 0) is None:
+            return dataclasses.replace(self, limit=limit)
+        return self
+
+    @property
+    def multi_turn(self) -> bool:
+        """Whether samples may carry several questions (a ``questions`` parameter above one)."""
+        return int(getattr(self, "questions", 1) or 1) > 1
+
     @property
     def diffusion(self) -> float:
         raise NotImplementedError
