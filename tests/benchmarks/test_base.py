@@ -300,7 +300,7 @@ def test_build_adds_the_common_metadata(tmp_path):
     backend = shared_tiny_backend()
     task = Toy(subset="alpha", data=str(path))
     sample = task.build(backend, 0, None, 1)
-    assert sample.id == "id1" and sample.context == _row(1)["context"]
+    assert sample.id == f"{task.label()}/id1" and sample.context == _row(1)["context"]
     meta = sample.metadata
     tokens = prompt_tokens(backend, sample)
     assert meta["prompt_tokens"] == tokens

@@ -297,7 +297,9 @@ class Benchmark(Task):
         # The loader's own keys win (it may know the record's subset better), except the counts of the
         # request as it is now, which only the finished sample can give.
         counted = {key: common[key] for key in _COUNTED}
-        return dataclasses.replace(sample, metadata={**common, **sample.metadata, **counted})
+        return dataclasses.replace(
+            sample, id=self.sample_id(length, depth, seed), metadata={**common, **sample.metadata, **counted}
+        )
 
     def metadata(self, record: Record, backend: Backend, sample: Sample) -> dict[str, Any]:
         """What every benchmark sample records, so runner and report need nothing benchmark-specific."""
@@ -326,13 +328,14 @@ class Benchmark(Task):
     def cache_token(self) -> str:
         """A hash of the data source: each file read (path, size, modification time), or the hub arguments."""
         if self.data is None:
-            return stable_hash(["hub", [self._for(s).hub_args() for s in self._subsets_to_read()]])
+            return stable_hash(["hub", [self._for(s).hub_args() for s in self.read_subsets()]])
         files = [path for _, path in self._local_files()]
         return stable_hash([[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in files])
 
     # --- loading ----------------------------------------------------------------------------------------
 
-    def _subsets_to_read(self) -> list[str]:
+    def read_subsets(self) -> list[str]:
+        """The subsets this instance reads: the one named, else ``default_subsets`` (a loader may override)."""
         if self.subset or not self.subsets:
             return [self.subset]
         return list(self.subsets if self.default_subsets is None else self.default_subsets)
@@ -349,11 +352,11 @@ class Benchmark(Task):
         if not path.is_dir():
             raise UsageError(f"--data {self.data}: no such file or directory")
         found, looked_for = [], []
-        for subset in self._subsets_to_read():
+        for subset in self.read_subsets():
             names = self._for(subset).data_files()
             looked_for += names
             hit = next((path / name for name in names if (path / name).is_file()), None)
-            if hit is None and len(self._subsets_to_read()) == 1:
+            if hit is None and len(self.read_subsets()) == 1:
                 break
             if hit is not None:
                 found.append((subset, hit))
@@ -372,7 +375,7 @@ class Benchmark(Task):
             for subset, path in self._local_files():
                 yield subset, read_records(path)
             return
-        for subset in self._subsets_to_read():
+        for subset in self.read_subsets():
             args = self._for(subset).hub_args()
             where = "/".join(str(part) for part in (args.get("path"), args.get("name")) if part)
             rows = load_hub(args)
