@@ -249,10 +249,15 @@ def _rejected_row(
         turns=(Turn(question="", answers=()),),
         template="{context}{question}",
         max_new_tokens=0,
-        metadata={"record": ref, "rejected": reason, "truncation": "none"},
+        metadata={
+            "record": ref,
+            "rejected": reason,
+            "truncation": "none",
+            "benchmark": task.name,
+            "subset": getattr(task, "subset", ""),
+        },
     )
     item = WorkItem(task=task, length=0, depth=None, seed=0, mode=config.mode)
     result = skipped_result(item, sample, backend, f"invalid record {ref}: {reason}")
     result.key = f"{sample.id}|rejected"
-    result.method = "-"
     return result, sample

@@ -40,10 +40,10 @@ CREATE TABLE IF NOT EXISTS results (
 """
 
 
-def series_label(result: Result) -> str:
+def series_label(result: Result, with_method: bool = True) -> str:
     """``niah`` / ``niah · snapkv:0.5`` / ``niah_multikey(questions=5) · full · multi-turn · turn 2``."""
     parts = [result.task]
-    if result.method != "full" or result.mode != "independent":
+    if with_method and (result.method != "full" or result.mode != "independent"):
         parts.append(result.method)
     if result.mode != "independent":
         parts.append(result.mode)

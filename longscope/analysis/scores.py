@@ -112,8 +112,8 @@ def score_table(
     metadata = metadata or {}
     cells: dict[tuple[str, int], ScoreCell] = {}
     for row in results:
-        if method is not None and row.method != method:
-            continue
+        if (method is not None and row.method != method) or not row.length:
+            continue  # rows without a length are rejected benchmark records, reported with their benchmark
         key = (row.task, row.length)
         cell = cells.get(key)
         if cell is None:

@@ -35,6 +35,8 @@ class Summary:
     lengths: list[int]
     cells: dict[tuple[str, int], Cell]
     threshold: float
+    # Rows with no length: records a benchmark loader rejected (skipped, each with its reason).
+    unplaced: Cell = field(default_factory=Cell)
 
     def overall(self, length: int) -> float | None:
         """Mean over tasks at one length (each task weighs the same, whatever its sample count)."""
@@ -59,7 +61,7 @@ class Summary:
 
     @property
     def skipped(self) -> int:
-        return sum(cell.skipped for cell in self.cells.values())
+        return sum(cell.skipped for cell in self.cells.values()) + self.unplaced.skipped
 
     @property
     def truncated(self) -> int:
@@ -68,8 +70,9 @@ class Summary:
 
 def summarise(results: Iterable[Result], threshold: float = DEFAULT_THRESHOLD) -> Summary:
     cells: dict[tuple[str, int], Cell] = defaultdict(Cell)
+    unplaced = Cell()
     for row in results:
-        cell = cells[(row.task, row.length)]
+        cell = cells[(row.task, row.length)] if row.length else unplaced
         if row.status == "skipped":
             cell.skipped += 1
         elif row.status == "ok" and row.score is not None:
@@ -79,7 +82,7 @@ def summarise(results: Iterable[Result], threshold: float = DEFAULT_THRESHOLD) -
             cell.failed += 1
     tasks = sorted({task for task, _ in cells})
     lengths = sorted({length for _, length in cells})
-    return Summary(tasks=tasks, lengths=lengths, cells=dict(cells), threshold=threshold)
+    return Summary(tasks=tasks, lengths=lengths, cells=dict(cells), threshold=threshold, unplaced=unplaced)
 
 
 @dataclass

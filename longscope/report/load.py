@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from longscope.core import Result, UsageError
-from longscope.store import DB_NAME, RunStore
+from longscope.store import DB_NAME, RunStore, series_label
 
 
 @dataclass
@@ -70,7 +70,10 @@ def load_run(run_dir: Path) -> RunData:
     run_dir = check_run_dir(run_dir)
     store = RunStore.open(run_dir, create=False)
     try:
-        results = store.results()
+        # Methods have their own tables in the report; a row's task names its mode and turn where not default.
+        results = store.results(series=False)
+        for row in results:
+            row.task = series_label(row, with_method=False)
         metadata, answers = _samples(store)
         config = store.get_meta("config") or {}
         return RunData(

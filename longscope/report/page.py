@@ -6,6 +6,7 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
+from longscope.analysis.benchmarks import benchmark_reports
 from longscope.analysis.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED
 from longscope.analysis.degradation import degradation
 from longscope.analysis.effective_length import DEFAULT_THRESHOLD
@@ -143,6 +144,44 @@ def _frontier_section(data: RunData) -> dict[str, Any] | None:
     return {"plot": figures.frontier_plot(points), "rows": rows}
 
 
+def _benchmark_section(data: RunData) -> list[dict[str, Any]]:
+    """Per published benchmark: each subset's score, the macro average, the published breakdowns, and the
+    truncated, skipped (invalid or too long) and failed records."""
+    sections = []
+    for report in benchmark_reports(data.results, data.metadata):
+        subsets = [
+            {
+                "name": name,
+                "mean": fmt.score(t.mean),
+                "n": t.n,
+                "truncated": t.truncated,
+                "skipped": t.skipped,
+                "failed": t.failed,
+            }  # fmt: skip
+            for name, t in sorted(report.subsets.items())
+        ]
+        breakdowns = [
+            {
+                "key": key,
+                "rows": [
+                    {"value": str(value), "mean": fmt.score(t.mean), "n": t.n}
+                    for value, t in sorted(groups.items(), key=lambda item: str(item[0]))
+                ],
+            }
+            for key, groups in report.breakdowns.items()
+        ]
+        sections.append(
+            {
+                "name": report.name,
+                "subsets": subsets,
+                "average": fmt.score(report.average),
+                "totals": report.totals(),
+                "breakdowns": breakdowns,
+            }  # fmt: skip
+        )
+    return sections
+
+
 def _cost_section(check: costs.CostCheck) -> dict[str, Any]:
     section: dict[str, Any] = {"overlay": check.overlay is not None, "note": check.note, "predictions": None}
     if check.overlay is not None:
@@ -253,6 +292,7 @@ def render_report(data: RunData, analyses: Analyses) -> str:
         "frontier": None,
     }
     context["predictions"], context["predictions_note"] = _predictions(data)
+    context["benchmarks"] = _benchmark_section(data)
     if has_rows:
         all_lengths = sorted({n for t in analyses.tables.values() for n in t.lengths})
         context.update(

@@ -97,6 +97,7 @@ REPORT = """{% extends "base" %}{% from "figure" import figure %}
 {% if heatmaps %}<a href="#depth">depth × length</a>{% endif %}
 {% if plane %}<a href="#plane">difficulty plane</a>{% endif %}
 {% if frontier %}<a href="#frontier">cost frontier</a>{% endif %}
+{% if benchmarks %}<a href="#benchmarks">benchmarks</a>{% endif %}
 <a href="#cost">cost model</a><a href="#predictions">predictions</a><a href="#exports">exports</a>
 </nav>
 {% if in_progress %}
@@ -158,6 +159,33 @@ n is the number of scored samples. Failed samples are counted apart, not scored 
 {{ figure(section.plot) }}
 {% endfor %}
 </section>
+
+{% if benchmarks %}
+<section id="benchmarks">
+<h2>Published benchmarks</h2>
+<p class="small muted">Each benchmark as its paper reports it: every subset's mean score (0-100) and their
+unweighted average, then its own breakdowns. Truncated records were cut to the model window by the benchmark's
+rule; skipped ones (invalid records, or too long under the skip rule) and failed ones are not scored.</p>
+{% for bench in benchmarks %}
+<h3>{{ bench.name }}</h3>
+<div class="scroll"><table>
+<thead><tr><th>subset</th><th class="num">score</th><th class="num">n</th><th class="num">truncated</th>
+<th class="num">skipped</th><th class="num">failed</th></tr></thead>
+<tbody>{% for row in bench.subsets %}<tr><td>{{ row.name }}</td><td class="num">{{ row.mean }}</td>
+<td class="num">{{ row.n }}</td><td class="num">{{ row.truncated }}</td><td class="num">{{ row.skipped }}</td>
+<td class="num">{{ row.failed }}</td></tr>{% endfor %}
+<tr class="total"><td>average over subsets</td><td class="num">{{ bench.average }}</td><td class="num">{{ bench.totals.scored }}</td>
+<td class="num">{{ bench.totals.truncated }}</td><td class="num">{{ bench.totals.skipped }}</td><td class="num">{{ bench.totals.failed }}</td></tr>
+</tbody></table></div>
+{% for b in bench.breakdowns %}
+<div class="scroll"><table>
+<thead><tr><th>{{ b.key }}</th><th class="num">score</th><th class="num">n</th></tr></thead>
+<tbody>{% for row in b.rows %}<tr><td>{{ row.value }}</td><td class="num">{{ row.mean }}</td><td class="num">{{ row.n }}</td></tr>{% endfor %}</tbody>
+</table></div>
+{% endfor %}
+{% endfor %}
+</section>
+{% endif %}
 
 {% if degradation %}
 <section id="degradation">
