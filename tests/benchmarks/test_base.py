@@ -319,3 +319,9 @@ def test_build_adds_the_common_metadata(tmp_path):
     assert capped.max_new_tokens == 4 and capped.metadata["realised_tokens"] == tokens + 4
     with pytest.raises(UsageError, match="has 2 records; there is no record 5"):
         task.build(backend, 0, None, 5)
+
+
+def test_label_reads_like_the_command_line_and_leaves_out_the_data_path(tmp_path):
+    assert Toy().label() == "toy"
+    assert Toy(subset="alpha", data=str(tmp_path)).label() == "toy:alpha"
+    assert Toy(subset="beta", limit=3, data=str(tmp_path)).label() == "toy:beta(limit=3)"

@@ -278,6 +278,18 @@ class Benchmark(Task):
         """Read the data now, so that a missing file or an unreachable hub fails the run before any work."""
         self.records()
 
+    def label(self) -> str:
+        """``longbench:hotpotqa(limit=20)``: as the command line writes it. Where the data was read from is
+        left out, so labels and sample ids are the same on every machine."""
+        defaults = type(self)()
+        changed = [
+            f"{f.name}={getattr(self, f.name)}"
+            for f in dataclasses.fields(self)
+            if f.name not in ("subset", "data") and getattr(self, f.name) != getattr(defaults, f.name)
+        ]
+        subset = f":{self.subset}" if self.subset else ""
+        return self.name + subset + (f"({','.join(changed)})" if changed else "")
+
     def record_id(self, record: Record, index: int) -> str:
         """The record's own id (``id_field``) when it has one, else its index; unique within this task."""
         return self._ids()[index]
