@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import sqlite3
 from dataclasses import dataclass
-from typing import ClassVar, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from longscope.core import Backend, Sample, Turn, UsageError
 from longscope.haystack import FittedContext, GeneratedUnits, Needle, corpus
@@ -91,10 +91,11 @@ def _permute(x: int, size: int, key: int) -> int:
             return x
 
 
-def _other(options: tuple[str, ...] | list[str], avoid: str, r: random.Random) -> str:
+def _other(options: tuple[str, ...] | list[str], avoid: str | set[str], r: random.Random) -> str:
+    avoid = {avoid} if isinstance(avoid, str) else avoid
     while True:
         choice = r.choice(options)
-        if choice != avoid:
+        if choice not in avoid:
             return choice
 
 
@@ -103,10 +104,10 @@ def _plural(product: str) -> str:
 
 
 class _Plan(NamedTuple):
-    """Everything a sample asks, drawn from the seed alone so every length asks the same question."""
+    """Everything a sample asks, drawn from the seed alone so every length asks the same questions."""
 
-    question: str
-    sql: str
+    questions: tuple[str, ...]  # one per turn
+    sqls: tuple[str, ...]
     base: int  # seeds the per-row randomness
     id_key: int
     suffix_key: int
@@ -115,8 +116,13 @@ class _Plan(NamedTuple):
     column: str  # quantity or price: what lookup, max, min read
     conditions: tuple[tuple[str, str], ...]  # (column, value) pairs joined by AND
     regulars: tuple[str, ...]
-    target: Row | None  # the lookup's row, placed as a needle
+    targets: tuple[Row, ...]  # the lookup's rows, one per turn, placed as needles
     prefix: int  # the lookup's id prefix (complexity 1)
+    offsets: tuple[float, ...]  # where the later turns' rows sit: in the context, or in the clustered block
+
+    @property
+    def target(self) -> Row | None:
+        return self.targets[0] if self.targets else None
 
 
 class _Table:
@@ -163,11 +169,12 @@ class _Table:
         relevant = self.relevant(i)
         customer, city, product = r.choice(NAMES), r.choice(CITIES), r.choice(PRODUCTS)
         quantity, price = r.randint(1, 24), r.randint(3, 240)
-        row_id = 1_000_000 + _permute(i, _ID_SPACE - 1, plan.id_key)  # the last id is kept for a needle
+        # The last ids are kept for the needles (complexity 2 lookups).
+        row_id = 1_000_000 + _permute(i, _ID_SPACE - task.questions, plan.id_key)
         values = {"customer": customer, "city": city, "product": product}
         if task.query == "lookup" and task.complexity == 1:
-            if relevant:  # a look-alike: same first three digits as the asked order number
-                rank = self.rank(i) + 1
+            if relevant:  # a look-alike: same first three digits as the asked order numbers
+                rank = self.rank(i) + task.questions  # the first suffixes are the asked rows'
                 if rank >= _SUFFIXES:
                     raise UsageError(
                         f"{task.label()}: density={task.density} asks for more than {_SUFFIXES - 1} "
@@ -179,16 +186,19 @@ class _Table:
                 first = 100 + v // _SUFFIXES
                 row_id = (first + (first >= plan.prefix)) * _SUFFIXES + v % _SUFFIXES
         elif task.query == "lookup":
-            # The asked row is the only one with both its customer and its product; look-alikes share one.
+            # An asked row is the only one with both its customer and its product; look-alikes share one.
+            # Several asked rows share their customer and differ in product, so each is the others' look-alike.
             assert plan.target is not None
-            want = {"customer": plan.target.customer, "product": plan.target.product}
+            products = [target.product for target in plan.targets]
+            want = {"customer": plan.target.customer, "product": products[0]}
             same = None
             if relevant:
                 same = r.choice(("customer", "product"))
-                values[same] = want[same]
-            for column, value in want.items():
-                if column != same and values[column] == value:
-                    values[column] = _other(NAMES if column == "customer" else PRODUCTS, value, r)
+                values[same] = want[same] if same == "customer" or len(products) == 1 else r.choice(products)
+            avoid = {"customer": {want["customer"]}, "product": set(products)}
+            for column in want:
+                if column != same and values[column] in avoid[column]:
+                    values[column] = _other(NAMES if column == "customer" else PRODUCTS, avoid[column], r)
         else:
             conditions = plan.conditions
             if relevant:
@@ -247,6 +257,12 @@ class Database(Task):
     joins two conditions by AND, and makes a third of the other rows meet each condition alone. ``answer``
     asks max/min for the extreme value or the order number of its row. The gold answer is the result of the
     same query in SQL over the rows that fitted, loaded into SQLite.
+
+    ``questions`` > 1 (lookups only) asks several turns of one table, each about an order of its own: at
+    complexity 1 the asked order numbers share their first digits with each other and the look-alikes; at
+    complexity 2 the asked orders share their customer and differ in product. The first asked row sits at
+    the requested depth, the others at depths drawn from the seed (inside the block, clustered). The first
+    turn's request is exactly the target length; a later turn's differs by the few tokens its question does.
     """
 
     metric: ClassVar[str] = "exact_number"
@@ -258,6 +274,15 @@ class Database(Task):
     complexity: int = 1
     answer: Answer = "value"
     max_new_tokens: int = 32
+    questions: int = 1
+
+    def params(self) -> dict[str, Any]:
+        # Left out when 1, so single-question samples keep the seeds, cache keys and bytes they had before
+        # the parameter existed.
+        params = super().params()
+        if self.questions == 1:
+            del params["questions"]
+        return params
 
     @property
     def diffusion(self) -> float:
@@ -294,8 +319,19 @@ class Database(Task):
             raise UsageError(
                 f"{self.label()}: answer=id needs query=max or query=min, not query={self.query}"
             )
+        self._check_questions()
         plan = self._plan(0)
         rows = self._estimate_rows(backend, length, plan)
+        if self.questions > 1:
+            base = self._overhead(backend, plan, with_targets=False)
+            per_target = backend.count_tokens(plan.targets[0].sentence())
+            room = length - self.max_new_tokens - base
+            if per_target * self.questions > room:
+                raise UsageError(
+                    f"{self.label()}: questions={self.questions} asked orders of about {per_target} tokens each "
+                    f"do not fit at length {length}; at most {max(0, room // per_target)} fit (lower questions "
+                    "or raise the length)"
+                )
         need = REQUIRED[self.query]
         if rows * self.density < need:
             raise UsageError(
@@ -303,10 +339,26 @@ class Database(Task):
                 f"among the ~{rows} rows that fit in {length} tokens; query={self.query} needs at least {need}; "
                 "raise density or length"
             )
-        if self.query == "lookup" and self.complexity == 1 and rows * self.density >= _SUFFIXES - 1:
+        look_alikes = rows * self.density + self.questions - 1
+        if self.query == "lookup" and self.complexity == 1 and look_alikes >= _SUFFIXES - 1:
             raise UsageError(
                 f"{self.label()}: density={self.density} asks for about {rows * self.density:.0f} look-alike "
                 f"order numbers at length {length}, more than {_SUFFIXES - 1}; lower density"
+            )
+
+    def _check_questions(self) -> None:
+        if self.questions < 1:
+            raise UsageError(f"{self.label()}: questions={self.questions} must be at least 1")
+        if self.questions > 1 and self.query != "lookup":
+            raise UsageError(
+                f"{self.label()}: questions={self.questions} needs query=lookup (several lookups of one "
+                f"table), not query={self.query}"
+            )
+        if self.complexity == 2 and self.questions > len(PRODUCTS) - 1:
+            raise UsageError(
+                f"{self.label()}: questions={self.questions} is more than {len(PRODUCTS) - 1}, the most "
+                "complexity=2 lookups one table can ask (the asked orders share a customer and each needs a "
+                "product of its own)"
             )
 
     def _plan(self, seed: int) -> _Plan:
@@ -328,22 +380,38 @@ class Database(Task):
             target_id, rng.choice(NAMES), rng.choice(CITIES), rng.choice(PRODUCTS), rng.randint(2, 24),
             rng.randint(3, 240),
         )  # fmt: skip
+        if self.query == "lookup":
+            # Later turns' rows, columns and depths are drawn after everything a single question draws.
+            targets, columns = [target], [column]
+            for t in range(1, self.questions):
+                if self.complexity == 1:
+                    target_id = prefix * _SUFFIXES + _permute(t, _SUFFIXES, suffix_key)
+                    customer, product = rng.choice(NAMES), rng.choice(PRODUCTS)
+                else:
+                    target_id = 1_000_000 + _ID_SPACE - 1 - t
+                    taken = {row.product for row in targets}
+                    customer, product = target.customer, rng.choice([p for p in PRODUCTS if p not in taken])
+                targets.append(
+                    Row(
+                        target_id,
+                        customer,
+                        rng.choice(CITIES),
+                        product,
+                        rng.randint(2, 24),
+                        rng.randint(3, 240),
+                    )
+                )
+                columns.append(rng.choice(("quantity", "price")))
+            offsets = tuple(rng.random() for _ in range(1, self.questions))
+            asked = [self._lookup(row, col) for row, col in zip(targets, columns, strict=True)]
+            return _Plan(
+                tuple(q + " Answer with a single number." for q, _ in asked), tuple(sql for _, sql in asked),
+                base, id_key, suffix_key, phase, position, column, conditions, regulars, tuple(targets), prefix,
+                offsets,
+            )  # fmt: skip
         where, said = _where(conditions), _phrase(conditions)
         words = _COLUMN_WORDS[column]
-        if self.query == "lookup":
-            if self.complexity == 1:
-                question = f"What was the {words} of order {target.id}?"
-                sql = f"SELECT {column} FROM orders WHERE id = {target.id}"
-            else:
-                question = (
-                    f"What was the {words} of the order that {target.customer} placed for "
-                    f"{_plural(target.product)}?"
-                )
-                sql = (
-                    f"SELECT {column} FROM orders WHERE customer = '{target.customer}' "
-                    f"AND product = '{target.product}'"
-                )
-        elif self.query == "filter_count":
+        if self.query == "filter_count":
             question = f"How many orders were {said}?"
             sql = f"SELECT COUNT(*) FROM orders WHERE {where}"
         elif self.query == "sum":
@@ -374,22 +442,42 @@ class Database(Task):
             )
         question += " Answer with a single number."
         return _Plan(
-            question, sql, base, id_key, suffix_key, phase, position, column, conditions, regulars,
-            target if self.query == "lookup" else None, prefix,
+            (question,), (sql,), base, id_key, suffix_key, phase, position, column, conditions, regulars, (),
+            prefix, (),
         )  # fmt: skip
 
+    def _lookup(self, target: Row, column: str) -> tuple[str, str]:
+        """The question (without its closing instruction) and the SQL of one lookup."""
+        words = _COLUMN_WORDS[column]
+        if self.complexity == 1:
+            return (
+                f"What was the {words} of order {target.id}?",
+                f"SELECT {column} FROM orders WHERE id = {target.id}",
+            )
+        return (
+            f"What was the {words} of the order that {target.customer} placed for {_plural(target.product)}?",
+            f"SELECT {column} FROM orders WHERE customer = '{target.customer}' AND product = '{target.product}'",
+        )
+
+    def _overhead(self, backend: Backend, plan: _Plan, with_targets: bool = True) -> int:
+        """Tokens of the first turn's request with an empty table, plus (by default) the asked rows."""
+        user = TEMPLATE.format(context="", question=plan.questions[0])
+        overhead = backend.count_tokens(backend.render([{"role": "user", "content": user}], "Answer:"))
+        if with_targets:
+            overhead += sum(backend.count_tokens(row.sentence()) for row in plan.targets)
+        return overhead
+
     def _estimate_rows(self, backend: Backend, length: int, plan: _Plan) -> int:
-        """About how many rows fit: the budget left by template, question and needle over a row's tokens."""
+        """About how many rows fit: the budget left by template, question and needles over a row's tokens."""
         probe = _Table(self, plan, cluster=(0, 0) if self.layout == "clustered" else None)
         sample = "".join(probe.row(i).sentence() for i in range(48))
         per_row = max(1.0, backend.count_tokens(sample) / 48)
-        user = TEMPLATE.format(context="", question=plan.question)
-        overhead = backend.count_tokens(backend.render([{"role": "user", "content": user}], "Answer:"))
-        if plan.target is not None:
-            overhead += backend.count_tokens(plan.target.sentence())
+        overhead = self._overhead(backend, plan)
         return max(0, int((length - self.max_new_tokens - overhead) / per_row))
 
     def build(self, backend: Backend, length: int, depth: float | None, seed: int) -> Sample:
+        if self.questions != 1:  # a single question builds exactly as it did before the parameter existed
+            self.check(backend, length)
         plan = self._plan(seed)
         where = plan.position if depth is None else depth
         cluster = None
@@ -404,20 +492,27 @@ class Database(Task):
             )
             cluster = (min(max(0, first), room - count), count)
         table = _Table(self, plan, cluster)
-        needles = [] if plan.target is None else [Needle(plan.target.sentence(), where)]
-        metadata = {
+        # Later turns' rows: anywhere when the look-alikes are spread, inside their block when clustered.
+        later = list(plan.offsets)
+        if cluster is not None:
+            later = [(cluster[0] + offset * cluster[1]) / max(1, rows) for offset in later]
+        depths = [where][: len(plan.targets)] + [round(depth, 4) for depth in later]
+        needles = [Needle(row.sentence(), d) for row, d in zip(plan.targets, depths, strict=True)]
+        metadata: dict[str, Any] = {
             "query": self.query,
             "density": self.density,
             "layout": self.layout,
             "complexity": self.complexity,
             "answer": self.answer,
             "column": plan.column,
-            "sql": plan.sql,
+            "sql": plan.sqls[0],
         }
+        if self.questions > 1:
+            metadata["turn_sql"] = list(plan.sqls)
 
         def gold(fitted: FittedContext) -> list[tuple[str, ...]]:
             n = fitted.haystack_units
-            rows = [table.row(i) for i in range(n)] + ([] if plan.target is None else [plan.target])
+            rows = [table.row(i) for i in range(n)] + list(plan.targets)
             relevant = sum(table.relevant(i) for i in range(n))
             need = REQUIRED[self.query]
             if relevant < need:
@@ -432,15 +527,18 @@ class Database(Task):
                     "quantity INTEGER, price INTEGER)"
                 )
                 db.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?)", rows)
-                result = [str(value) for (value,) in db.execute(plan.sql).fetchall()]
+                results = [[str(value) for (value,) in db.execute(sql).fetchall()] for sql in plan.sqls]
             db.close()
-            if self.query == "lookup" and len(result) != 1:
-                raise AssertionError(f"lookup must select one row, got {len(result)}: {plan.sql}")
+            for sql, result in zip(plan.sqls, results, strict=True):
+                if self.query == "lookup" and len(result) != 1:
+                    raise AssertionError(f"lookup must select one row, got {len(result)}: {sql}")
             # Called before the sample's metadata is assembled, so these land in it.
             metadata.update(
                 rows=len(rows), relevant_rows=relevant, relevant_share=round(relevant / max(1, n), 4)
             )
-            return [tuple(result)]
+            if self.questions > 1:
+                metadata["turn_depths"] = list(fitted.needle_depths)
+            return [tuple(result) for result in results]
 
         return self.make_sample(
             backend,
@@ -448,7 +546,9 @@ class Database(Task):
             depth=where if plan.target is not None else depth,
             seed=seed,
             template=TEMPLATE,
-            turns=[Turn(question=plan.question, answers=(), answer_prefix="Answer:")],
+            turns=[
+                Turn(question=question, answers=(), answer_prefix="Answer:") for question in plan.questions
+            ],
             source=GeneratedUnits(table.unit, name="orders"),
             needles=needles,
             answers_after_fit=gold,

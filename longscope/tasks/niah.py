@@ -6,10 +6,10 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from longscope.core import Backend, Sample, Turn, UsageError
-from longscope.haystack import CORPORA, GeneratedUnits, Needle, UnitSource, corpus
+from longscope.haystack import CORPORA, FittedContext, GeneratedUnits, Needle, UnitSource, corpus
 from longscope.tasks.base import Task
 from longscope.tasks.vocabulary import ADJECTIVES, NOUNS
 
@@ -82,6 +82,11 @@ class Niah(Task):
     ``num_keys`` needles carry distinct keys; the first ``num_queries`` of them are asked about, the rest are
     distractors. Each asked key carries ``num_values`` values. The first needle sits at the requested depth;
     the others at depths drawn from the seed.
+
+    ``questions`` > 1 asks several turns of one haystack: turn t asks the next ``num_queries`` keys, so
+    ``questions * num_queries`` of the ``num_keys`` needles are asked, each in exactly one turn, and for any
+    one turn every other needle is a look-alike. The first turn's request is exactly the target length; a
+    later turn's differs by the few tokens its question's keys differ by.
     """
 
     name: ClassVar[str] = "niah"
@@ -96,6 +101,15 @@ class Niah(Task):
     num_values: int = 1
     num_queries: int = 1
     max_new_tokens: int = 64
+    questions: int = 1
+
+    def params(self) -> dict[str, Any]:
+        # Left out when 1, so single-question samples keep the seeds, cache keys and bytes they had before
+        # the parameter existed.
+        params = super().params()
+        if self.questions == 1:
+            del params["questions"]
+        return params
 
     @property
     def diffusion(self) -> float:
@@ -114,7 +128,7 @@ class Niah(Task):
         super().check(backend, length)
         if self.haystack not in HAYSTACKS:
             raise UsageError(f"{self.label()}: haystack must be one of {', '.join(HAYSTACKS)}")
-        for field_name in ("num_keys", "num_values", "num_queries"):
+        for field_name in ("num_keys", "num_values", "num_queries", "questions"):
             if getattr(self, field_name) < 1:
                 raise UsageError(f"{self.label()}: {field_name} must be at least 1")
         if self.num_queries > self.num_keys:
@@ -122,12 +136,20 @@ class Niah(Task):
                 f"{self.label()}: num_queries={self.num_queries} exceeds num_keys={self.num_keys}; "
                 "every asked key needs a needle"
             )
+        if self.questions * self.num_queries > self.num_keys:
+            raise UsageError(
+                f"{self.label()}: questions={self.questions} x num_queries={self.num_queries} asked keys "
+                f"exceed num_keys={self.num_keys}; every turn asks keys of its own (raise num_keys to at least "
+                f"{self.questions * self.num_queries} or lower questions)"
+            )
 
     def build(self, backend: Backend, length: int, depth: float | None, seed: int) -> Sample:
+        if self.questions != 1:  # a single question builds exactly as it did before the parameter existed
+            self.check(backend, length)
         rng = self.rng(seed)
         kind = _KIND[self.value_type]
         keys = _distinct(lambda: _key(self.key_type, rng), self.num_keys)
-        asked = keys[: self.num_queries]
+        asked = keys[: self.num_queries * self.questions]
         values = {
             key: _distinct(lambda: _item(self.value_type, rng), self.num_values if key in asked else 1)
             for key in keys
@@ -138,8 +160,22 @@ class Niah(Task):
         needles += [
             Needle(f"The {kind} for {key} is {value}.", round(rng.random(), 4)) for key, value in facts[1:]
         ]
-        question, prefix = self._question(kind, asked)
-        answers = tuple(value for key in asked for value in values[key])
+        turns = []
+        for first in range(0, len(asked), self.num_queries):
+            turn_keys = asked[first : first + self.num_queries]
+            question, prefix = self._question(kind, turn_keys)
+            answers = tuple(value for key in turn_keys for value in values[key])
+            turns.append(Turn(question=question, answers=answers, answer_prefix=prefix))
+        metadata: dict[str, Any] = {}
+
+        def turn_depths(fitted: FittedContext) -> list[tuple[str, ...]]:
+            # Where each turn's first asked needle landed: the depth a turn is scored at (the needles are in
+            # the order of ``facts``, asked keys first, each with its values).
+            metadata["turn_depths"] = [
+                fitted.needle_depths[t * self.num_queries * self.num_values] for t in range(self.questions)
+            ]
+            return [turn.answers for turn in turns]
+
         body: UnitSource
         if self.haystack == "needles":
             # Drawn last and only here, so the corpus haystacks draw exactly what they always drew.
@@ -154,10 +190,12 @@ class Niah(Task):
             depth=first_depth,
             seed=seed,
             template=TEMPLATE.format(kind=kind),
-            turns=[Turn(question=question, answers=answers, answer_prefix=prefix)],
+            turns=turns,
             source=body,
             start=start,
             needles=needles,
+            answers_after_fit=turn_depths if self.questions > 1 else None,
+            metadata=metadata,
         )
 
     def _question(self, kind: str, asked: list[str]) -> tuple[str, str]:

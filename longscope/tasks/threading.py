@@ -6,7 +6,7 @@ import dataclasses
 import random
 import uuid
 from dataclasses import dataclass
-from typing import ClassVar, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from longscope.core import Backend, Sample, Turn, UsageError
 from longscope.haystack import GeneratedUnits, Needle, corpus
@@ -41,11 +41,9 @@ def _steps(hops: int) -> str:
 
 
 class _Plan(NamedTuple):
-    """Everything a sample asks, drawn from the seed alone so every length asks the same question."""
+    """Everything a sample asks, drawn from the seed alone so every length asks the same questions."""
 
-    question: str
-    prefix: str
-    answers: tuple[str, ...]
+    turns: tuple[Turn, ...]
     needles: list[Needle]
     thread_ids: frozenset[str]
     base: int  # seeds the distractor records
@@ -58,6 +56,11 @@ class Threading(Task):
     A thread is ``k0 -> k1``, ``k1 -> k2``, ... ``k(h-1) -> kh``. Forward asks for ``kh`` given ``k0``;
     backward gives ``kh`` and asks for ``k0``. The thread records are needles at depths drawn from the seed;
     every other record is a distractor with fresh identifiers, so no distractor links to anything.
+
+    ``questions`` > 1 asks several turns of one haystack: ``questions * threads`` threads are laid in it and
+    turn t asks about the t-th group of ``threads`` of them; to any one turn the other turns' threads are
+    look-alikes that do link. The first turn's request is exactly the target length; a later turn's differs
+    by the few tokens its identifiers differ by.
     """
 
     name: ClassVar[str] = "threading"
@@ -70,6 +73,15 @@ class Threading(Task):
     threads: int = 1
     direction: Direction = "forward"
     max_new_tokens: int = 64
+    questions: int = 1
+
+    def params(self) -> dict[str, Any]:
+        # Left out when 1, so single-question samples keep the seeds, cache keys and bytes they had before
+        # the parameter existed.
+        params = super().params()
+        if self.questions == 1:
+            del params["questions"]
+        return params
 
     @property
     def diffusion(self) -> float:
@@ -85,7 +97,7 @@ class Threading(Task):
 
     def check(self, backend: Backend, length: int) -> None:
         super().check(backend, length)
-        for field_name in ("hops", "threads"):
+        for field_name in ("hops", "threads", "questions"):
             if getattr(self, field_name) < 1:
                 raise UsageError(
                     f"{self.label()}: {field_name}={getattr(self, field_name)} must be at least 1"
@@ -95,28 +107,31 @@ class Threading(Task):
         # The thread records must fit beside the instructions and question, measured on seed 0's plan. One
         # hop is enough to measure a record; one thread first, so a huge request fails before its long
         # question is drawn (more threads only lengthen the question).
-        records = self.hops * self.threads
+        records = self.hops * self.threads * self.questions
         probes = [dataclasses.replace(self, hops=1, threads=1)]
         if self.threads > 1:
             probes.append(dataclasses.replace(self, hops=1))
         for probe in probes:
             plan = probe._plan(0)
-            empty = _count(backend, plan.question, plan.prefix, "")
+            first = plan.turns[0]
+            empty = _count(backend, first.question, first.answer_prefix, "")
             record = plan.needles[0].text.lstrip()
-            per_record = max(1, _count(backend, plan.question, plan.prefix, record) - empty)
+            per_record = max(1, _count(backend, first.question, first.answer_prefix, record) - empty)
             room = length - self.max_new_tokens - empty
             if records * per_record > room:
+                times = f" x questions={self.questions}" if self.questions > 1 else ""
                 raise UsageError(
-                    f"{self.label()}: hops={self.hops} x threads={self.threads} = {records} thread records "
-                    f"of about {per_record} tokens each do not fit at length {length}; at most "
-                    f"{max(0, room // per_record)} records fit (lower hops or threads, or raise the length)"
+                    f"{self.label()}: hops={self.hops} x threads={self.threads}{times} = {records} thread "
+                    f"records of about {per_record} tokens each do not fit at length {length}; at most "
+                    f"{max(0, room // per_record)} records fit (lower hops, threads or questions, or raise "
+                    "the length)"
                 )
 
     def _plan(self, seed: int) -> _Plan:
         rng = self.rng(seed)
         chains: list[list[str]] = []
         seen: set[str] = set()
-        for _ in range(self.threads):
+        for _ in range(self.threads * self.questions):
             chain: list[str] = []
             while len(chain) < self.hops + 1:
                 ident = _ident(rng)
@@ -129,14 +144,13 @@ class Threading(Task):
             for chain in chains
             for i in range(self.hops)
         ]
-        if self.direction == "forward":
-            asked = [chain[0] for chain in chains]
-            answers = tuple(chain[-1] for chain in chains)
-        else:
-            asked = [chain[-1] for chain in chains]
-            answers = tuple(chain[0] for chain in chains)
-        question, prefix = self._question(asked)
-        return _Plan(question, prefix, answers, needles, frozenset(seen), rng.getrandbits(64))
+        turns = []
+        for first in range(0, len(chains), self.threads):
+            group = chains[first : first + self.threads]
+            start, end = (0, -1) if self.direction == "forward" else (-1, 0)
+            question, prefix = self._question([chain[start] for chain in group])
+            turns.append(Turn(question, tuple(chain[end] for chain in group), prefix))
+        return _Plan(tuple(turns), needles, frozenset(seen), rng.getrandbits(64))
 
     def _question(self, asked: list[str]) -> tuple[str, str]:
         steps = _steps(self.hops)
@@ -172,6 +186,8 @@ class Threading(Task):
         )
 
     def build(self, backend: Backend, length: int, depth: float | None, seed: int) -> Sample:
+        if self.questions != 1:  # a single question builds exactly as it did before the parameter existed
+            self.check(backend, length)
         plan = self._plan(seed)
 
         def make(i: int) -> str:
@@ -193,7 +209,7 @@ class Threading(Task):
             depth=depth,
             seed=seed,
             template=TEMPLATE,
-            turns=[Turn(question=plan.question, answers=plan.answers, answer_prefix=plan.prefix)],
+            turns=list(plan.turns),
             source=GeneratedUnits(make, name="threading"),
             needles=plan.needles,
             metadata={"hops": self.hops, "threads": self.threads, "direction": self.direction},
