@@ -56,6 +56,46 @@ class KVSession:
         head = self.backend.encode(prompt[:end])
         return max(1, min(common_prefix(head, ids), len(ids) - 1))
 
+    def _reach(self, prompt: str, ids: list[int], context: str | None) -> ContextState:
+        """Bring the cache to the longest usable prefix of ``ids``: the shared context (prefilled through the
+        method once) plus whatever of the conversation is already there."""
+        method = self.method
+        split = self.split(prompt, ids, context)
+        if self.state is not None and ids[:split] == self.prefix:
+            common = max(split, min(common_prefix(self.logical, ids), len(ids) - 1))
+            if common < len(self.logical):
+                method.drop_last(self.state, len(self.logical) - common)
+            self.logical = ids[:common]
+        else:
+            cache = method.new_cache(self.model)
+            self.state = method.prefill(
+                self.model, torch.tensor([ids[:split]], device=self.backend.device), cache
+            )
+            self.prefix = ids[:split]
+            self.logical = list(self.prefix)
+        return self.state
+
+    @torch.inference_mode()
+    def next_token_logits(self, request: GenerationRequest) -> torch.Tensor:
+        """The model's logits for the first answer token under the method, the cache restored afterwards:
+        what tests compare across methods."""
+        prompt = self.backend.render(request.messages, request.answer_prefix, request.chat)
+        ids = self.backend.encode(prompt)
+        state = self._reach(prompt, ids, request.context)
+        position = len(self.logical)
+        device = self.backend.device
+        with self.method.attending(self.model, state):
+            out = self.model(
+                input_ids=torch.tensor([ids[position:]], device=device),
+                past_key_values=state.cache,
+                position_ids=torch.arange(position, len(ids), device=device).unsqueeze(0),
+                use_cache=True,
+                logits_to_keep=1,
+            )
+        self.method.restore(state)
+        self.logical = list(self.prefix)
+        return out.logits[0, -1].float()
+
     # -- answering --------------------------------------------------------------------------------------
 
     @torch.inference_mode()
@@ -76,20 +116,7 @@ class KVSession:
             generator = torch.Generator(device=device).manual_seed(request.seed)
 
         started = time.perf_counter()
-        split = self.split(prompt, ids, request.context)
-        reuse = self.state is not None and ids[:split] == self.prefix
-        if reuse:
-            common = max(split, min(common_prefix(self.logical, ids), len(ids) - 1))
-            if common < len(self.logical):
-                method.drop_last(self.state, len(self.logical) - common)
-            self.logical = ids[:common]
-        else:
-            cache = method.new_cache(model)
-            self.state = method.prefill(model, torch.tensor([ids[:split]], device=device), cache)
-            self.prefix = ids[:split]
-            self.logical = list(self.prefix)
-        state = self.state
-        assert state is not None
+        state = self._reach(prompt, ids, request.context)
         position = len(self.logical)
         fed_after = 0  # tokens appended after the prompt (generated ones fed back)
 
