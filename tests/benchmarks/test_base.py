@@ -325,3 +325,18 @@ def test_label_reads_like_the_command_line_and_leaves_out_the_data_path(tmp_path
     assert Toy().label() == "toy"
     assert Toy(subset="alpha", data=str(tmp_path)).label() == "toy:alpha"
     assert Toy(subset="beta", limit=3, data=str(tmp_path)).label() == "toy:beta(limit=3)"
+
+
+def test_selects_filters_valid_records_before_the_limit(tmp_path):
+    @dataclass(frozen=True)
+    class EvenOnly(Toy):
+        def selects(self, data: dict) -> bool:
+            return data["n"] % 2 == 0
+
+    path = tmp_path / "alpha.jsonl"
+    _write_jsonl(path, [_row(1), _row(2), _row(3, n="x"), _row(4), _row(6)])
+    task = EvenOnly(data=str(path), limit=2)
+    assert [r.data["n"] for r in task.records()] == [2, 4]
+    assert task.rejected() == [
+        ("alpha.jsonl:3", "field 'n' should be int, got str")
+    ]  # invalid still reported

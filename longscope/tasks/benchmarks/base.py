@@ -251,6 +251,11 @@ class Benchmark(Task):
         """Checks beyond the types in ``fields``: a reason the record cannot be used, or None."""
         return None
 
+    def selects(self, data: dict) -> bool:
+        """Whether a valid record is wanted (a loader's filter parameters, e.g. difficulty=hard); records not
+        selected are left out silently, before ``limit`` counts."""
+        return True
+
     def to_sample(self, record: Record, index: int, backend: Backend) -> Sample:
         """The record in the benchmark's own prompt; ``build`` adds the common metadata."""
         raise NotImplementedError
@@ -412,6 +417,8 @@ class Benchmark(Task):
                 reason = check_fields(row, self.fields) or self.validate(row)
                 if reason is not None:
                     bad.append((ref, reason))
+                    continue
+                if not self.selects(row):
                     continue
                 valid.append(Record(ref=ref, data=row, subset=subset))
                 kept += 1
