@@ -83,10 +83,11 @@ class Niah(Task):
     distractors. Each asked key carries ``num_values`` values. The first needle sits at the requested depth;
     the others at depths drawn from the seed.
 
-    ``questions`` > 1 asks several turns of one haystack: turn t asks the next ``num_queries`` keys, so
-    ``questions * num_queries`` of the ``num_keys`` needles are asked, each in exactly one turn, and for any
-    one turn every other needle is a look-alike. The first turn's request is exactly the target length; a
-    later turn's differs by the few tokens its question's keys differ by.
+    ``questions`` > 1 asks several turns of one haystack. The ``num_keys - num_queries`` distractors are
+    never asked; each turn asks ``num_queries`` keys of its own, so the haystack holds
+    ``num_keys + (questions - 1) * num_queries`` keys and, to any one turn, every needle but its own is a
+    look-alike. The first turn's request is exactly the target length; a later turn's differs by the few
+    tokens its question's keys differ by.
     """
 
     name: ClassVar[str] = "niah"
@@ -115,9 +116,14 @@ class Niah(Task):
     def diffusion(self) -> float:
         # Look-alike needles make the right one harder to find; a natural-prose haystack blends in more, and a
         # haystack made only of needle-format sentences leaves the asked key as the one cue.
-        distractors = self.num_keys - self.num_queries
+        distractors = self.keys_laid - self.num_queries  # to any one turn, the other turns' needles too
         blend = {"noise": 0.0, "essay": 0.1, "needles": 0.6}[self.haystack]
         return round(min(1.0, 0.1 + blend + 0.1 * min(distractors, 3)), 2)
+
+    @property
+    def keys_laid(self) -> int:
+        """Distinct keys in the haystack: the distractors plus every turn's asked keys."""
+        return self.num_keys + (self.questions - 1) * self.num_queries
 
     @property
     def scope(self) -> float:
@@ -136,26 +142,32 @@ class Niah(Task):
                 f"{self.label()}: num_queries={self.num_queries} exceeds num_keys={self.num_keys}; "
                 "every asked key needs a needle"
             )
-        if self.questions * self.num_queries > self.num_keys:
-            raise UsageError(
-                f"{self.label()}: questions={self.questions} x num_queries={self.num_queries} asked keys "
-                f"exceed num_keys={self.num_keys}; every turn asks keys of its own (raise num_keys to at least "
-                f"{self.questions * self.num_queries} or lower questions)"
+        if self.questions > 1:
+            # Every needle must fit beside the instructions and the first question (measured on seed 0).
+            _, needles, turns = self._draw(self.rng(0), 0.5)
+            user = TEMPLATE.format(kind=_KIND[self.value_type]).format(
+                context=" ".join(needle.text for needle in needles), question=turns[0].question
             )
+            floor = backend.count_tokens(
+                backend.render([{"role": "user", "content": user}], turns[0].answer_prefix)
+            )
+            if floor > length - self.max_new_tokens:
+                raise UsageError(
+                    f"{self.label()}: questions={self.questions} lays {len(needles)} needles, which with the "
+                    f"instructions take about {floor} tokens; only {length - self.max_new_tokens} are left at "
+                    f"length {length} after the output budget (lower questions or raise the length)"
+                )
 
-    def build(self, backend: Backend, length: int, depth: float | None, seed: int) -> Sample:
-        if self.questions != 1:  # a single question builds exactly as it did before the parameter existed
-            self.check(backend, length)
-        rng = self.rng(seed)
+    def _draw(self, rng: random.Random, first_depth: float) -> tuple[list[str], list[Needle], list[Turn]]:
+        """The keys, the needles and one turn per question, drawn from ``rng`` (keys, values, depths)."""
         kind = _KIND[self.value_type]
-        keys = _distinct(lambda: _key(self.key_type, rng), self.num_keys)
+        keys = _distinct(lambda: _key(self.key_type, rng), self.keys_laid)
         asked = keys[: self.num_queries * self.questions]
         values = {
             key: _distinct(lambda: _item(self.value_type, rng), self.num_values if key in asked else 1)
             for key in keys
         }
         facts = [(key, value) for key in keys for value in values[key]]
-        first_depth = 0.5 if depth is None else depth
         needles = [Needle(f"The {kind} for {key} is {value}.", first_depth) for key, value in facts[:1]]
         needles += [
             Needle(f"The {kind} for {key} is {value}.", round(rng.random(), 4)) for key, value in facts[1:]
@@ -166,11 +178,20 @@ class Niah(Task):
             question, prefix = self._question(kind, turn_keys)
             answers = tuple(value for key in turn_keys for value in values[key])
             turns.append(Turn(question=question, answers=answers, answer_prefix=prefix))
+        return keys, needles, turns
+
+    def build(self, backend: Backend, length: int, depth: float | None, seed: int) -> Sample:
+        if self.questions != 1:  # a single question builds exactly as it did before the parameter existed
+            self.check(backend, length)
+        rng = self.rng(seed)
+        kind = _KIND[self.value_type]
+        first_depth = 0.5 if depth is None else depth
+        keys, needles, turns = self._draw(rng, first_depth)
         metadata: dict[str, Any] = {}
 
         def turn_depths(fitted: FittedContext) -> list[tuple[str, ...]]:
-            # Where each turn's first asked needle landed: the depth a turn is scored at (the needles are in
-            # the order of ``facts``, asked keys first, each with its values).
+            # Where each turn's first asked needle landed: the depth a turn is scored at (the needles come in
+            # key order, the asked keys first, each with its ``num_values`` values).
             metadata["turn_depths"] = [
                 fitted.needle_depths[t * self.num_queries * self.num_values] for t in range(self.questions)
             ]
