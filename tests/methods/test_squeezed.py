@@ -1,6 +1,6 @@
-"""Squeezed Attention's promises: all clusters (or ratio 0) is full attention, the kept fraction follows the ratio,
-nothing is evicted, the k-means is deterministic, the shared cache and index survive questions, bad input is
-refused."""
+"""Squeezed Attention's promises: all clusters (or ratio 0) is full attention, the kept fraction follows the
+ratio, nothing is evicted, the k-means is deterministic, the shared cache and index survive questions, bad
+input is refused."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def full_logits(backend, prompt_ids):
     return chunk, step
 
 
-# -- equal to full attention ----------------------------------------------------------------------------------
+# -- equal to full attention ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("spec", ["squeezed(select_all=true):0.5", "squeezed(select_all=true,levels=2):0.75"])
@@ -95,6 +95,15 @@ def test_selection_changes_the_logits(backend, prompt_ids, full_logits, spec):
     assert not torch.allclose(step, full_logits[1])
 
 
+def test_session_probe_every_cluster_selected_is_full(backend):
+    req = request("what is item 12")
+    full = backend.session(make_method("full")).next_token_logits(req)
+    torch.testing.assert_close(
+        backend.session(make_method("squeezed(select_all=true):0.5")).next_token_logits(req), full
+    )
+    assert not torch.allclose(backend.session(make_method("squeezed:0.5")).next_token_logits(req), full)
+
+
 def test_attention_implementation_restored_even_on_error(backend, prompt_ids):
     model = backend.model
     before = model.config._attn_implementation
@@ -108,14 +117,14 @@ def test_attention_implementation_restored_even_on_error(backend, prompt_ids):
     assert model.config._attn_implementation == before
 
 
-# -- how much is kept -------------------------------------------------------------------------------------------
+# -- how much is kept ----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("levels", [1, 2])
 def test_half_the_context_masked_nothing_removed(backend, levels):
     """At ratio 0.5, the threshold is calibrated on the context's last queries to keep half on average: on
-    those queries the kept fraction overshoots by at most one cluster's keys; on the question's tokens it is an
-    estimate, here within ±0.15 of half (observed 0.47–0.53 on this model)."""
+    those queries the kept fraction overshoots by at most one cluster's keys; on the question's tokens it is
+    an estimate, here within ±0.15 of half (observed 0.47–0.53 on this model)."""
     session = backend.session(make_method(f"squeezed(levels={levels}):0.5"))
     full = backend.session(make_method("full")).ask(request("what is item 3"))
     gen = session.ask(request("what is item 3"))
@@ -147,7 +156,7 @@ def test_budget_above_the_context_is_refused(backend):
         backend.session(make_method("squeezed:budget=100000")).ask(request("what is item 3"))
 
 
-# -- k-means ------------------------------------------------------------------------------------------------------
+# -- k-means -------------------------------------------------------------------------------------------------
 
 
 def blobs(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -217,7 +226,7 @@ def test_default_cluster_counts():
     assert method.coarse_count(50) == 7
 
 
-# -- the shared context -----------------------------------------------------------------------------------------
+# -- the shared context --------------------------------------------------------------------------------------
 
 
 def snapshot(state) -> list[torch.Tensor]:
@@ -248,7 +257,29 @@ def test_questions_leave_cache_and_index_unchanged(backend):
     assert (second.text, second.kv_masked) == (fresh.text, fresh.kv_masked)
 
 
-# -- parameters ---------------------------------------------------------------------------------------------------
+def test_conversation_turns_attend_to_earlier_turns(backend):
+    """Multi-turn: the conversation after the context is never masked, the context keeps its index."""
+    session = backend.session(make_method("squeezed:0.5"))
+    first = session.ask(request("what is item 3"), keep="prompt")
+    state = session.state
+    index = state.extra["squeezed_index"]
+    follow = GenerationRequest(
+        messages=[
+            *request("what is item 3").messages,
+            {"role": "assistant", "content": first.text},
+            {"role": "user", "content": "and item 4?"},
+        ],
+        max_new_tokens=4,
+        context=CONTEXT,
+    )
+    second = session.ask(follow, keep="prompt")
+    assert session.state is state and state.extra["squeezed_index"] is index
+    assert second.kv_removed == 0
+    assert second.kv_entries > first.kv_entries  # the first turn is still in the cache
+    assert 0 < second.kv_masked <= state.context_tokens * LAYERS * KV_HEADS
+
+
+# -- parameters ----------------------------------------------------------------------------------------------
 
 
 def test_label_and_parameters():

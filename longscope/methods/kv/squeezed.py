@@ -1,51 +1,56 @@
-"""``squeezed``: Squeezed Attention (Hooper et al., 2024): query-time selection of context key clusters; nothing is
-evicted.
+"""``squeezed``: Squeezed Attention (Hooper et al., 2024): query-time selection of context key clusters;
+nothing is evicted.
 
 Offline, once per context (``prefill``):
 
 - the context runs through the model as usual, and every context key stays in the cache;
 - per layer and KV head, the context's post-RoPE keys are clustered with a small deterministic k-means (the
-  official code clusters L2-normalised keys, i.e. spherical k-means, and represents a cluster by the mean of its
-  raw keys: so do we). Initial centres are ``clusters`` distinct keys drawn by a generator seeded with ``seed``;
-  then exactly ``iterations`` assignment/update rounds; an empty cluster keeps its previous centre (and has size
-  0, so it is never kept and never weighs in the softmax);
-- a threshold is calibrated on the queries of the context's own last ``calibration_tokens`` tokens (the
-  paper calibrates on sample queries from an observation window at the end of the fixed context).
+  official code clusters L2-normalised keys, i.e. spherical k-means, and represents a cluster by the mean of
+  its raw keys: so do we). Initial centres are ``clusters`` distinct keys drawn by a generator seeded with
+  ``seed``; then exactly ``iterations`` assignment/update rounds; an empty cluster keeps its previous centre
+  (and has size 0, so it is never kept and never weighs in the softmax);
+- a threshold is calibrated on the queries of the context's own last ``calibration_tokens`` tokens (the paper
+  calibrates on sample queries from an observation window at the end of the fixed context; its code also
+  leaves that window's keys out of the clusters and always attends to them: here every context key is
+  clustered, so the kept fraction is the clusters' alone).
 
 At query time (every question token and every generated token, each on its own), per layer and KV head:
 
 - each cluster i gets the estimate the paper uses of the attention weight one of its keys receives,
   ``S_i = exp(q·C_i·s) / Σ_j N_j exp(q·C_j·s)`` (``s`` the layer's softmax scale, ``N_j`` the cluster sizes);
-- GQA (our choice; the paper's models are multi-head): the KV head's keys are shared by its group of query heads,
-  so the group decides together: the cluster's score is the mean of ``S_i`` over the group's query heads (the
-  group's average estimated attention weight per key), and the selection is the same for the whole group;
-- every key of each cluster with ``S_i ≥ T`` is attended to, exactly (dense attention under a mask), along with
-  every non-context token (question, earlier turns, generated tokens) under the usual causal rule.
+- GQA (our choice; the paper describes one query head per key head): a KV head's keys serve its whole group of
+  query heads, so the group decides together: the cluster's score is the mean of ``S_i`` over the group's
+  query heads (the group's average estimated attention weight per key), and the selection is the group's;
+- every key of each cluster with ``S_i ≥ T`` is attended to, exactly (dense attention under a mask), along
+  with every non-context token (question, earlier turns, generated tokens) under the usual causal rule.
 
-The threshold ``T`` is one number for all layers and heads, as in the paper (heads whose attention is spread get
-more keys than peaked ones). It is calibrated so that the *expected* kept fraction of the context, averaged over
-the calibration queries, layers and KV heads, is ``kept(n) / n`` = 1 − ratio (or budget / context): the (query,
-cluster) scores are sorted and ``T`` is the score at which the keys of the clusters above it first reach that
-fraction (the paper takes a quantile of per-key window-averaged scores instead; ours targets the per-query kept
-fraction directly). On the calibration queries the kept fraction therefore exceeds the target by at most one
-cluster's keys per (query, layer, head) on average. On the real question tokens the kept fraction is an estimate,
-not a promise: it varies per token, layer and head — read ``kv_masked`` (last step, summed over layers × KV
-heads) and ``state.extra["squeezed_masked_mean"]`` (mean over all query tokens) for what really happened.
+The threshold ``T`` is one number for all layers and heads, as in the paper (heads whose attention is
+spread get more keys than peaked ones). It is calibrated so that the *expected* kept fraction of the context,
+averaged over the calibration queries, layers and KV heads, is ``kept(n) / n`` = 1 − ratio (or budget /
+context): the (query, cluster) scores are sorted and ``T`` is the score at which the keys of the clusters
+above it first reach that fraction (the paper takes a quantile of per-key window-averaged scores instead; ours
+targets the per-query kept fraction directly). On the calibration queries the kept fraction therefore reaches
+the target and exceeds it only by the keys of the last cluster admitted (and exact ties), out of the keys of
+every (query, layer, head): practically exact (``state.extra["squeezed_calibrated_keep"]``). On the real
+question tokens it is an estimate, not a promise: it varies per token, layer and head — read ``kv_masked``
+(last step, summed over layers × KV heads) and ``state.extra["squeezed_masked_mean"]`` (mean over all query
+tokens) for what really happened.
 
-``levels=2`` adds the paper's hierarchical lookup: coarse centroids are a size-weighted k-means over the fine
-centroids (a coarse centroid is then the mean of every key under it). A coarse cluster is scored like a fine one,
-``S¹_j = exp(q·C¹_j·s) / D¹``, ``D¹ = Σ_j N¹_j exp(q·C¹_j·s)``; fine clusters are looked at only under coarse
-clusters with ``S¹ ≥ T¹``, and scored with the coarse denominator ``D¹`` (as the paper does, so the fine
-centroids outside the kept coarse clusters need no look-up). ``T¹`` is calibrated for an expected kept fraction
-of ``√keep`` (halfway, geometrically, between everything and the target); ``T²`` then for ``keep`` among the fine
-clusters under kept coarse ones. Here every centroid is still scored (this simulates the selection's accuracy; the
+``levels=2`` adds the paper's hierarchical lookup: coarse centroids are a size-weighted k-means over the
+fine centroids (a coarse centroid is then the mean of every key under it). A coarse cluster is scored like a
+fine one, ``S¹_j = exp(q·C¹_j·s) / D¹``, ``D¹ = Σ_j N¹_j exp(q·C¹_j·s)``; fine clusters are looked at only
+under coarse clusters with ``S¹ ≥ T¹``, and scored with the coarse denominator ``D¹`` (our choice: the point
+of the hierarchy is that fine centroids outside the kept coarse clusters need no look-up, so the softmax
+denominator comes from the coarse level). ``T¹`` is calibrated for an expected kept fraction of ``√keep``
+(halfway, geometrically, between everything and the target); ``T²`` then for ``keep`` among the fine clusters
+under kept coarse ones. Here every centroid is still scored (this simulates the selection's accuracy; the
 paper's speed comes from its kernels, which longscope does not reproduce).
 
-``ratio 0`` (or a budget of the whole context) keeps everything: no clustering, plain attention. ``select_all``
-runs the whole machinery with ``T = -inf`` (every cluster kept): it must give full attention, and the tests check
-it does. Attention is switched to a registered function (transformers' AttentionInterface) only inside
-``attending``; the previous implementation is restored on exit. Batch size 1 (one context per session).
-"""
+``ratio 0``, a budget of the whole context, or no ratio and no budget keep everything: no clustering, plain
+attention. ``select_all`` runs the whole machinery with ``T = -inf`` (every cluster kept): it must give full
+attention, and the tests check it does. Attention is switched to a registered function (transformers'
+AttentionInterface) only inside ``attending``; the previous implementation is restored on exit. Batch size 1
+(one context per session)."""
 
 from __future__ import annotations
 
@@ -84,8 +89,9 @@ def _assign(unit: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
 def _cluster_sums(
     points: torch.Tensor, labels: torch.Tensor, k: int, weights: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weighted sums of points and of weights per cluster, the same on every run: scatter_add_ is deterministic
-    on the CPU; on a GPU, where its atomic adds are not, one-hot matmuls are summed in a fixed order."""
+    """Weighted sums of points and of weights per cluster, the same on every run: scatter_add_ is
+    deterministic on the CPU; on a GPU, where its atomic adds are not, one-hot matmuls are summed in a fixed
+    order."""
     if points.device.type != "cpu":
         return _blocked_sums(points, labels, k, weights)
     dim = points.shape[-1]
@@ -118,8 +124,9 @@ def kmeans(
     generator: torch.Generator,
     weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Spherical k-means per head, deterministic: (H, n, D) float32 points → centroids (H, k, D) (weighted mean of
-    the raw points in each cluster), labels (H, n) and cluster weights (H, k). ``k`` is capped at ``n``."""
+    """Spherical k-means per head, deterministic: (H, n, D) float32 points → centroids (H, k, D) (weighted
+    mean of the raw points in each cluster), labels (H, n) and cluster weights (H, k). ``k`` is capped at
+    ``n``."""
     heads, n, dim = points.shape
     k = min(k, n)
     if weights is None:
@@ -143,7 +150,8 @@ def kmeans(
 @dataclass
 class LayerIndex:
     """One layer's clusters, per KV head: fine centroids (H, C, D), each context key's cluster (H, n), cluster
-    sizes (H, C); with levels=2 the coarse centroids (H, C¹, D), sizes (H, C¹) and each fine cluster's parent."""
+    sizes (H, C); with levels=2 the coarse centroids (H, C¹, D), sizes (H, C¹) and each fine cluster's
+    parent."""
 
     centroids: torch.Tensor
     labels: torch.Tensor
@@ -187,7 +195,8 @@ def _estimates(query: torch.Tensor, centroids: torch.Tensor, scaling: float) -> 
 
 def cluster_scores(layer: LayerIndex, query: torch.Tensor, scaling: float) -> dict[str, torch.Tensor]:
     """The paper's per-key attention estimate for every cluster, averaged over each KV head's query group:
-    ``fine`` (B, Hkv, q, C); with levels=2 also ``coarse`` (B, Hkv, q, C¹), fine scores use its denominator."""
+    ``fine`` (B, Hkv, q, C); with levels=2 also ``coarse`` (B, Hkv, q, C¹), whose denominator the fine
+    scores then use."""
     fine_logits = _estimates(query, layer.centroids, scaling)
     if layer.coarse_centroids is None:
         denominator = torch.logsumexp(fine_logits + _log_sizes(layer.sizes)[:, None, None], -1, keepdim=True)
@@ -215,8 +224,8 @@ def kept_clusters(layer: LayerIndex, scores: dict[str, torch.Tensor], index: Squ
 
 
 def calibrate(scores: torch.Tensor, weights: torch.Tensor, target: float) -> float:
-    """The largest threshold whose kept pairs (score ≥ it) weigh at least ``target``: pairs are (query, cluster)
-    scores, weights the keys each stands for."""
+    """The largest threshold whose kept pairs (score ≥ it) weigh at least ``target``: pairs are (query,
+    cluster) scores, weights the keys each stands for."""
     if scores.numel() == 0 or target <= 0:
         return float("inf")
     order = torch.argsort(scores, descending=True, stable=True)
@@ -328,7 +337,8 @@ def _register() -> None:
 
 @contextlib.contextmanager
 def _switched(model: Any, run: _Run) -> Iterator[_Run]:
-    """Route the model's attention through ``squeezed_attention`` for the duration; restore it even on error."""
+    """Route the model's attention through ``squeezed_attention`` for the duration; restore it even on
+    error."""
     _register()
     previous = model.config._attn_implementation
     token = _ACTIVE.set(run)
@@ -345,14 +355,15 @@ def _switched(model: Any, run: _Run) -> Iterator[_Run]:
 
 @dataclass(frozen=True)
 class Squeezed(KVMethod):
-    """Squeezed Attention: cluster the context's keys once, then let each query token attend only to the keys of
-    the clusters its centroid look-up selects. Every entry stays in the cache (kv_removed 0); the context entries a
-    step does not attend to are counted as masked.
+    """Squeezed Attention: cluster the context's keys once, then let each query token attend only to the
+    keys of the clusters its centroid look-up selects. Every entry stays in the cache (kv_removed 0); the
+    context entries a step does not attend to are counted as masked.
 
-    ``clusters``: fine clusters per layer and KV head (default context/16, at most 1024; capped at the context);
-    ``levels``: 1, or 2 for the hierarchical look-up, with ``coarse_clusters`` (default √clusters); ``iterations``
-    and ``seed``: the k-means; ``calibration_tokens``: how many of the context's last tokens calibrate the
-    threshold (the paper's observation window, 100); ``select_all``: keep every cluster (a check of the machinery).
+    ``clusters``: fine clusters per layer and KV head (default context/16, at most 1024; capped at the
+    context); ``levels``: 1, or 2 for the hierarchical look-up, with ``coarse_clusters`` (default
+    √clusters); ``iterations`` and ``seed``: the k-means; ``calibration_tokens``: how many of the context's
+    last tokens calibrate the threshold (the paper's observation window, 100); ``select_all``: keep every
+    cluster (a check of the machinery).
     """
 
     name = "squeezed"
@@ -472,8 +483,8 @@ class Squeezed(KVMethod):
                 pooled(lambda e, s: e.coarse_sizes[None, :, None].expand_as(s["coarse"])),
                 math.sqrt(keep) * total,
             )
-        # With the fine threshold still at -inf this is every fine cluster a query may keep (levels=2: those under
-        # kept coarse clusters); the same rule as at query time, so calibration and look-up cannot drift apart.
+        # With the fine threshold still at -inf this is every fine cluster a query may keep (levels=2: those
+        # under kept coarse clusters); the rule of query time, so calibration and look-up cannot drift apart.
         eligible = pooled(lambda e, s: kept_clusters(e, s, index))
         fine = pooled(lambda e, s: s["fine"])
         index.threshold = calibrate(fine[eligible], weights[eligible], keep * total)
