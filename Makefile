@@ -44,3 +44,6 @@ bench: setup
 	$(BIN)/python bench/default_run.py
 	$(BIN)/python bench/backends.py
 	$(BIN)/python bench/harness_overhead.py
+	$(BIN)/python bench/sessions.py
+	$(BIN)/python bench/kvpress_side_by_side.py
+	$(BIN)/python bench/methods_kv.py
