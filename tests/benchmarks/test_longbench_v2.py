@@ -142,3 +142,15 @@ def test_end_to_end_through_the_runner(tmp_path):
     assert [row.error for row in skipped] == [
         "invalid record data.json#3: answer 'E' is not one of A, B, C, D"
     ]
+
+
+def test_hub_offline_says_to_pass_data(monkeypatch, tmp_path):
+    from benchmarks.test_longbench import _force_offline
+
+    attempts = _force_offline(monkeypatch, tmp_path)
+    assert LongBenchV2().hub_args() == {"path": "THUDM/LongBench-v2", "split": "train"}
+    with pytest.raises(
+        UsageError, match=r"^cannot reach the dataset hub for THUDM/LongBench-v2 .*--data PATH$"
+    ):
+        LongBenchV2().records()
+    assert attempts == []

@@ -11,6 +11,7 @@ import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from textwrap import shorten
 from typing import Any, ClassVar
 
 from longscope.cache import stable_hash
@@ -112,17 +113,18 @@ def _read_parquet(path: Path) -> Iterator[tuple[str, dict | str]]:
         yield f"{path.name}#{index}", row
 
 
-def load_hub(args: dict[str, Any]) -> list[dict]:
+def load_hub(args: dict[str, Any], name: str | None = None) -> list[dict]:
     """The records of a hub dataset via ``datasets.load_dataset(**args)`` (never with remote code); the local
-    datasets cache answers when the hub does not. Unreachable → one UsageError line telling to pass --data."""
+    datasets cache answers when the hub does not. Unreachable → one UsageError line telling to pass --data.
+    ``name`` is the dataset as messages call it (default: ``args["path"]``)."""
     import datasets
 
-    where = args.get("path", "?")
+    where = name or args.get("path", "?")
     try:
         loaded = datasets.load_dataset(**args)
     except Exception as exc:  # noqa: BLE001 - offline, missing, gated or unsupported all end in the same advice
         raise UsageError(
-            f"cannot reach the dataset hub for {where} (offline?): {_first_line(exc)[:160]}; "
+            f"cannot reach the dataset hub for {where} (offline?): {shorten(_first_line(exc), 160, placeholder='...')}; "
             "download the data and pass --data PATH"
         ) from None
     return [dict(row) for row in loaded]
@@ -394,8 +396,8 @@ class Benchmark(Task):
             return
         for subset in self.read_subsets():
             args = self._for(subset).hub_args()
-            where = "/".join(str(part) for part in (args.get("path"), args.get("name")) if part)
-            rows = load_hub(args)
+            rows = load_hub(args, self.hub_id or None)
+            where = "/".join(part for part in (self.hub_id or str(args.get("path")), subset) if part)
             yield subset, ((f"hub:{where}#{index}", row) for index, row in enumerate(rows))
 
     def _loaded(self) -> tuple[list[Record], list[tuple[str, str]]]:
