@@ -269,7 +269,8 @@ class Benchmark(Task):
         return self._loaded()[0]
 
     def rejected(self) -> list[tuple[str, str]]:
-        """(reference, reason) for every record that could not be used; the runner writes a skipped row each."""
+        """(reference, reason) for every record read that could not be used (with a limit, reading stops once
+        it is reached); the runner writes a skipped row for each."""
         return self._loaded()[1]
 
     def with_data(self, data: str | None) -> Benchmark:
