@@ -64,20 +64,25 @@ class Sample:
         msgs.append({"role": "user", "content": user})
         return msgs
 
-    def conversation(self, turn: int) -> list[dict[str, str]]:
+    def conversation(self, turn: int, all_answers: bool = False) -> list[dict[str, str]]:
         """One conversation up to ``turn``: the first question over the context, then every earlier turn's
-        gold answer as the assistant's reply and the next question as the user's (the multi-turn mode)."""
+        gold answer as the assistant's reply and the next question as the user's (the multi-turn mode).
+        ``all_answers``: the reply names every gold answer (a turn that asks for all of them), else the first
+        (the answers are alternatives)."""
         msgs = self.messages(0)
         for earlier in range(turn):
             done = self.turns[earlier]
-            reply = done.answer_prefix + (done.answers[0] if done.answers else "")
+            gold = ", ".join(done.answers) if all_answers else (done.answers[0] if done.answers else "")
+            reply = done.answer_prefix + " " + gold if done.answer_prefix else gold
             msgs.append({"role": "assistant", "content": reply.strip()})
             msgs.append({"role": "user", "content": self.turns[earlier + 1].question})
         return msgs
 
-    def request(self, turn: int = 0, *, conversation: bool = False, **overrides: Any) -> GenerationRequest:
+    def request(
+        self, turn: int = 0, *, conversation: bool = False, all_answers: bool = False, **overrides: Any
+    ) -> GenerationRequest:
         return GenerationRequest(
-            messages=self.conversation(turn) if conversation else self.messages(turn),
+            messages=self.conversation(turn, all_answers) if conversation else self.messages(turn),
             answer_prefix=self.turns[turn].answer_prefix,
             max_new_tokens=self.max_new_tokens,
             chat=self.chat,

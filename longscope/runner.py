@@ -11,7 +11,7 @@ from longscope.analysis.effective_length import DEFAULT_THRESHOLD
 from longscope.analysis.summary import Summary, summarise
 from longscope.backends import parse_uri, resolve
 from longscope.core import Backend, Result, Sample, Turn, UsageError
-from longscope.executors.local import MODES, WorkItem, execute, skipped_result
+from longscope.executors.local import MODES, WorkItem, execute, skipped_result, turn_request
 from longscope.methods import Method, parse_methods
 from longscope.methods.kv.full import Full
 from longscope.store import RunStore
@@ -208,6 +208,11 @@ def run(
                 )
                 continue
             sample = kept
+        if len(sample.turns) > 1 and not getattr(item.method, "extends_window", False):
+            over = _turn_over_window(backend, item, sample)
+            if over is not None:
+                skipped.append((item, sample, over))
+                continue
         if item.method.budget is not None:
             item.method.check_context(len(backend.encode(sample.context)), sample.id)
         samples.append((item, sample))
@@ -229,6 +234,20 @@ def run(
         return summarise(store.results(), config.threshold)
     finally:
         store.close()
+
+
+def _turn_over_window(backend: Backend, item: WorkItem, sample: Sample) -> str | None:
+    """Later turns carry other questions (and in multi-turn mode the conversation so far): a turn that no
+    longer fits the window makes the whole sample a skipped row with the reason, before anything runs."""
+    for turn in range(1, len(sample.turns)):
+        request = turn_request(item, sample, turn)
+        need = backend.count_tokens(backend.render(request.messages, request.answer_prefix, request.chat))
+        if need + sample.max_new_tokens > backend.context_window:
+            return (
+                f"turn {turn + 1} needs {need + sample.max_new_tokens} tokens in {item.mode} mode, above the "
+                f"model window of {backend.context_window}; use a shorter length for multi-question samples"
+            )
+    return None
 
 
 def _check_turns(sample: Sample, item: WorkItem) -> None:

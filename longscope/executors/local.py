@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from longscope.core import Backend, Generation, Result, Sample
+from longscope.core import Backend, Generation, GenerationRequest, Result, Sample
 from longscope.methods.base import Method
 from longscope.methods.kv.full import Full
 from longscope.scoring import score_with_details
@@ -43,7 +43,7 @@ def _result(item: WorkItem, sample: Sample, backend: Backend, attempts: int, tur
         sample_id=sample.id,
         task=sample.task,
         length=item.length or int(sample.metadata.get("length_bucket", 0)),
-        depth=item.depth,
+        depth=_turn_depth(item, sample, turn),
         seed=item.seed,
         turn=turn,
         status="failed",
@@ -60,6 +60,14 @@ def _result(item: WorkItem, sample: Sample, backend: Backend, attempts: int, tur
     )
 
 
+def _turn_depth(item: WorkItem, sample: Sample, turn: int) -> float | None:
+    """Where this turn's needle sits when the task recorded it per turn, else the sample's depth."""
+    depths = sample.metadata.get("turn_depths")
+    if item.depth is not None and isinstance(depths, list) and turn < len(depths):
+        return depths[turn]
+    return item.depth
+
+
 def skipped_result(
     item: WorkItem, sample: Sample, backend: Backend, reason: str = "", turn: int = 0
 ) -> Result:
@@ -69,6 +77,16 @@ def skipped_result(
     result.status = "skipped"
     result.error = reason or "longer than the model window; truncation policy skip"
     return result
+
+
+# Scorers that want every gold answer of a turn; a multi-turn reply then names them all.
+ALL_ANSWERS_METRICS = ("contains_all", "substring_all", "numbered_items", "order")
+
+
+def turn_request(item: WorkItem, sample: Sample, turn: int) -> GenerationRequest:
+    return sample.request(
+        turn, conversation=item.mode == "multi-turn", all_answers=item.task.metric in ALL_ANSWERS_METRICS
+    )
 
 
 def _uses_session(item: WorkItem, backend: Backend) -> bool:
@@ -89,7 +107,7 @@ def run_one(
     shared = item.mode != "independent"
     session = None
     for turn in range(len(sample.turns)):
-        request = sample.request(turn, conversation=item.mode == "multi-turn")
+        request = turn_request(item, sample, turn)
         error = ""
         before = attempts_before.get(item.key(turn), 0)
         for attempt in range(1, retries + 2):
