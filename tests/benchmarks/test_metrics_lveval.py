@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from longscope.core import UsageError
 from longscope.scoring import score, score_with_details
 
 
@@ -58,10 +57,3 @@ def test_dureader_rouge_over_filtered_jieba_words():
         1 / 3, abs=1e-6
     )
     assert score("lveval_rouge_zh", "", ["长城"]) == 0.0
-
-
-def test_by_sample_scores_with_the_metric_the_sample_names():
-    assert score("by_sample", "C", ["C"], {"metric": "leval_choice"}) == 1.0
-    assert score_with_details("by_sample", "x", ["y"], {"metric": "lveval_gated_f1"}) == (0.0, {"f1": 0.0})
-    with pytest.raises(UsageError, match="metric"):
-        score("by_sample", "C", ["C"], {})
