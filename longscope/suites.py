@@ -56,6 +56,15 @@ BUILTIN: dict[str, Suite] = {
         depths=(0.25, 0.75),
         samples=1,
     ),
+    "sessions": Suite(
+        name="sessions",
+        description="several questions over one context (keys, threads, table lookups): run it with --mode",
+        tasks=("niah_multikey(questions=5)", "threading(questions=3)", "db_lookup(questions=5)"),
+        lengths=("1k", "2k", "4k"),
+        depths=(0.5,),
+        samples=1,
+        notes=("compare --mode independent, multi-request and multi-turn, with --methods",),
+    ),
     "ruler-like": Suite(
         name="ruler-like",
         description="RULER's synthetic families at its default knobs, 4k to 128k",
