@@ -14,7 +14,7 @@ from longscope.methods import make_method
 CONTEXT = "The quick brown fox jumps over the lazy dog while the old owl counts the silver stars. " * 16
 
 
-def llama(*, layers: int = 2, trained: int = 8192, seed: int = 0, sharpness: float = 1.0):
+def llama(*, layers: int = 2, trained: int = 8192, seed: int = 0, sharpness: float = 1.0, rope=None):
     """A tiny random Llama whose trained window (max_position_embeddings) can be made small; ``sharpness``
     scales the query and key projections so attention is far from uniform and positions change the logits."""
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -32,6 +32,7 @@ def llama(*, layers: int = 2, trained: int = 8192, seed: int = 0, sharpness: flo
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        **({"rope_parameters": rope} if rope else {}),
     )
     model = LlamaForCausalLM(config).eval()
     with torch.no_grad():
@@ -67,15 +68,19 @@ def lambda_logits(model, method, ids: torch.Tensor, context: int, block: int) ->
 
 
 @torch.no_grad()
-def reference_logits(model, ids: torch.Tensor, *, sinks: int, window: int, cap: int) -> torch.Tensor:
+def reference_logits(
+    model, ids: torch.Tensor, *, sinks: int, window: int, cap: int, frequencies=None, rope_scale: float = 1.0
+) -> torch.Tensor:
     """Attention over the whole sequence at once, written out: unrotated q and k, each (query, key) pair rotated
-    by its own relative distance as a complex phase, the sink distances clamped at ``cap``, an explicit Λ mask."""
+    by its own relative distance as a complex phase, the sink distances clamped at ``cap``, an explicit Λ mask.
+    Plain RoPE frequencies from the config unless given; ``rope_scale`` multiplies q and k (as YaRN's does)."""
     config = model.config
     heads, kv_heads = config.num_attention_heads, config.num_key_value_heads
     dim = config.hidden_size // heads
     half = dim // 2
-    theta = config.rope_parameters["rope_theta"]
-    frequencies = 1.0 / theta ** (torch.arange(half, dtype=torch.float64) * 2 / dim)
+    if frequencies is None:
+        theta = config.rope_parameters["rope_theta"]
+        frequencies = 1.0 / theta ** (torch.arange(half, dtype=torch.float64) * 2 / dim)
     steps = ids.shape[1]
     query_at = torch.arange(steps)[:, None]
     key_at = torch.arange(steps)[None, :]
@@ -97,7 +102,7 @@ def reference_logits(model, ids: torch.Tensor, *, sinks: int, window: int, cap: 
         zq = torch.complex(q[..., :half], q[..., half:])  # rotate_half pairs dimension f with f + dim/2
         zk = torch.complex(k[..., :half], k[..., half:])
         # score(i, j) = Re Σ_f zq_i,f · e^{iθ_f·d(i,j)} · conj(zk_j,f): q rotated by the distance, k at 0
-        scores = torch.einsum("ihf,ijf,jhf->hij", zq, phase, zk.conj()).real / dim**0.5
+        scores = torch.einsum("ihf,ijf,jhf->hij", zq, phase, zk.conj()).real * rope_scale**2 / dim**0.5
         scores = scores.masked_fill(~allowed, float("-inf"))
         out = torch.einsum("hij,jhd->ihd", scores.softmax(-1), v).reshape(steps, heads * dim).float()
         hidden = hidden + attention.o_proj(out)
@@ -175,6 +180,27 @@ def test_chunked_lambda_agrees_with_a_hand_written_reference(layers, spec, sinks
     # The cap changes these logits (the reference without it is far off), so agreement says something about it.
     uncapped = reference_logits(model, ids, sinks=sinks, window=window, cap=10**6)[:, 70:]
     assert (uncapped - expected).abs().max() > 1e-2
+
+
+def test_the_cap_rotation_keeps_the_rotary_attention_scaling_once():
+    """YaRN scales cos and sin (attention_scaling ≠ 1): post-RoPE q and k carry it already, so re-rotating a
+    query must be a pure rotation; applying the scaled cos/sin again would change every capped sink score."""
+    rope = {"rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0, "original_max_position_embeddings": 64}
+    model = llama(trained=256, sharpness=6.0, rope=rope)
+    rotary = model.model.rotary_emb
+    assert rotary.attention_scaling > 1.1
+    ids = token_ids(90)
+    got = lambda_logits(model, make_method("lambda(cap=8):budget=24"), ids, context=70, block=10)
+    expected = reference_logits(
+        model,
+        ids,
+        sinks=4,
+        window=20,
+        cap=8,
+        frequencies=rotary.inv_freq.double(),
+        rope_scale=rotary.attention_scaling,
+    )
+    torch.testing.assert_close(got, expected[:, 70:], rtol=1e-4, atol=1e-4)
 
 
 # -- past the trained window ---------------------------------------------------------------------------------------
