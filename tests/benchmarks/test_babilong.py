@@ -90,13 +90,13 @@ def test_length_level_selects_the_folder_and_the_hub_config(monkeypatch):
         make_task("babilong:qa21")
     asked = []
 
-    def fake_hub(args):
+    def fake_hub(args, name=None):
         asked.append(args)
         return [{"input": "Mary went to the office.", "question": "Where is Mary?", "target": "office"}]
 
     monkeypatch.setattr(base, "load_hub", fake_hub)
     task = Babilong(subset="qa3", length_level="16k")
-    assert [r.ref for r in task.records()] == ["hub:RMT-team/babilong/16k#0"]
+    assert [r.ref for r in task.records()] == ["hub:RMT-team/babilong/qa3#0"]
     assert asked == [{"path": "RMT-team/babilong", "name": "16k", "split": "qa3"}]
     assert task.build(shared_tiny_backend(), 0, None, 0).metadata["length_level"] == "16k"
 

@@ -75,7 +75,7 @@ def test_bad_records_are_rejected_and_all_tasks_present_are_read():
 def test_hub_split_names_are_the_published_ones(monkeypatch):
     asked = []
 
-    def fake_hub(args):
+    def fake_hub(args, name=None):
         asked.append(args)
         return _published("Single_Needle.json")[:1]
 

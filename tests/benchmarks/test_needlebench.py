@@ -190,7 +190,7 @@ def test_without_data_the_files_come_from_the_hub(monkeypatch):
         ],
     }
 
-    def fake_hub(args):
+    def fake_hub(args, name=None):
         asked.append(args)
         return files[args["data_files"]]
 
@@ -201,7 +201,7 @@ def test_without_data_the_files_come_from_the_hub(monkeypatch):
     assert all(a["path"] == "opencompass/NeedleBench" for a in asked)
     assert sample.answers[0] in {n["arg2"] for n in files["needles.jsonl"]}
 
-    def offline(args):
+    def offline(args, name=None):
         raise UsageError("cannot reach the dataset hub for opencompass/NeedleBench (offline?)")
 
     monkeypatch.setattr(needlebench, "load_hub", offline)
