@@ -341,6 +341,7 @@ def _lambda_attention(
     key: torch.Tensor,
     value: torch.Tensor,
     attention_mask: Any,
+    *_: Any,  # kvpress's global attention patch passes dropout positionally
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
     """The attention function transformers calls under ``_attn_implementation = "longscope_lambda"``; the
