@@ -111,7 +111,7 @@ def _validate(config: RunConfig) -> tuple[list[Task], list[Method]]:
     if not config.tasks:
         raise UsageError("no tasks given; `longscope tasks` lists them")
     tasks = [make_task(spec).with_data(config.data) for spec in config.tasks]
-    if config.data is not None and not any(task.published for task in tasks):
+    if config.data is not None and not any(task.published or task.reads_data for task in tasks):
         raise UsageError(
             "--data gives records for published benchmarks, and no --tasks names one (e.g. longbench:hotpotqa)"
         )

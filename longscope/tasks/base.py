@@ -30,6 +30,8 @@ class Task:
     # Published data (a benchmark loader): one sample per record, as long as the record is, whatever the run's
     # lengths and depths; the record's index stands where a synthetic task's seed does.
     published: ClassVar[bool] = False
+    # Reads records from --data though it fits them to the run's lengths (RULER's QA, NeedleBench's needles).
+    reads_data: ClassVar[bool] = False
     max_new_tokens: int = 64
 
     def work(
