@@ -154,13 +154,41 @@ class QuantizedKVLayer(DynamicLayer):
         self.bits = bits
         self.group_size = group_size
         self.residual_length = residual_length
-        self.quantised_keys: Quantised | None = None
-        self.quantised_values: Quantised | None = None
+        # Plain tensor attributes (key_codes, key_scale, ..., None while nothing is quantised), so that code
+        # looking at a layer's tensors the generic way (``vars(layer)``) sees all of them.
+        self.quantised_keys = None
+        self.quantised_values = None
         self.quantised_length = 0
         self.holding = False  # appended tokens stay in full precision
         self._planned: int | None = None
 
     # -- what is stored ----------------------------------------------------------------------------------
+
+    def _part(self, kind: str) -> Quantised | None:
+        codes = getattr(self, f"{kind}_codes")
+        if codes is None:
+            return None
+        return Quantised(codes, getattr(self, f"{kind}_scale"), getattr(self, f"{kind}_zero"))
+
+    def _set_part(self, kind: str, q: Quantised | None) -> None:
+        for field, tensor in zip(("codes", "scale", "zero"), q.tensors() if q else (None,) * 3, strict=True):
+            setattr(self, f"{kind}_{field}", tensor)
+
+    @property
+    def quantised_keys(self) -> Quantised | None:
+        return self._part("key")
+
+    @quantised_keys.setter
+    def quantised_keys(self, q: Quantised | None) -> None:
+        self._set_part("key", q)
+
+    @property
+    def quantised_values(self) -> Quantised | None:
+        return self._part("value")
+
+    @quantised_values.setter
+    def quantised_values(self, q: Quantised | None) -> None:
+        self._set_part("value", q)
 
     def stored_tensors(self) -> dict[str, torch.Tensor]:
         """Every tensor the layer holds, by name."""

@@ -29,8 +29,11 @@ class QuantizedKV(KVMethod):
 
     Question and answer tokens appended after the context are never quantised: they stay in the residual
     until ``restore`` / ``drop_last`` crops them, so a multi-request question leaves the quantised context
-    exactly as the prefill left it. (KIVI also quantises generated tokens group by group once the residual
-    fills; the layer does that when used on its own, the session does not, since answers here are short.)
+    exactly as the prefill left it (the same tensors), and dropping tokens only ever shortens the residual.
+    In multi-turn use the conversation after the context likewise stays in full precision. (KIVI also
+    quantises generated tokens group by group once the residual fills; the layer does that when used on its
+    own, the session does not, since answers here are short.) ``kv_bytes`` is measured after the answer, so it
+    includes the question and answer tokens held in full precision.
     """
 
     description = "KIVI KV-cache quantisation: keys per channel, values per token, recent tokens exact"
