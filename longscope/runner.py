@@ -276,7 +276,24 @@ def _rejected_row(
             "subset": getattr(task, "subset", ""),
         },
     )
-    item = WorkItem(task=task, length=0, depth=None, seed=0, mode=config.mode)
-    result = skipped_result(item, sample, backend, f"invalid record {ref}: {reason}")
-    result.key = f"{sample.id}|rejected"
+    # Built directly: a loader with no valid record has no sample id to derive a work item's key from.
+    result = Result(
+        key=f"{sample.id}|rejected",
+        sample_id=sample.id,
+        task=sample.task,
+        length=0,
+        depth=None,
+        seed=0,
+        turn=0,
+        status="skipped",
+        attempts=0,
+        error=f"invalid record {ref}: {reason}",
+        backend=backend.kind,
+        model=backend.model_name,
+        model_revision=backend.model_revision,
+        mode=config.mode,
+        truncation="none",
+        diffusion=task.diffusion,
+        scope=task.scope,
+    )
     return result, sample

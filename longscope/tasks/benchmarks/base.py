@@ -417,7 +417,7 @@ class Benchmark(Task):
                     unreadable += 1
                     bad.append((ref, row))
                     continue
-                reason = check_fields(row, self.fields) or self.validate(row)
+                reason = check_fields(row, self.fields) or self._for(subset).validate(row)
                 if reason is not None:
                     bad.append((ref, reason))
                     continue
@@ -440,6 +440,8 @@ class Benchmark(Task):
         for index, record in enumerate(self.records()):
             own = record.data.get(self.id_field) if self.id_field else None
             name = str(own) if own not in (None, "") else f"r{index}"
+            if not self.subset and record.subset:  # several subsets read at once: their ids may repeat
+                name = f"{record.subset}/{name}"
             if name in taken:  # a repeated id would merge two rows into one result key
                 name = f"{name}~{index}"
             taken.add(name)
