@@ -78,7 +78,15 @@ BUILTIN: dict[str, Suite] = {
 
 
 def plane_suite(task_names: list[str]) -> Suite:
-    """Every registered family at its defaults: the whole difficulty plane."""
+    """Every registered family at its defaults: the whole difficulty plane. Benchmark loaders are left out:
+    they need published records (--data) and sit where their data puts them."""
+    from longscope.tasks import TASKS
+
+    task_names = [
+        name
+        for name in task_names
+        if name not in TASKS or not (TASKS.get(name).published or TASKS.get(name).reads_data)
+    ]
     return Suite(
         name="plane",
         description="every task family at its defaults, covering the difficulty plane",
