@@ -45,6 +45,8 @@ def difficulty_plane(
     seen: dict[tuple[str, int], int] = defaultdict(int)
     tasks = set()
     for row in results:
+        if not row.length:
+            continue  # a rejected benchmark record: no length, no place
         tasks.add(row.task)
         found = _coordinates(row, metadata.get(row.sample_id, {}))
         if found is not None:

@@ -43,6 +43,7 @@ def this_machine() -> tuple[Hardware, str]:
 
 def check_run(model_uri: str | None, results: list[Result]) -> CostCheck:
     """Predict the run's own rows with its own model's shape on this machine, or say why that cannot be done."""
+    results = [r for r in results if r.length]  # rejected benchmark records have no length and no cost
     lengths = sorted({r.length for r in results})
     if not model_uri:
         return CostCheck(
