@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import resource
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ from typing import Any
 import torch
 
 from longscope.backends.decoding import decode_tokens
+from longscope.backends.memory import PeakMemory
 from longscope.backends.reasoning import strip_reasoning
 from longscope.core import Generation, GenerationRequest, UsageError
 
@@ -72,14 +71,6 @@ def _adds_bos(tokenizer: Any) -> bool:
         return tokenizer("a")["input_ids"][:1] == [tokenizer.bos_token_id]
     except Exception:  # noqa: BLE001 - a tokenizer that cannot say adds nothing
         return False
-
-
-def _peak_memory_bytes(device: torch.device) -> int:
-    if device.type == "cuda":
-        return int(torch.cuda.max_memory_allocated(device))
-    # ru_maxrss is the process's peak resident set: kilobytes on Linux, bytes on macOS.
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
 class HFTokenizer:
@@ -233,18 +224,17 @@ class HFBackend(HFTokenizer):
                 f"request of {len(ids)} + {request.max_new_tokens} tokens exceeds the model window of "
                 f"{self.context_window}"
             )
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
         generator = None
         if request.temperature > 0:
             generator = torch.Generator(device=self.device).manual_seed(request.seed)
         input_ids = torch.tensor([ids], device=self.device)
 
         started = time.perf_counter()
-        out = self.model(input_ids=input_ids, use_cache=True, logits_to_keep=1)
-        cache = out.past_key_values
-        token = self._pick(out.logits[:, -1, :], request.temperature, generator)
-        self._sync()
+        with PeakMemory(self.device) as peak:
+            out = self.model(input_ids=input_ids, use_cache=True, logits_to_keep=1)
+            cache = out.past_key_values
+            token = self._pick(out.logits[:, -1, :], request.temperature, generator)
+            self._sync()
         prefill_s = time.perf_counter() - started
 
         decode_started = time.perf_counter()
@@ -269,7 +259,7 @@ class HFBackend(HFTokenizer):
             wall_s=time.perf_counter() - started,
             finish_reason=finish,
             kv_bytes=cache_bytes(cache),
-            peak_memory_bytes=_peak_memory_bytes(self.device),
+            peak_memory_bytes=peak.bytes,
         )
 
     def session(self, method: Any) -> Any:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from longscope.backends.decoding import decode_tokens
+from longscope.backends.memory import PeakMemory
 from longscope.backends.reasoning import strip_reasoning
 from longscope.core import Generation, GenerationRequest
 from longscope.methods.base import ContextState, KVMethod, kv_heads
@@ -109,28 +110,34 @@ class KVSession:
                 f"{backend.context_window}"
             )
         device = backend.device
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
         generator = None
         if request.temperature > 0:
             generator = torch.Generator(device=device).manual_seed(request.seed)
 
         started = time.perf_counter()
-        state = self._reach(prompt, ids, request.context)
+        # The prefill's peak memory: the context's prefill (unless it is shared already) and the question's.
+        peak = PeakMemory(device).__enter__()
+        try:
+            state = self._reach(prompt, ids, request.context)
+        except BaseException:
+            peak.__exit__(None, None, None)
+            raise
         position = len(self.logical)
         fed_after = 0  # tokens appended after the prompt (generated ones fed back)
 
         with method.attending(model, state):
-            rest = ids[position:]
-            out = model(
-                input_ids=torch.tensor([rest], device=device),
-                past_key_values=state.cache,
-                position_ids=torch.arange(position, len(ids), device=device).unsqueeze(0),
-                use_cache=True,
-                logits_to_keep=1,
-            )
-            token = backend._pick(out.logits[:, -1, :], request.temperature, generator)
-            backend._sync()
+            try:
+                out = model(
+                    input_ids=torch.tensor([ids[position:]], device=device),
+                    past_key_values=state.cache,
+                    position_ids=torch.arange(position, len(ids), device=device).unsqueeze(0),
+                    use_cache=True,
+                    logits_to_keep=1,
+                )
+                token = backend._pick(out.logits[:, -1, :], request.temperature, generator)
+                backend._sync()
+            finally:
+                peak.__exit__(None, None, None)
             prefill_s = time.perf_counter() - started
             decode_started = time.perf_counter()
 
@@ -150,7 +157,7 @@ class KVSession:
             )
             backend._sync()
         decode_s = time.perf_counter() - decode_started
-        from longscope.backends.hf import _peak_memory_bytes, cache_bytes
+        from longscope.backends.hf import cache_bytes
 
         kv_bytes = method.held_bytes(state) if hasattr(method, "held_bytes") else cache_bytes(state.cache)
         entries = held_entries(state.cache, model)
@@ -159,7 +166,6 @@ class KVSession:
             0,
             state.context_tokens * len(state.layer_lengths) * kv_heads(model) - context_entries(state, model),
         )
-        peak = _peak_memory_bytes(device)
 
         # Back to the state the next question starts from.
         self.logical = list(ids)
@@ -177,7 +183,7 @@ class KVSession:
             wall_s=time.perf_counter() - started,
             finish_reason=finish,
             kv_bytes=kv_bytes,
-            peak_memory_bytes=peak,
+            peak_memory_bytes=peak.bytes,
             kv_removed=removed,
             kv_masked=masked,
             kv_entries=entries,

@@ -1,0 +1,25 @@
+"""Peak memory of one stretch of work, measured for that stretch and not for the whole process's life."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from longscope.backends.memory import PeakMemory, resident_bytes
+
+
+def test_a_short_lived_allocation_is_seen_and_a_later_quiet_block_does_not_inherit_it():
+    cpu = torch.device("cpu")
+    base = resident_bytes()
+    assert base is not None and base > 0
+    size = 256 * 2**20
+    with PeakMemory(cpu) as busy:
+        block = torch.ones(size // 4, dtype=torch.float32)  # touched pages, so resident
+        time.sleep(0.05)
+        del block
+    with PeakMemory(cpu) as quiet:
+        time.sleep(0.05)
+    assert busy.bytes is not None and quiet.bytes is not None
+    assert busy.bytes >= base + size * 0.8
+    assert quiet.bytes < busy.bytes - size * 0.5
