@@ -361,7 +361,7 @@ def test_the_concurrent_executor_keeps_its_workers_busy_and_writes_every_row(tmp
         rows = {row.key: row for row in store.results()}
     finally:
         store.close()
-    assert backend.peak == 3 and set(rows) == {item.key for item, _ in work}
+    assert backend.peak == 3 and set(rows) == {item.key() for item, _ in work}
     for row in rows.values():
         if row.length == 512:
             assert (row.status, row.attempts, row.error) == (
