@@ -226,9 +226,17 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Names to members of one family (tasks, scorers, backends); unknown names fail with what exists."""
 
-    def __init__(self, family: str) -> None:
+    def __init__(self, family: str, loader: Callable[[], None] | None = None) -> None:
         self.family = family
         self._items: dict[str, T] = {}
+        # Fills the registry on first use: discovering members may import heavy modules (torch), which a
+        # command that never looks them up should not pay for.
+        self._loader = loader
+
+    def _load(self) -> None:
+        if self._loader is not None:
+            loader, self._loader = self._loader, None
+            loader()
 
     def register(self, name: str) -> Callable[[T], T]:
         def add(item: T) -> T:
@@ -243,6 +251,7 @@ class Registry(Generic[T]):
         self.register(name)(item)
 
     def get(self, name: str) -> T:
+        self._load()
         try:
             return self._items[name]
         except KeyError:
@@ -250,10 +259,13 @@ class Registry(Generic[T]):
             raise UsageError(f"unknown {self.family} {name!r}; known {self.family}s: {known}") from None
 
     def __contains__(self, name: object) -> bool:
+        self._load()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
+        self._load()
         return iter(sorted(self._items))
 
     def items(self) -> list[tuple[str, T]]:
+        self._load()
         return sorted(self._items.items())

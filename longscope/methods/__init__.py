@@ -13,7 +13,7 @@ import pydantic
 from longscope.core import Registry, UsageError
 from longscope.methods.base import ContextState, KVMethod, Method
 
-METHODS: Registry[type[Method]] = Registry("method")
+METHODS: Registry[type[Method]] = Registry("method", loader=lambda: _discover())
 # Methods whose spec is not NAME(...) but a name with its own syntax after the colon (kvpress:PressName(...)).
 SPEC_PARSERS: dict[str, Any] = {}
 
@@ -92,6 +92,7 @@ def parse_amount(text: str | None, where: str) -> dict[str, Any]:
 
 def make_method(spec: str) -> Method:
     """``snapkv:0.5`` / ``snapkv:budget=1024`` / ``squeezed(levels=2):0.25`` / ``kvpress:TOVAPress:0.5``."""
+    METHODS._load()  # also fills SPEC_PARSERS
     head = spec.strip()
     prefix, sep, rest = head.partition(":")
     if sep and prefix in SPEC_PARSERS:
@@ -137,7 +138,5 @@ def parse_methods(text: str) -> list[Method]:
         raise UsageError(f"method {dupes[0]} is given twice in --methods")
     return methods
 
-
-_discover()
 
 __all__ = ["METHODS", "ContextState", "KVMethod", "Method", "make_method", "parse_methods"]
