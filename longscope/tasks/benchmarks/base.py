@@ -250,8 +250,37 @@ class Benchmark(Task):
         return args
 
     def validate(self, data: dict) -> str | None:
-        """Checks beyond the types in ``fields``: a reason the record cannot be used, or None."""
+        """Checks beyond the types in ``fields``: a reason the record cannot be used, or None. Called on the
+        task of the subset the record was read for, so ``self.subset`` names it."""
         return None
+
+    # A loader that tables its subsets' metrics and plane coordinates names them here; the whole benchmark
+    # (no subset) is then scored by each record's own metric and placed at the mean of its subsets.
+    subset_metrics: ClassVar[dict[str, str]] = {}
+    subset_planes: ClassVar[dict[str, tuple[float, float]]] = {}
+
+    @property
+    def metric(self) -> str:
+        return self.subset_metrics.get(self.subset, "per_record")
+
+    @property
+    def diffusion(self) -> float:
+        return self.plane()[0]
+
+    @property
+    def scope(self) -> float:
+        return self.plane()[1]
+
+    def plane(self) -> tuple[float, float]:
+        if self.subset in self.subset_planes:
+            return self.subset_planes[self.subset]
+        if not self.subset_planes:
+            raise NotImplementedError(f"{self.name} places itself on the difficulty plane")
+        points = list(self.subset_planes.values())
+        return (
+            round(sum(d for d, _ in points) / len(points), 2),
+            round(sum(s for _, s in points) / len(points), 2),
+        )
 
     def selects(self, data: dict) -> bool:
         """Whether a valid record is wanted (a loader's filter parameters, e.g. difficulty=hard); records not

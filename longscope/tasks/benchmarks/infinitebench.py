@@ -10,7 +10,6 @@ most model windows its records do not fit even with no context and are skipped.
 from __future__ import annotations
 
 import re
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -137,49 +136,12 @@ class InfiniteBench(Benchmark):
         return {"path": "json", "data_files": {"test": url}, "split": "test"}
 
     def validate(self, data: dict) -> str | None:
-        return None if answers_of(data) else "no gold answer"
+        if not answers_of(data):
+            return "no gold answer"
+        return task_problem(self.subset, data)
 
-    # The checks that depend on the task run over the records the base accepted (its `validate` does not
-    # learn which task a record was read for when all tasks are read at once).
-    def records(self) -> list[Record]:
-        return self._checked()[0]
-
-    def rejected(self) -> list[tuple[str, str]]:
-        return self._checked()[1]
-
-    def _checked(self) -> tuple[list[Record], list[tuple[str, str]]]:
-        cached = self.__dict__.get("_checked_cache")
-        if cached is None:
-            valid, bad = [], list(super().rejected())
-            for record in super().records():
-                reason = task_problem(record.subset or self.subset, record.data)
-                if reason is None:
-                    valid.append(record)
-                else:
-                    bad.append((record.ref, reason))
-            cached = (valid, bad)
-            object.__setattr__(self, "_checked_cache", cached)
-        return cached
-
-    @property
-    def metric(self) -> str:
-        return METRIC.get(self.subset, "per_record")
-
-    @property
-    def diffusion(self) -> float:
-        return self._plane()[0]
-
-    @property
-    def scope(self) -> float:
-        return self._plane()[1]
-
-    def _plane(self) -> tuple[float, float]:
-        if self.subset in PLANE:
-            return PLANE[self.subset]
-        return (
-            round(statistics.mean(d for d, _ in PLANE.values()), 2),
-            round(statistics.mean(s for _, s in PLANE.values()), 2),
-        )
+    subset_metrics = METRIC
+    subset_planes = PLANE
 
     def to_sample(self, record: Record, index: int, backend: Backend) -> Sample:
         task = record.subset or self.subset

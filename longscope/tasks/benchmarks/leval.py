@@ -9,7 +9,6 @@ question again without the document and averages in that "fact" answer.
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -147,30 +146,13 @@ class LEval(Benchmark):
             return f"{self.label()}/-"
         return super().sample_id(length, depth, seed)
 
-    @property
-    def metric(self) -> str:
-        return METRIC.get(self.subset, "per_record")
+    subset_metrics = METRIC
+    subset_planes = PLANE
 
     @property
     def truncation(self) -> str:
         # L-Eval keeps a document's start; codeU's question is about the calls at its end.
         return "left" if self.subset == "codeU" else "right"
-
-    @property
-    def diffusion(self) -> float:
-        return self._plane()[0]
-
-    @property
-    def scope(self) -> float:
-        return self._plane()[1]
-
-    def _plane(self) -> tuple[float, float]:
-        if self.subset in PLANE:
-            return PLANE[self.subset]
-        return (
-            round(statistics.mean(d for d, _ in PLANE.values()), 2),
-            round(statistics.mean(s for _, s in PLANE.values()), 2),
-        )
 
     def to_sample(self, record: Record, index: int, backend: Backend) -> Sample:
         task = record.subset or self.subset

@@ -11,7 +11,6 @@ one; ``lveval(level=16k)`` every dataset at one level. Reports break scores down
 from __future__ import annotations
 
 import re
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -146,25 +145,8 @@ class LVEval(Benchmark):
         levels = [self.level] if self.level else list(LEVELS)
         return [f"{name}_{level}" for name in names for level in levels]
 
-    @property
-    def metric(self) -> str:
-        return METRIC.get(self.subset, "per_record")
-
-    @property
-    def diffusion(self) -> float:
-        return self._plane()[0]
-
-    @property
-    def scope(self) -> float:
-        return self._plane()[1]
-
-    def _plane(self) -> tuple[float, float]:
-        if self.subset in PLANE:
-            return PLANE[self.subset]
-        return (
-            round(statistics.mean(d for d, _ in PLANE.values()), 2),
-            round(statistics.mean(s for _, s in PLANE.values()), 2),
-        )
+    subset_metrics = METRIC
+    subset_planes = PLANE
 
     def to_sample(self, record: Record, index: int, backend: Backend) -> Sample:
         dataset, level = self._where(record)
