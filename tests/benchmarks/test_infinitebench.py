@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import shared_tiny_backend, tiny_backend
 
+from benchmarks.offline import force_offline
 from longscope.core import UsageError
 from longscope.scoring import score
 from longscope.tasks import make_task
@@ -191,32 +192,9 @@ def test_end_to_end_through_the_runner(tmp_path):
 
 
 def test_hub_offline_says_to_pass_data(monkeypatch, tmp_path):
-    attempts = _force_offline(monkeypatch, tmp_path)
+    attempts = force_offline(monkeypatch, tmp_path)
     with pytest.raises(
         UsageError, match=r"^cannot reach the dataset hub for xinrongzhang2022/InfiniteBench .*--data PATH$"
     ):
         make_task("infinitebench:passkey").records()
     assert attempts == []
-
-
-def _force_offline(monkeypatch, tmp_path) -> list:
-    """The hub unreachable, and any attempt to connect recorded (there must be none)."""
-    import socket
-
-    import datasets
-    import huggingface_hub
-
-    for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-        monkeypatch.setenv(variable, "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf" / "datasets")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    attempts: list = []
-
-    def refuse(sock, address):
-        attempts.append(address)
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    return attempts

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import shared_tiny_backend, tiny_backend
 
+from benchmarks.offline import force_offline
 from longscope.core import UsageError
 from longscope.scoring import score
 from longscope.tasks import make_task
@@ -210,31 +211,8 @@ def test_end_to_end_through_the_runner(tmp_path):
     assert len(rejected) == 1 and re.search(r"hotpotqa\.jsonl:3", rejected[0].error or "")
 
 
-def _force_offline(monkeypatch, tmp_path) -> list:
-    """The hub unreachable, and any attempt to connect recorded (there must be none)."""
-    import socket
-
-    import datasets
-    import huggingface_hub
-
-    for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-        monkeypatch.setenv(variable, "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf" / "datasets")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    attempts: list = []
-
-    def refuse(sock, address):
-        attempts.append(address)
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    return attempts
-
-
 def test_hub_offline_says_to_pass_data(monkeypatch, tmp_path):
-    attempts = _force_offline(monkeypatch, tmp_path)
+    attempts = force_offline(monkeypatch, tmp_path)
     task = make_task("longbench:hotpotqa")
     assert task.hub_args()["data_files"]["test"].startswith("zip://data/hotpotqa.jsonl::https://")
     with pytest.raises(UsageError, match=r"^cannot reach the dataset hub for THUDM/LongBench .*--data PATH$"):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import shared_tiny_backend
 
+from benchmarks.offline import force_offline
 from longscope.core import UsageError
 from longscope.scoring import score
 from longscope.tasks import make_task
@@ -145,9 +146,7 @@ def test_end_to_end_through_the_runner(tmp_path):
 
 
 def test_hub_offline_says_to_pass_data(monkeypatch, tmp_path):
-    from benchmarks.test_longbench import _force_offline
-
-    attempts = _force_offline(monkeypatch, tmp_path)
+    attempts = force_offline(monkeypatch, tmp_path)
     assert LongBenchV2().hub_args() == {"path": "THUDM/LongBench-v2", "split": "train"}
     with pytest.raises(
         UsageError, match=r"^cannot reach the dataset hub for THUDM/LongBench-v2 .*--data PATH$"
