@@ -13,6 +13,27 @@ class UsageError(Exception):
     """A problem the user caused and can fix: reported as one line, exit code 2, never a traceback."""
 
 
+def configure(cls: type, params: dict[str, Any], family: str) -> Any:
+    """An instance of the dataclass ``cls`` from command-line parameters, type-checked by pydantic; an unknown
+    or ill-typed parameter is one line naming it and what is accepted."""
+    import pydantic
+
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(params) - fields)
+    if unknown:
+        raise UsageError(
+            f"{family} {cls.name}: unknown parameter {unknown[0]!r}; parameters: {', '.join(sorted(fields))}"
+        )
+    try:
+        return pydantic.TypeAdapter(cls).validate_python(params)
+    except pydantic.ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        raise UsageError(
+            f"{family} {cls.name}: parameter {where}: {error['msg']} (got {error.get('input')!r})"
+        ) from None
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Samples
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import pkgutil
 import re
 from typing import Any
 
-import pydantic
-
-from longscope.core import Registry, UsageError
+from longscope.core import Registry, UsageError, configure
 from longscope.methods.base import ContextState, KVMethod, Method
 
 METHODS: Registry[type[Method]] = Registry("method", loader=lambda: _discover())
@@ -110,20 +107,7 @@ def make_method(spec: str) -> Method:
 
 def build(cls: type[Method], params: dict[str, Any]) -> Method:
     """Validate parameters against the method's dataclass fields, with one line naming what is accepted."""
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(params) - fields)
-    if unknown:
-        raise UsageError(
-            f"method {cls.name}: unknown parameter {unknown[0]!r}; parameters: {', '.join(sorted(fields))}"
-        )
-    try:
-        return pydantic.TypeAdapter(cls).validate_python(params)
-    except pydantic.ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"])
-        raise UsageError(
-            f"method {cls.name}: parameter {where}: {error['msg']} (got {error.get('input')!r})"
-        ) from None
+    return configure(cls, params, "method")
 
 
 def parse_methods(text: str) -> list[Method]:

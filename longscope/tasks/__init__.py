@@ -7,9 +7,7 @@ import importlib
 import pkgutil
 import re
 
-import pydantic
-
-from longscope.core import Registry, UsageError
+from longscope.core import Registry, UsageError, configure
 from longscope.tasks.base import Task, cached_sample
 
 TASKS: Registry[type[Task]] = Registry("task")
@@ -81,20 +79,7 @@ def make_task(spec: str) -> Task:
         if not sep:
             raise UsageError(f"task {cls.name}: parameter {pair!r} needs the form name=value")
         params[name.strip()] = value.strip()
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(params) - fields)
-    if unknown:
-        raise UsageError(
-            f"task {cls.name}: unknown parameter {unknown[0]!r}; parameters: {', '.join(sorted(fields))}"
-        )
-    try:
-        return pydantic.TypeAdapter(cls).validate_python(params)
-    except pydantic.ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"])
-        raise UsageError(
-            f"task {cls.name}: parameter {where}: {error['msg']} (got {error.get('input')!r})"
-        ) from None
+    return configure(cls, params, "task")
 
 
 __all__ = ["TASKS", "Task", "cached_sample", "make_task", "split_list"]

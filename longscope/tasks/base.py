@@ -73,7 +73,12 @@ class Task:
         raise NotImplementedError
 
     def params(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        params = dataclasses.asdict(self)
+        # One question is the default every task had before multi-question samples: leaving it out keeps
+        # their seeds, cache keys and bytes as they were.
+        if params.get("questions") == 1:
+            del params["questions"]
+        return params
 
     def label(self) -> str:
         """The name, plus any parameter that differs from the registered defaults: ``niah(haystack=noise)``."""

@@ -276,14 +276,6 @@ class Database(Task):
     max_new_tokens: int = 32
     questions: int = 1
 
-    def params(self) -> dict[str, Any]:
-        # Left out when 1, so single-question samples keep the seeds, cache keys and bytes they had before
-        # the parameter existed.
-        params = super().params()
-        if self.questions == 1:
-            del params["questions"]
-        return params
-
     @property
     def diffusion(self) -> float:
         # Finding one row among look-alikes gets harder with more of them; an aggregate must find every match,

@@ -104,14 +104,6 @@ class Niah(Task):
     max_new_tokens: int = 64
     questions: int = 1
 
-    def params(self) -> dict[str, Any]:
-        # Left out when 1, so single-question samples keep the seeds, cache keys and bytes they had before
-        # the parameter existed.
-        params = super().params()
-        if self.questions == 1:
-            del params["questions"]
-        return params
-
     @property
     def diffusion(self) -> float:
         # Look-alike needles make the right one harder to find; a natural-prose haystack blends in more, and a

@@ -6,7 +6,7 @@ import dataclasses
 import random
 import uuid
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import ClassVar, Literal, NamedTuple
 
 from longscope.core import Backend, Sample, Turn, UsageError
 from longscope.haystack import GeneratedUnits, Needle, corpus
@@ -74,14 +74,6 @@ class Threading(Task):
     direction: Direction = "forward"
     max_new_tokens: int = 64
     questions: int = 1
-
-    def params(self) -> dict[str, Any]:
-        # Left out when 1, so single-question samples keep the seeds, cache keys and bytes they had before
-        # the parameter existed.
-        params = super().params()
-        if self.questions == 1:
-            del params["questions"]
-        return params
 
     @property
     def diffusion(self) -> float:
