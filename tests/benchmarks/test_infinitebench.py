@@ -136,7 +136,7 @@ def test_a_file_alone_names_its_task_and_bad_names_are_usage_errors(tmp_path):
     assert task.label() == "infinitebench:kv_retrieval" and len(task.records()) == 1
     other = tmp_path / "retrieval.jsonl"
     other.write_text((FIXTURES / "passkey.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
-    with pytest.raises(UsageError, match=r"cannot tell which InfiniteBench task .*retrieval\.jsonl holds"):
+    with pytest.raises(UsageError, match=r"cannot tell which infinitebench subset .*retrieval\.jsonl holds"):
         make_task("infinitebench").with_data(str(other))
     with pytest.raises(UsageError, match=r"unknown subset 'pass_key' of infinitebench; subsets: passkey, "):
         make_task("infinitebench:pass_key")

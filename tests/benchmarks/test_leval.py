@@ -113,7 +113,7 @@ def test_a_file_alone_names_its_task_and_bad_names_are_usage_errors(tmp_path):
     assert task.subset == "codeU" and task.label() == "leval:codeU" and len(task.records()) == 1
     other = tmp_path / "exam.jsonl"
     other.write_text((CLOSED / "tpo.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
-    with pytest.raises(UsageError, match=r"cannot tell which L-Eval task .*exam\.jsonl holds; name it"):
+    with pytest.raises(UsageError, match=r"cannot tell which leval subset .*exam\.jsonl holds; name it"):
         make_task("leval").with_data(str(other))
     assert len(make_task("leval:tpo").with_data(str(other)).records()) == 1
     with pytest.raises(UsageError, match=r"unknown subset 'gsm' of leval; subsets: coursera, gsm100"):

@@ -131,7 +131,7 @@ def test_a_file_alone_names_its_task_and_bad_names_are_usage_errors(tmp_path):
     assert task.label() == "loogle:shortdep_cloze" and len(task.records()) == 1
     other = tmp_path / "cloze.jsonl"
     other.write_text((DATA / "shortdep_cloze.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
-    with pytest.raises(UsageError, match=r"cannot tell which LooGLE task .*cloze\.jsonl holds"):
+    with pytest.raises(UsageError, match=r"cannot tell which loogle subset .*cloze\.jsonl holds"):
         make_task("loogle").with_data(str(other))
     with pytest.raises(UsageError, match=r"unknown subset 'longdep' of loogle; subsets: shortdep_qa"):
         make_task("loogle:longdep")

@@ -223,7 +223,21 @@ class Benchmark(Task):
     limit: int | None = None  # the first N valid records (of each subset read)
     max_new_tokens: int | None = None  # None: the benchmark's own cap; a number overrides it
 
+    # A file given alone as --data names its subset by its file name (passkey.jsonl): loaders whose subsets
+    # differ in prompt, cap or metric need to know which one a lone file holds.
+    subset_from_file: ClassVar[bool] = False
+
     def __post_init__(self) -> None:
+        if self.subset_from_file and not self.subset and self.data is not None:
+            path = Path(self.data).expanduser()
+            if path.is_file():
+                stem = path.name.split(".")[0]
+                if stem not in self.subsets:
+                    raise UsageError(
+                        f"cannot tell which {self.name} subset {self.data} holds; name it, e.g. "
+                        f"{self.name}:{self.subsets[0]} (subsets: {', '.join(self.subsets)})"
+                    )
+                object.__setattr__(self, "subset", stem)
         if self.subset and not self.subsets:
             raise UsageError(f"{self.name} has no subsets; write it as {self.name} without ':{self.subset}'")
         if self.subset and self.subset not in self.subsets:

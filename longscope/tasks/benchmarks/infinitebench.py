@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
-from longscope.core import Backend, Sample, Turn, UsageError
+from longscope.core import Backend, Sample, Turn
 from longscope.tasks.benchmarks.base import Benchmark, Record
 
 _NEEDLE = "There is an important info hidden inside a lot of irrelevant text. Find it"
@@ -113,17 +112,7 @@ class InfiniteBench(Benchmark):
     }
     id_field: ClassVar[str | None] = "id"
 
-    def __post_init__(self) -> None:
-        # A file given alone must say which task it is: each task has its own prompt, cap and metric.
-        if not self.subset and self.data is not None and Path(self.data).expanduser().is_file():
-            stem = Path(self.data).name.split(".")[0]
-            if stem not in self.subsets:
-                raise UsageError(
-                    f"cannot tell which InfiniteBench task {self.data} holds; name it, e.g. "
-                    f"infinitebench:passkey (tasks: {', '.join(self.subsets)})"
-                )
-            object.__setattr__(self, "subset", stem)
-        super().__post_init__()
+    subset_from_file = True
 
     def data_files(self) -> list[str]:
         stem = self.subset

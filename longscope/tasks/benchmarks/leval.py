@@ -10,10 +10,9 @@ question again without the document and averages in that "fact" answer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
-from longscope.core import Backend, Sample, Turn, UsageError
+from longscope.core import Backend, Sample, Turn
 from longscope.tasks.benchmarks.base import Benchmark, Record
 
 CLOSED_ENDED = ("coursera", "gsm100", "quality", "tpo", "topic_retrieval_longchat", "codeU", "sci_fi")
@@ -102,17 +101,7 @@ class LEval(Benchmark):
     default_subsets: ClassVar[tuple[str, ...] | None] = CLOSED_ENDED
     fields: ClassVar[dict[str, Any]] = {"input": str, "instructions": list[str], "outputs": list[str]}
 
-    def __post_init__(self) -> None:
-        # A file given alone must say which task it is: each task has its own prompt and metric.
-        if not self.subset and self.data is not None and Path(self.data).expanduser().is_file():
-            stem = Path(self.data).name.split(".")[0]
-            if stem not in self.subsets:
-                raise UsageError(
-                    f"cannot tell which L-Eval task {self.data} holds; name it, e.g. leval:coursera "
-                    f"(tasks: {', '.join(self.subsets)})"
-                )
-            object.__setattr__(self, "subset", stem)
-        super().__post_init__()
+    subset_from_file = True
 
     def data_files(self) -> list[str]:
         # GitHub: LEval-data/Closed-ended-tasks/<task>.jsonl; the hub: LEval/Exam/<task>.jsonl.

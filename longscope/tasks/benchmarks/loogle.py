@@ -11,10 +11,9 @@ from __future__ import annotations
 import ast
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
-from longscope.core import Backend, Sample, Turn, UsageError
+from longscope.core import Backend, Sample, Turn
 from longscope.tasks.benchmarks.base import Benchmark, Record
 
 _QA = "Please answer the question based on the long texts below. \n{context}\nQuestion: {question}\nAnswer: "
@@ -57,17 +56,7 @@ class LooGLE(Benchmark):
     fields: ClassVar[dict[str, Any]] = {"input": str, "qa_pairs": str | list[dict], "output": str}
     id_field: ClassVar[str | None] = "title"
 
-    def __post_init__(self) -> None:
-        # A file given alone must say which task it is: each has its own prompt, cap and metric.
-        if not self.subset and self.data is not None and Path(self.data).expanduser().is_file():
-            stem = Path(self.data).name.split(".")[0]
-            if stem not in self.subsets:
-                raise UsageError(
-                    f"cannot tell which LooGLE task {self.data} holds; name it, e.g. loogle:shortdep_qa "
-                    f"(tasks: {', '.join(self.subsets)})"
-                )
-            object.__setattr__(self, "subset", stem)
-        super().__post_init__()
+    subset_from_file = True
 
     def data_files(self) -> list[str]:
         stem = self.subset
