@@ -84,18 +84,34 @@ class KVSession:
         ids = self.backend.encode(prompt)
         state = self._reach(prompt, ids, request.context)
         position = len(self.logical)
-        device = self.backend.device
         with self.method.attending(self.model, state):
+            logits = self._feed(state, ids[position:], position)
+        self.method.restore(state)
+        self.logical = list(self.prefix)
+        return logits[0].float()
+
+    def _feed(
+        self, state: ContextState, tokens: list[int], position: int, one_at_a_time: bool | None = None
+    ) -> torch.Tensor:
+        """Run ``tokens`` (the question, or the next turn) over the cache at their true positions; the logits
+        after the last one. When the method left layers of different lengths (PyramidKV), transformers
+        builds one attention mask for every layer from the first layer's length, which cannot fit them all,
+        so the tokens then go one at a time: a single query attends to whatever each layer holds."""
+        device = self.backend.device
+        uneven = one_at_a_time
+        if uneven is None:
+            uneven = len({layer.get_seq_length() for layer in state.cache.layers}) > 1
+        steps = [[token] for token in tokens] if uneven else [tokens]
+        for offset, step in enumerate(steps):
+            start = position + (offset if uneven else 0)
             out = self.model(
-                input_ids=torch.tensor([ids[position:]], device=device),
+                input_ids=torch.tensor([step], device=device),
                 past_key_values=state.cache,
-                position_ids=torch.arange(position, len(ids), device=device).unsqueeze(0),
+                position_ids=torch.arange(start, start + len(step), device=device).unsqueeze(0),
                 use_cache=True,
                 logits_to_keep=1,
             )
-        self.method.restore(state)
-        self.logical = list(self.prefix)
-        return out.logits[0, -1].float()
+        return out.logits[:, -1, :]
 
     # -- answering --------------------------------------------------------------------------------------
 
@@ -127,14 +143,8 @@ class KVSession:
 
         with method.attending(model, state):
             try:
-                out = model(
-                    input_ids=torch.tensor([ids[position:]], device=device),
-                    past_key_values=state.cache,
-                    position_ids=torch.arange(position, len(ids), device=device).unsqueeze(0),
-                    use_cache=True,
-                    logits_to_keep=1,
-                )
-                token = backend._pick(out.logits[:, -1, :], request.temperature, generator)
+                logits = self._feed(state, ids[position:], position)
+                token = backend._pick(logits, request.temperature, generator)
                 backend._sync()
             finally:
                 peak.__exit__(None, None, None)

@@ -161,3 +161,36 @@ def test_bad_amounts_are_refused_in_one_line(name):
         method.check_context(500, "sample")
     with pytest.raises(UsageError, match=r"unknown .*'nosuch'"):
         make_method(spec(name, "(nosuch=1):0.5"))
+
+
+def test_layers_of_different_lengths_are_answered_token_by_token_and_match_full_when_nothing_is_dropped():
+    """PyramidKV leaves each layer its own length; one attention mask cannot fit them all, so the question is
+    fed a token at a time. On a cache whose layers are even, that path gives the logits of the usual one."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from longscope.backends.hf import HFBackend
+
+    tokenizer = tiny_tokenizer()
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256, num_hidden_layers=8,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)  # fmt: skip
+    backend = HFBackend(LlamaForCausalLM(config).eval(), tokenizer, name="tiny-8-layers", revision="test")
+    context = "".join(corpus("noise").units(0, 80))  # long enough for PyramidKV's layers to differ
+    request = GenerationRequest(
+        messages=[{"role": "user", "content": f"{context}\n\nQuestion: which colour?"}],
+        max_new_tokens=3,
+        context=context,
+    )
+    session = backend.session(make_method("pyramidkv:0.5"))
+    generation = session.ask(request)
+    lengths = [layer.get_seq_length() for layer in session.state.cache.layers]
+    assert len(set(lengths)) > 1 and generation.output_tokens >= 1
+
+    full = backend.session(make_method("full"))
+    at_once = full.next_token_logits(request)
+    prompt = backend.render(request.messages)
+    ids = backend.encode(prompt)
+    start = len(full.prefix)
+    one_by_one = full._feed(full.state, ids[start:], start, one_at_a_time=True)
+    torch.testing.assert_close(one_by_one[0].float(), at_once, rtol=1e-4, atol=1e-4)
