@@ -27,12 +27,12 @@ class PeakMemory:
     """``with PeakMemory(device) as peak: ...`` then ``peak.bytes``.
 
     On CUDA the allocator's own peak since the block began. On a CPU the process's resident set is sampled
-    every ``interval`` seconds by a background thread (a prefill's activations live for milliseconds to
-    seconds, so a 2 ms period sees them), which measures this block rather than the process's lifetime peak
+    every ``interval`` seconds by a background thread (a prefill's activations live for tens of milliseconds to
+    seconds, so a 10 ms period sees them), which measures this block rather than the process's lifetime peak
     that ``ru_maxrss`` gives; without /proc, ``ru_maxrss`` is the fallback.
     """
 
-    def __init__(self, device: torch.device, interval: float = 0.002) -> None:
+    def __init__(self, device: torch.device, interval: float = 0.01) -> None:
         self.device = device
         self.interval = interval
         self.bytes: int | None = None
