@@ -22,7 +22,7 @@ class Suite:
 
 
 # RULER's thirteen tasks at its default knobs, as far as they are synthetic; the two QA tasks need the
-# published SQuAD/HotpotQA files and come with the benchmark loaders.
+# published SQuAD/HotpotQA files (the ruler_qa loader, with --data).
 _RULER_LIKE = (
     "niah(haystack=noise)",
     "niah",
@@ -72,7 +72,9 @@ BUILTIN: dict[str, Suite] = {
         lengths=("4k", "8k", "16k", "32k", "64k", "128k"),
         depths=(0.5,),
         samples=5,
-        notes=("RULER's qa_1/qa_2 need the published QA data: add them with the benchmark loaders",),
+        notes=(
+            "RULER's qa_1/qa_2 need the published SQuAD/HotpotQA files: add --tasks ruler_qa:qa_1 --data FILE",
+        ),
     ),
 }
 
