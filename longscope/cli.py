@@ -135,7 +135,7 @@ def list_methods() -> None:
 
     table = Table(title="methods", show_lines=True)
     table.add_column("name", no_wrap=True)
-    table.add_column("kind", no_wrap=True)
+    table.add_column("runs on", no_wrap=True)
     table.add_column("what it does · parameters (defaults)", overflow="fold")
     for name, cls in METHODS.items():
         params = " ".join(
@@ -143,7 +143,7 @@ def list_methods() -> None:
             for f in dc.fields(cls)
             if f.name not in ("ratio", "budget") and f.default is not dc.MISSING
         )
-        kind = "in-model" if cls.in_model else "prompt"
+        kind = "in-process models" if cls.in_model else "every backend"
         table.add_row(name, kind, f"{cls.description}\n[dim]{params}[/]" if params else cls.description)
     out.print(table)
     out.print(

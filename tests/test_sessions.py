@@ -196,3 +196,42 @@ def test_cli_bad_method_and_mode_are_one_line_exit_2(tmp_path, tiny_model_dir):
         assert fragment in done.stderr and "Traceback" not in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+class ServerLikeBackend(CountingBackend):
+    """A backend with no in-process model to hook, as an HTTP server or llama.cpp."""
+
+    kind = "openai"
+
+    def __getattr__(self, name):
+        if name == "session":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    session = property(lambda self: (_ for _ in ()).throw(AttributeError("session")))
+
+
+@pytest.mark.usefixtures("three_questions")
+def test_an_in_model_method_on_a_server_backend_is_refused_before_anything_runs(tmp_path):
+    backend = ServerLikeBackend(tiny_backend())
+    backend.kind = "openai"
+    config = RunConfig(
+        model="hf:tiny", tasks=["three_questions"], lengths=[400], methods=["full", "snapkv:0.5"]
+    )
+    with pytest.raises(
+        UsageError,
+        match=r"method snapkv:0.5 changes the model's attention or KV cache and needs an in-process model",
+    ):
+        run(config, tmp_path / "run", backend=backend, show_progress=False)
+    assert not (tmp_path / "run").exists() and backend.generates == 0
+    # full runs anywhere, every mode as plain requests
+    run(RunConfig(model="hf:tiny", tasks=["three_questions"], lengths=[400], mode="multi-turn"), tmp_path / "ok",
+        backend=backend, show_progress=False)  # fmt: skip
+    assert backend.generates == 3 and [r[4] for r in table(tmp_path / "ok")] == ["ok"] * 3
+
+
+def test_a_budget_larger_than_the_context_is_refused_before_anything_runs(tmp_path):
+    config = RunConfig(model="hf:tiny", tasks=["niah"], lengths=[400], methods=["snapkv:budget=5000"])
+    with pytest.raises(UsageError, match=r"budget 5000 is larger than the context of niah@400"):
+        run(config, tmp_path / "run", backend=tiny_backend(), show_progress=False)
+    assert not (tmp_path / "run").exists()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from longscope.core import Backend
 from longscope.methods.base import KVMethod
 
 
@@ -15,6 +14,7 @@ class Full(KVMethod):
 
     name = "full"
     description = "the whole KV cache, nothing removed or masked (the reference)"
+    in_model = False  # changes nothing in the model: every backend runs it
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -22,6 +22,3 @@ class Full(KVMethod):
             from longscope.core import UsageError
 
             raise UsageError("method full keeps every entry; it takes no ratio or budget")
-
-    def check_backend(self, backend: Backend) -> None:
-        """Every backend can run the full context."""
