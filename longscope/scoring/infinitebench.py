@@ -72,13 +72,8 @@ def infinitebench_choice(prediction: str, answers: Sequence[str]) -> float:
     for ch in "\n\"'.,?!{}":
         reply = reply.replace(ch, " ")
     reply = _collapse_spaces(reply)
-    for prefix in ("answer is:", "answer:", "answer is", "option is"):
-        at = reply.find(prefix)
-        if at == -1:
-            continue
-        if len(reply) < at + len(prefix) + 1:
-            return 0.0
-        after = reply[at + len(prefix) + 1 :]
+    after = _after_first(reply, ("answer is:", "answer:", "answer is", "option is"))
+    if after is not None:
         return float(any(after.startswith(gold) for gold in golds))
     for word in reply.split():
         if word in "ABCD":
@@ -99,15 +94,20 @@ def infinitebench_code_debug(prediction: str, answers: Sequence[str]) -> float:
     for old in ("\n", "`", "'", '"', "-", "*", "Option", "option"):
         reply = reply.replace(old, " ")
     reply = _collapse_spaces(reply)
-    for prefix in ("answer is:", "is:", "answer:", "correct option is:"):
-        at = reply.find(prefix)
-        if at == -1:
-            continue
-        if len(reply) < at + len(prefix) + 1:
-            return 0.0
-        after = reply[at + len(prefix) + 1 :]
+    after = _after_first(reply, ("answer is:", "is:", "answer:", "correct option is:"))
+    if after is not None:
         return float(after.startswith(letter) or after.startswith(name))
     return 0.0
+
+
+def _after_first(reply: str, prefixes: Sequence[str]) -> str | None:
+    """The reply after the first of ``prefixes`` found (tried in order) and the one character after it, as
+    InfiniteBench reads an answer; "" when the reply ends there, None when no prefix occurs."""
+    for prefix in prefixes:
+        at = reply.find(prefix)
+        if at != -1:
+            return reply[at + len(prefix) + 1 :]
+    return None
 
 
 @SCORERS.register("infinitebench_code_run")

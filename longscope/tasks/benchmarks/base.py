@@ -263,6 +263,12 @@ class Benchmark(Task):
             args["name"] = self.subset
         return args
 
+    def hub_file(self, path_in_repo: str) -> dict[str, Any]:
+        """``load_dataset`` arguments reading one published file of the hub repository as plain JSON: the
+        repository's loading script (remote code) never runs, and each file's own field types stand."""
+        url = f"https://huggingface.co/datasets/{self.hub_id}/resolve/main/{path_in_repo}"
+        return {"path": "json", "data_files": {"test": url}, "split": "test"}
+
     def validate(self, data: dict) -> str | None:
         """Checks beyond the types in ``fields``: a reason the record cannot be used, or None. Called on the
         task of the subset the record was read for, so ``self.subset`` names it."""

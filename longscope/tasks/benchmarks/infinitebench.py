@@ -119,10 +119,9 @@ class InfiniteBench(Benchmark):
         return [f"{stem}.jsonl", f"data/{stem}.jsonl", f"{stem}.json", f"{stem}.parquet"]
 
     def hub_args(self) -> dict[str, Any]:
-        # One file per task at the top of the hub repository, read as plain JSON: only that task's file is
-        # fetched, and each file's own field types stand (the tasks' answers differ in type).
-        url = f"https://huggingface.co/datasets/{self.hub_id}/resolve/main/{self.subset}.jsonl"
-        return {"path": "json", "data_files": {"test": url}, "split": "test"}
+        # One file per task at the top of the hub repository: only that task's file is fetched (the tasks'
+        # answers differ in type).
+        return self.hub_file(f"{self.subset}.jsonl")
 
     def validate(self, data: dict) -> str | None:
         if not answers_of(data):

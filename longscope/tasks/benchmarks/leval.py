@@ -33,7 +33,6 @@ OPEN_ENDED = (
 )
 OPEN_ENDED_REASON = "open-ended L-Eval task: needs an LLM judge (not available in this build)"
 MAX_NEW_TOKENS = 512
-HUB_FILES = "https://huggingface.co/datasets/L4NLP/LEval/resolve/main"
 
 # The system prompts, verbatim (typos included: they are the benchmark's prompt).
 _EXAM_SYSTEM = (
@@ -111,10 +110,8 @@ class LEval(Benchmark):
         return names + [f"{self.subset}.json", f"{self.subset}.parquet"]
 
     def hub_args(self) -> dict[str, Any]:
-        # The hub's loading script is not run (remote code never is): its data file is read as plain JSON.
         group = "Generation" if self.subset in OPEN_ENDED else "Exam"
-        url = f"{HUB_FILES}/LEval/{group}/{self.subset}.jsonl"
-        return {"path": "json", "data_files": {"test": url}, "split": "test"}
+        return self.hub_file(f"LEval/{group}/{self.subset}.jsonl")
 
     def validate(self, data: dict) -> str | None:
         if self.subset in OPEN_ENDED:

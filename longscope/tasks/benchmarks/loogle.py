@@ -63,9 +63,7 @@ class LooGLE(Benchmark):
         return [f"{stem}.jsonl", f"LooGLE-testdata/{stem}.jsonl", f"data/{stem}.jsonl", f"{stem}.json"]
 
     def hub_args(self) -> dict[str, Any]:
-        # The hub's loading script is not run (remote code never is): the task's file is read as plain JSON.
-        url = f"https://huggingface.co/datasets/{self.hub_id}/resolve/main/{self.subset}.jsonl"
-        return {"path": "json", "data_files": {"test": url}, "split": "test"}
+        return self.hub_file(f"{self.subset}.jsonl")
 
     def validate(self, data: dict) -> str | None:
         return task_problem(self.subset, data)
