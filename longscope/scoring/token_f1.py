@@ -50,7 +50,9 @@ KEYWORD_RECALL_THRESHOLD = {"en": 0.2, "zh": 0.4}
 
 @SCORERS.register("keyword_gated_f1")
 def keyword_gated_f1(prediction: str, answers: Sequence[str], meta: dict) -> tuple[float, dict[str, float]]:
-    """LV-Eval's keyword-recall-gated token F1.
+    """A keyword-recall-gated token F1, after LV-Eval's idea; the ``lveval`` loader scores with its own
+    ``lveval_*`` scorers, which follow LV-Eval's code exactly (its word blacklist counts only in the keyword
+    recall, Chinese without keywords gates on the gold answer, only the first gold answer counts).
 
     ``meta["answer_keywords"]`` (a list of strings, or one string) holds the answer's key words. Their tokens,
     normalised as the prediction is, are pooled; if the prediction recalls fewer than
@@ -58,8 +60,7 @@ def keyword_gated_f1(prediction: str, answers: Sequence[str], meta: dict) -> tup
     answer. With no keywords there is no gate. The language is ``meta["language"]`` ("en" or "zh") when
     given, else Chinese if the gold answers or keywords contain CJK ideographs.
 
-    The gold answers are used as given: LV-Eval also deletes a list of filler words from the prediction and
-    the gold before the F1; that list is not reproduced here, so scores can differ slightly from LV-Eval's.
+    The gold answers and the prediction are used as given, with every gold answer tried.
     """
     keywords = meta.get("answer_keywords") or []
     if isinstance(keywords, str):
