@@ -215,11 +215,14 @@ class HFBackend(HFTokenizer):
 
     # -- generation ----------------------------------------------------------------------------------
 
-    @torch.inference_mode()
-    def generate(self, request: GenerationRequest) -> Generation:
+    def prepare(
+        self, request: GenerationRequest, *, past_window: bool = False
+    ) -> tuple[str, list[int], torch.Generator | None]:
+        """The rendered prompt, its token ids and the sampler's generator; a request above the model window
+        fails here unless the method reads past it (``past_window``)."""
         prompt = self.render(request.messages, request.answer_prefix, request.chat)
         ids = self.encode(prompt)
-        if len(ids) + request.max_new_tokens > self.context_window:
+        if len(ids) + request.max_new_tokens > self.context_window and not past_window:
             raise ValueError(
                 f"request of {len(ids)} + {request.max_new_tokens} tokens exceeds the model window of "
                 f"{self.context_window}"
@@ -227,6 +230,11 @@ class HFBackend(HFTokenizer):
         generator = None
         if request.temperature > 0:
             generator = torch.Generator(device=self.device).manual_seed(request.seed)
+        return prompt, ids, generator
+
+    @torch.inference_mode()
+    def generate(self, request: GenerationRequest) -> Generation:
+        _, ids, generator = self.prepare(request)
         input_ids = torch.tensor([ids], device=self.device)
 
         started = time.perf_counter()

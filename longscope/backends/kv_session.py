@@ -80,8 +80,7 @@ class KVSession:
     def next_token_logits(self, request: GenerationRequest) -> torch.Tensor:
         """The model's logits for the first answer token under the method, the cache restored afterwards:
         what tests compare across methods."""
-        prompt = self.backend.render(request.messages, request.answer_prefix, request.chat)
-        ids = self.backend.encode(prompt)
+        prompt, ids, _ = self.backend.prepare(request, past_window=self.method.extends_window)
         state = self._reach(prompt, ids, request.context)
         position = len(self.logical)
         with self.method.attending(self.model, state):
@@ -118,25 +117,16 @@ class KVSession:
     @torch.inference_mode()
     def ask(self, request: GenerationRequest, keep: str = "context") -> Generation:
         backend, model, method = self.backend, self.model, self.method
-        prompt = backend.render(request.messages, request.answer_prefix, request.chat)
-        ids = backend.encode(prompt)
-        if len(ids) + request.max_new_tokens > backend.context_window and not method.extends_window:
-            raise ValueError(
-                f"request of {len(ids)} + {request.max_new_tokens} tokens exceeds the model window of "
-                f"{backend.context_window}"
-            )
+        prompt, ids, generator = backend.prepare(request, past_window=method.extends_window)
         device = backend.device
-        generator = None
-        if request.temperature > 0:
-            generator = torch.Generator(device=device).manual_seed(request.seed)
 
         started = time.perf_counter()
         # The prefill's peak memory: the context's prefill (unless it is shared already) and the question's.
-        peak = PeakMemory(device).__enter__()
+        peak = PeakMemory(device).start()
         try:
             state = self._reach(prompt, ids, request.context)
         except BaseException:
-            peak.__exit__(None, None, None)
+            peak.stop()
             raise
         position = len(self.logical)
         fed_after = 0  # tokens appended after the prompt (generated ones fed back)
@@ -147,7 +137,7 @@ class KVSession:
                 token = backend._pick(logits, request.temperature, generator)
                 backend._sync()
             finally:
-                peak.__exit__(None, None, None)
+                peak.stop()
             prefill_s = time.perf_counter() - started
             decode_started = time.perf_counter()
 

@@ -40,6 +40,15 @@ class PeakMemory:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> PeakMemory:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> PeakMemory:
+        """Begin measuring (for spans that do not fit one ``with`` block)."""
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
             return self
@@ -57,9 +66,8 @@ class PeakMemory:
             if now is not None and now > (self.bytes or 0):
                 self.bytes = now
 
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
+    def stop(self) -> None:
+        """Stop measuring; ``bytes`` holds the peak."""
         if self.device.type == "cuda":
             self.bytes = int(torch.cuda.max_memory_allocated(self.device))
             return
