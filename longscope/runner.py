@@ -159,7 +159,7 @@ def run(
         method.check_backend(backend)
     # A method that reads past the trained window (attention sinks + a local window) may be given longer
     # lengths; the other methods then get skipped rows at those lengths.
-    beyond = any(getattr(method, "extends_window", False) for method in methods)
+    beyond = any(method.extends_window for method in methods)
     synthetic = [task for task in tasks if not task.published]
     too_long = [length for length in config.lengths if length > backend.context_window]
     if too_long and synthetic and not beyond:
@@ -178,7 +178,7 @@ def run(
     skipped: list[tuple[WorkItem, Sample, str]] = []
     built: dict[tuple, Sample] = {}
     for item in items:
-        if item.key(0) in done and item.task.published is False and not item.task.multi_turn:
+        if item.key(0) in done and not item.task.published and not item.task.multi_turn:
             continue  # finished before: a one-turn synthetic sample need not even be read back
         where = (item.task, item.length, item.depth, item.seed)
         if where not in built:
@@ -186,10 +186,10 @@ def run(
         sample = built[where]
         if all(item.key(turn) in done for turn in range(len(sample.turns))):
             continue
-        if len(sample.turns) > 1 or item.mode != "independent":
+        if item.mode == "multi-turn":
             _check_turns(sample, item)
         realised = sample.metadata.get("realised_tokens", backend.context_window + 1)
-        if realised > backend.context_window and not getattr(item.method, "extends_window", False):
+        if realised > backend.context_window and not item.method.extends_window:
             policy = config.truncation or getattr(item.task, "truncation", None) or "middle"
             if not item.task.published and config.truncation is None:
                 skipped.append(
@@ -208,7 +208,7 @@ def run(
                 )
                 continue
             sample = kept
-        if len(sample.turns) > 1 and not getattr(item.method, "extends_window", False):
+        if len(sample.turns) > 1 and not item.method.extends_window:
             over = _turn_over_window(backend, item, sample)
             if over is not None:
                 skipped.append((item, sample, over))
@@ -251,7 +251,8 @@ def _turn_over_window(backend: Backend, item: WorkItem, sample: Sample) -> str |
 
 
 def _check_turns(sample: Sample, item: WorkItem) -> None:
-    if item.mode == "multi-turn" and any(not turn.answers for turn in sample.turns[:-1]):
+    """Multi-turn replies with every earlier turn's gold answer, so each of those turns needs one."""
+    if any(not turn.answers for turn in sample.turns[:-1]):
         raise UsageError(
             f"{sample.id}: multi-turn mode replies with each turn's gold answer, and a turn has none"
         )

@@ -23,6 +23,8 @@ class Method:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     in_model: ClassVar[bool] = True  # changes attention or the KV cache: needs an in-process backend
+    # True when the method lets the model read past its trained window (attention sinks + local window).
+    extends_window: ClassVar[bool] = False
     ratio: float | None = None
     budget: int | None = None
 
@@ -115,9 +117,6 @@ class KVMethod(Method):
     The session calls ``new_cache`` → ``prefill`` once per context, then runs every question and answer token
     inside ``attending``; ``restore`` brings the cache back to the context state between questions.
     """
-
-    # True when the method lets the model read past its trained window (attention sinks + local window).
-    extends_window: ClassVar[bool] = False
 
     def new_cache(self, model: Any) -> Any:
         from transformers import DynamicCache
