@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from longscope.core import Backend, Sample, Turn, UsageError
 from longscope.haystack import FittedContext, GeneratedUnits, Needle, corpus
-from longscope.tasks.base import Task
+from longscope.tasks.base import Task, prompt_tokens
 from longscope.tasks.vocabulary import ADJECTIVES, NOUNS
 
 _CONSONANTS = "bdfgklmnprstvz"
@@ -27,11 +27,6 @@ _STRIDE = 104_729
 def _noise(i: int) -> str:
     # Text before the stream pads the first few tokens: plain filler, never a partial list item.
     return corpus("noise").unit(i)
-
-
-def _prompt_tokens(backend: Backend, template: str, question: str, prefix: str, context: str) -> int:
-    user = template.format(context=context, question=question)
-    return backend.count_tokens(backend.render([{"role": "user", "content": user}], prefix))
 
 
 def _six_letter_word(index: int, offset: int) -> str:
@@ -138,7 +133,7 @@ class CommonWords(Task):
         """(rounds, rare words per round, estimated list items) for this length: rounds hold ``top`` common
         words once and the rare batch ``rare_count`` times each, and the rounds together fill the length."""
         question, prefix = self._question()
-        room = length - self.max_new_tokens - _prompt_tokens(backend, _CWE_TEMPLATE, question, prefix, "")
+        room = length - self.max_new_tokens - prompt_tokens(backend, _CWE_TEMPLATE, question, prefix, "")
         # Tokens per list item from a probe of 64 items; numbering grows with the list, so re-probe once with
         # numbers of the size the estimate gives.
         items = 100
@@ -443,8 +438,8 @@ class CountOccurrences(Task):
         # The target's sentences must fit: measure the worst case (max_count of them) on seed 0's plan.
         target, _, needles, _ = self._plan(0)
         question, prefix = self._question(target)
-        empty = _prompt_tokens(backend, _COUNT_TEMPLATE, question, prefix, "")
-        per = _prompt_tokens(backend, _COUNT_TEMPLATE, question, prefix, needles[0].text) - empty + 1
+        empty = prompt_tokens(backend, _COUNT_TEMPLATE, question, prefix, "")
+        per = prompt_tokens(backend, _COUNT_TEMPLATE, question, prefix, needles[0].text) - empty + 1
         room = length - self.max_new_tokens - empty
         if self.max_count * per > room:
             raise UsageError(

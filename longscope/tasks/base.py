@@ -192,6 +192,13 @@ class Task:
             )
 
 
+def prompt_tokens(backend: Backend, template: str, question: str, prefix: str, context: str) -> int:
+    """Tokens of the rendered one-message prompt over ``context``: what tasks measure their own overheads
+    and fits with before building a sample."""
+    user = template.format(context=context, question=question)
+    return backend.count_tokens(backend.render([{"role": "user", "content": user}], prefix))
+
+
 def cached_sample(task: Task, backend: Backend, length: int, depth: float | None, seed: int) -> Sample:
     """Build a sample, or read it back: keyed by (task parameters, seed, length, depth, tokenizer fingerprint),
     so every backend with the same tokenizer and every rerun sees byte-identical prompts."""

@@ -15,12 +15,7 @@ import numpy as np
 
 from longscope.core import Backend, Sample, Turn, UsageError
 from longscope.haystack import FittedContext, GeneratedUnits, Needle, corpus, split_sentences
-from longscope.tasks.base import Task
-
-
-def _prompt_tokens(backend: Backend, template: str, question: str, prefix: str, context: str) -> int:
-    user = template.format(context=context, question=question)
-    return backend.count_tokens(backend.render([{"role": "user", "content": user}], prefix))
+from longscope.tasks.base import Task, prompt_tokens
 
 
 def _noise(i: int) -> str:
@@ -121,7 +116,7 @@ class Reorder(Task):
         for the segments); refuses a length that cannot hold two sentences a segment."""
         question, prefix = self._question()
         template = _REORDER_TEMPLATE.format(segments=self.segments)
-        empty = _prompt_tokens(backend, template, question, prefix, "")
+        empty = prompt_tokens(backend, template, question, prefix, "")
         room = length - self.max_new_tokens - empty - _MARGIN
         span = 64
         while True:
@@ -167,7 +162,7 @@ class Reorder(Task):
             return units, bounds, last
 
         def cost(units: list[str]) -> int:
-            return _prompt_tokens(backend, template, question, prefix, "".join(units).lstrip()) - empty
+            return prompt_tokens(backend, template, question, prefix, "".join(units).lstrip()) - empty
 
         m = int(np.searchsorted(cum, room - 4 * self.segments, side="right")) - 1
         tried: dict[int, int] = {}
@@ -406,7 +401,7 @@ class BestOfN(Task):
             )
         plan = self._plan(0)
         context = "".join("\n" + needle.text for needle in plan.needles).lstrip()
-        floor = _prompt_tokens(backend, _BON_TEMPLATE, plan.question, "The true statement is", context)
+        floor = prompt_tokens(backend, _BON_TEMPLATE, plan.question, "The true statement is", context)
         if floor > length - self.max_new_tokens:
             raise UsageError(
                 f"{self.label()}: candidates={self.candidates} statements and the look-alike records take "

@@ -10,7 +10,7 @@ from typing import ClassVar, Literal, NamedTuple
 
 from longscope.core import Backend, Sample, Turn, UsageError
 from longscope.haystack import GeneratedUnits, Needle, corpus
-from longscope.tasks.base import Task
+from longscope.tasks.base import Task, prompt_tokens
 
 Direction = Literal["forward", "backward"]
 
@@ -106,9 +106,11 @@ class Threading(Task):
         for probe in probes:
             plan = probe._plan(0)
             first = plan.turns[0]
-            empty = _count(backend, first.question, first.answer_prefix, "")
+            empty = prompt_tokens(backend, TEMPLATE, first.question, first.answer_prefix, "")
             record = plan.needles[0].text.lstrip()
-            per_record = max(1, _count(backend, first.question, first.answer_prefix, record) - empty)
+            per_record = max(
+                1, prompt_tokens(backend, TEMPLATE, first.question, first.answer_prefix, record) - empty
+            )
             room = length - self.max_new_tokens - empty
             if records * per_record > room:
                 times = f" x questions={self.questions}" if self.questions > 1 else ""
@@ -206,11 +208,6 @@ class Threading(Task):
             needles=plan.needles,
             metadata={"hops": self.hops, "threads": self.threads, "direction": self.direction},
         )
-
-
-def _count(backend: Backend, question: str, prefix: str, context: str) -> int:
-    user = TEMPLATE.format(context=context, question=question)
-    return backend.count_tokens(backend.render([{"role": "user", "content": user}], prefix))
 
 
 @dataclass(frozen=True)

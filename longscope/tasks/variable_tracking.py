@@ -10,7 +10,7 @@ from typing import ClassVar, Literal
 
 from longscope.core import Backend, Sample, Turn, UsageError
 from longscope.haystack import CORPORA, Needle, corpus
-from longscope.tasks.base import Task
+from longscope.tasks.base import Task, prompt_tokens
 
 TEMPLATE = (
     "The text below hides statements of the form `VAR NAME = ...`. Each one binds a variable either to a "
@@ -79,9 +79,18 @@ class VariableTracking(Task):
         # All statements must fit beside the instructions and question. One chain of one hop (a number
         # statement and a copy) measures a statement without drawing every name of a huge request.
         question, prefix, _, needles, _ = dataclasses.replace(self, chains=1, hops=1)._plan(0)
-        empty = _count(backend, question, prefix, "")
+        empty = prompt_tokens(backend, TEMPLATE, question, prefix, "")
         per = max(
-            1, -(-(_count(backend, question, prefix, "".join(n.text for n in needles).lstrip()) - empty) // 2)
+            1,
+            -(
+                -(
+                    prompt_tokens(
+                        backend, TEMPLATE, question, prefix, "".join(n.text for n in needles).lstrip()
+                    )
+                    - empty
+                )
+                // 2
+            ),
         )
         statements = self.chains * (self.hops + 1)
         room = length - self.max_new_tokens - empty
@@ -132,8 +141,3 @@ class VariableTracking(Task):
             needles=needles,
             metadata={"hops": self.hops, "chains": self.chains},
         )
-
-
-def _count(backend: Backend, question: str, prefix: str, context: str) -> int:
-    user = TEMPLATE.format(context=context, question=question)
-    return backend.count_tokens(backend.render([{"role": "user", "content": user}], prefix))
