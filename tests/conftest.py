@@ -71,22 +71,21 @@ def tiny_tokenizer(template: str = "chatml", style: str = "bytelevel"):
     return fast
 
 
-def tiny_llama(tokenizer, *, layers: int = 2, seed: int = 0):
+def tiny_llama(tokenizer, *, layers: int = 2, seed: int = 0, **shape):
+    """A tiny random Llama; ``shape`` overrides config fields (wider heads, a short trained window...)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
+    fields = dict(hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2,
+                  max_position_embeddings=8192)  # fmt: skip
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
         num_hidden_layers=layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=8192,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        **{**fields, **shape},
     )
     return LlamaForCausalLM(config).eval()
 

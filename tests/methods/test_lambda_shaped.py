@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import tiny_tokenizer
+from conftest import tiny_llama, tiny_tokenizer
 
 from longscope.backends.hf import HFBackend
 from longscope.core import GenerationRequest, UsageError
@@ -17,24 +17,8 @@ CONTEXT = "The quick brown fox jumps over the lazy dog while the old owl counts 
 def llama(*, layers: int = 2, trained: int = 8192, seed: int = 0, sharpness: float = 1.0, rope=None):
     """A tiny random Llama whose trained window (max_position_embeddings) can be made small; ``sharpness``
     scales the query and key projections so attention is far from uniform and positions change the logits."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tokenizer = tiny_tokenizer()
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=trained,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        **({"rope_parameters": rope} if rope else {}),
-    )
-    model = LlamaForCausalLM(config).eval()
+    shape = {"rope_parameters": rope} if rope else {}
+    model = tiny_llama(tiny_tokenizer(), layers=layers, seed=seed, max_position_embeddings=trained, **shape)
     with torch.no_grad():
         for layer in model.model.layers:
             layer.self_attn.q_proj.weight.mul_(sharpness)

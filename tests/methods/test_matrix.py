@@ -7,7 +7,7 @@ import functools
 
 import pytest
 import torch
-from conftest import tiny_tokenizer
+from conftest import tiny_llama, tiny_tokenizer
 
 from longscope.core import GenerationRequest, UsageError
 from longscope.haystack import corpus
@@ -38,25 +38,11 @@ NOT_EXACT = {
 def _backend():
     """A tiny random Llama with 64-wide heads: kvpress's AdaKV masking needs room to find a key that every
     query ignores, which 16-wide heads do not give."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     from longscope.backends.hf import HFBackend
 
     tokenizer = tiny_tokenizer()
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=128,
-        intermediate_size=256,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=4096,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    model = LlamaForCausalLM(config).eval()
+    model = tiny_llama(tokenizer, hidden_size=128, intermediate_size=256, num_attention_heads=2,
+                       num_key_value_heads=1, max_position_embeddings=4096)  # fmt: skip
     return HFBackend(model, tokenizer, name="tiny-llama-wide-heads", revision="test")
 
 
@@ -166,16 +152,12 @@ def test_bad_amounts_are_refused_in_one_line(name):
 def test_layers_of_different_lengths_are_answered_token_by_token_and_match_full_when_nothing_is_dropped():
     """PyramidKV leaves each layer its own length; one attention mask cannot fit them all, so the question is
     fed a token at a time. On a cache whose layers are even, that path gives the logits of the usual one."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     from longscope.backends.hf import HFBackend
 
     tokenizer = tiny_tokenizer()
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256, num_hidden_layers=8,
-                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)  # fmt: skip
-    backend = HFBackend(LlamaForCausalLM(config).eval(), tokenizer, name="tiny-8-layers", revision="test")
+    model = tiny_llama(tokenizer, layers=8, hidden_size=128, intermediate_size=256, num_attention_heads=2,
+                       num_key_value_heads=1, max_position_embeddings=4096)  # fmt: skip
+    backend = HFBackend(model, tokenizer, name="tiny-8-layers", revision="test")
     context = "".join(corpus("noise").units(0, 80))  # long enough for PyramidKV's layers to differ
     request = GenerationRequest(
         messages=[{"role": "user", "content": f"{context}\n\nQuestion: which colour?"}],

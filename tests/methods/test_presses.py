@@ -17,6 +17,7 @@ from conftest import tiny_backend, tiny_llama, tiny_tokenizer
 from longscope.core import GenerationRequest, UsageError
 from longscope.methods import make_method
 from longscope.methods.kv import presses
+from methods.probes import run_logits
 
 CONTEXT = " ".join(f"The secret number for item {i} is {i * 7919 % 10007}." for i in range(40))
 QUESTIONS = ("what is the secret number for item 7", "which item has the number 42")
@@ -35,26 +36,12 @@ def request(question: str, new_tokens: int = 6) -> GenerationRequest:
 def wide_backend():
     """A tiny Llama with 64-wide heads: kvpress masks an entry (AdaKV) with a fake key that every query of a
     step must score below zero, which 16-wide random heads often cannot offer for a whole question."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     from longscope.backends.hf import HFBackend
 
     tokenizer = tiny_tokenizer()
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=128,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=64,
-        max_position_embeddings=4096,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    return HFBackend(LlamaForCausalLM(config).eval(), tokenizer, name="wide-llama", revision="test")
+    model = tiny_llama(tokenizer, hidden_size=128, num_attention_heads=2, num_key_value_heads=1, head_dim=64,
+                       max_position_embeddings=4096)  # fmt: skip
+    return HFBackend(model, tokenizer, name="wide-llama", revision="test")
 
 
 @pytest.fixture(scope="module")
@@ -82,23 +69,9 @@ def prefill(backend, spec: str):
     return method, method.prefill(model, torch.tensor([ids[:split]]), method.new_cache(model))
 
 
-@torch.inference_mode()
 def question_logits(backend, spec: str) -> torch.Tensor:
     """Logits of the question (all its tokens at once) and of one decode step, through the method's hooks."""
-    ids, split = split_prompt(backend)
-    model, method = backend.model, make_method(spec)
-    state = method.prefill(model, torch.tensor([ids[:split]]), method.new_cache(model))
-    with method.attending(model, state):
-        chunk = model(
-            input_ids=torch.tensor([ids[split:]]),
-            past_key_values=state.cache,
-            position_ids=torch.arange(split, len(ids)).unsqueeze(0),
-        ).logits
-        step = model(
-            input_ids=chunk[:, -1:].argmax(-1),
-            past_key_values=state.cache,
-            position_ids=torch.tensor([[len(ids)]]),
-        ).logits
+    chunk, step, _ = run_logits(backend, spec, split_prompt(backend))
     return torch.cat([chunk, step], dim=1)
 
 

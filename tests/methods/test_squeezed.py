@@ -11,6 +11,7 @@ from conftest import tiny_backend
 from longscope.core import GenerationRequest, UsageError
 from longscope.methods import make_method
 from longscope.methods.kv import squeezed
+from methods.probes import run_logits
 
 CONTEXT = " ".join(f"The secret number for item {i} is {i * 7919 % 10007}." for i in range(40))
 LAYERS, KV_HEADS = 2, 2  # tiny_llama
@@ -36,27 +37,6 @@ def prompt_ids(backend) -> tuple[list[int], int]:
     prompt = backend.render(req.messages, req.answer_prefix, req.chat)
     ids = backend.encode(prompt)
     return ids, backend.session(make_method("full")).split(prompt, ids, CONTEXT)
-
-
-@torch.inference_mode()
-def run_logits(backend, spec: str, prompt_ids) -> tuple[torch.Tensor, torch.Tensor, object]:
-    """Logits of the question chunk (many query tokens at once) and of one decode step after it, through the
-    method's own prefill and attending hooks."""
-    ids, split = prompt_ids
-    model, method = backend.model, make_method(spec)
-    state = method.prefill(model, torch.tensor([ids[:split]]), method.new_cache(model))
-    with method.attending(model, state):
-        chunk = model(
-            input_ids=torch.tensor([ids[split:]]),
-            past_key_values=state.cache,
-            position_ids=torch.arange(split, len(ids)).unsqueeze(0),
-        ).logits
-        step = model(
-            input_ids=chunk[:, -1:].argmax(-1),
-            past_key_values=state.cache,
-            position_ids=torch.tensor([[len(ids)]]),
-        ).logits
-    return chunk, step, state
 
 
 @pytest.fixture(scope="module")
