@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -12,6 +11,7 @@ import pydantic
 import pytest
 from conftest import prompt_tokens, shared_tiny_backend
 
+from benchmarks.offline import force_offline
 from longscope.core import Sample, Turn, UsageError
 from longscope.tasks.benchmarks.base import (
     Benchmark,
@@ -214,23 +214,7 @@ def test_limit_takes_the_first_valid_records_of_each_subset(tmp_path):
 
 
 def test_hub_offline_tells_to_pass_data(monkeypatch, tmp_path):
-    import datasets
-    import huggingface_hub
-
-    for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-        monkeypatch.setenv(variable, "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", True)
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf" / "datasets")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    connections = []
-
-    def refuse(sock, address):
-        connections.append(address)
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+    connections = force_offline(monkeypatch, tmp_path)
     expected = (
         r"^cannot reach the dataset hub for example/toy-benchmark \(offline\?\).*"
         r"download the data and pass --data PATH$"
