@@ -23,7 +23,7 @@ run: setup
 	$(BIN)/longscope run
 
 test: setup browser
-	$(BIN)/python -m pytest
+	$(BIN)/lint-imports && $(BIN)/python -m pytest
 
 # The report's browser test drives Debian's headless Chromium; install it when it is missing.
 browser:

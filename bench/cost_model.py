@@ -17,8 +17,8 @@ import torch
 from longscope.analysis.cost_model import model_shape, percent_error, predict
 from longscope.analysis.hardware import cpu_profile, hardware
 from longscope.backends import resolve
-from longscope.backends.hf import cache_bytes
-from longscope.runner import parse_lengths
+from longscope.methods.base import cache_bytes
+from longscope.spec import parse_lengths
 
 HERE = Path(__file__).resolve().parent
 DECODE_STEPS = 16

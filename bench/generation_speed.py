@@ -16,6 +16,8 @@ import platform
 import time
 from pathlib import Path
 
+from longscope.core import Capabilities
+
 HERE = Path(__file__).resolve().parent
 FAMILIES = ("niah", "threading", "common_words")
 LENGTH = 128 * 1024
@@ -27,6 +29,7 @@ class Llama3Tokenizer:
     kind = "tokenizer"
     model_name = "llama-3-tokenizer"
     context_window = LENGTH
+    capabilities = Capabilities(tokenization="local")
 
     def __init__(self) -> None:
         import quicktok

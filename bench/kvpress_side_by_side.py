@@ -85,8 +85,8 @@ def main() -> None:
 
     from longscope.backends import resolve
     from longscope.methods import make_method
-    from longscope.methods.kv.presses import kvpress
-    from longscope.runner import parse_lengths
+    from longscope.methods.kv._press_lookup import kvpress
+    from longscope.spec import parse_lengths
     from longscope.tasks import cached_sample, make_task
 
     started = time.perf_counter()

@@ -31,10 +31,11 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1)
     args = parser.parse_args()
 
-    from longscope.runner import RunConfig, parse_lengths, run
+    from longscope.runner import RunConfig, run
+    from longscope.spec import parse_lengths, split_list
     from longscope.store import RunStore
     from longscope.suites import load_suite
-    from longscope.tasks import TASKS, split_list
+    from longscope.tasks import TASKS
 
     suite = load_suite("quick", list(TASKS))
     out = HERE / "results" / "methods_kv_run"
@@ -51,7 +52,7 @@ def main() -> None:
     run(config, out, show_progress=True)
     wall = time.perf_counter() - started
     store = RunStore.open(out, create=False)
-    rows = store.results(series=False)
+    rows = store.results()
     store.close()
 
     per_method: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))

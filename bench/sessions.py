@@ -27,7 +27,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from longscope.backends import resolve
-    from longscope.runner import RunConfig, parse_lengths, run
+    from longscope.runner import RunConfig, run
+    from longscope.spec import parse_lengths
     from longscope.store import RunStore
 
     backend = resolve("smollm2")
@@ -53,7 +54,7 @@ def main() -> None:
             run(config, out, backend=backend, show_progress=False)
             timings[mode] = time.perf_counter() - started
             store = RunStore.open(out, create=False)
-            rows = store.results(series=False)
+            rows = store.results()
             store.close()
             answers[mode] = {f"{r.sample_id}#t{r.turn}": r.prediction for r in rows}
             parts[mode] = {

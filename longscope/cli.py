@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -10,15 +9,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from longscope.analysis.effective_length import DEFAULT_THRESHOLD
-from longscope.analysis.summary import Breakdown, Summary, breakdown, summarise
+from longscope.analysis.breakdown import Breakdown, breakdown
+from longscope.analysis.scores import Summary, summarise
+from longscope.config import DEFAULT_SUITE, DEFAULT_THRESHOLD, RunConfig
 from longscope.core import UsageError
-from longscope.runner import RunConfig, parse_depths, parse_lengths
+from longscope.spec import format_length
 from longscope.store import RunStore
 from longscope.suites import load_suite
-from longscope.tasks import TASKS, split_list
-
-DEFAULT_SUITE = "quick"
+from longscope.tasks import TASKS
 
 app = typer.Typer(
     add_completion=False,
@@ -27,14 +25,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console()
-
-
-def fmt_length(tokens: int) -> str:
-    if tokens % 1024 == 0:
-        return f"{tokens // 1024}k"
-    if tokens % 512 == 0:
-        return f"{tokens / 1024:g}k"
-    return str(tokens)
 
 
 def _default_out(model: str) -> Path:
@@ -47,7 +37,7 @@ def _default_out(model: str) -> Path:
 @app.command()
 def run(
     model: str = typer.Option(
-        "smollm2", help="smollm2 (bundled), hf:PATH_OR_ID, gguf:PATH or openai:BASE_URL#MODEL[?options]"
+        RunConfig.model, help="smollm2 (bundled), hf:PATH_OR_ID, gguf:PATH or openai:BASE_URL#MODEL[?options]"
     ),
     suite: str = typer.Option(
         DEFAULT_SUITE, help="a built-in suite (quick, niah, ruler-like, plane) or a .toml/.yaml suite file"
@@ -60,22 +50,24 @@ def run(
     ),
     depths: str | None = typer.Option(None, help="needle depths in [0, 1] (default: the suite's)"),
     samples: int | None = typer.Option(None, help="samples (seeds) per task, length and depth"),
-    seed: int = typer.Option(0, help="first seed"),
-    retries: int = typer.Option(1, help="retries of a failed sample before it is recorded as failed"),
-    threshold: float = typer.Option(
-        DEFAULT_THRESHOLD, help="score (0-100) that a length must clear to count"
+    seed: int | None = typer.Option(None, help=f"first seed (default {RunConfig.seed})"),
+    retries: int | None = typer.Option(
+        None, help=f"retries of a failed sample before it is recorded as failed (default {RunConfig.retries})"
+    ),
+    threshold: float | None = typer.Option(
+        None, help=f"score (0-100) that a length must clear to count (default {DEFAULT_THRESHOLD:g})"
     ),
     truncation: str | None = typer.Option(
         None,
         help="for samples longer than the model window: middle, left, right or skip "
         "(default: a benchmark's own rule, middle otherwise)",
     ),
-    methods: str = typer.Option(
-        "full",
+    methods: str | None = typer.Option(
+        None,
         help="long-context methods to compare, e.g. full,snapkv:0.5,squeezed:budget=1024 (`longscope methods`)",
     ),
-    mode: str = typer.Option(
-        "independent",
+    mode: str | None = typer.Option(
+        None,
         help="how a sample's questions share its context: independent (each re-reads it), multi-request "
         "(prefilled once, the cache restored after each answer) or multi-turn (one conversation)",
     ),
@@ -92,21 +84,18 @@ def run(
     """Evaluate a model; with no arguments, the bundled SmolLM2 on the quick suite up to 4k tokens."""
     from longscope import runner
 
-    chosen = load_suite(suite, list(TASKS))
-    config = RunConfig(
+    config = RunConfig.from_options(
+        suite=load_suite(suite, list(TASKS)),
         model=model,
-        suite=chosen.name,
-        tasks=split_list(tasks) if tasks is not None else list(chosen.tasks),
-        lengths=parse_lengths(lengths if lengths is not None else ",".join(chosen.lengths) or "1k,2k,4k"),
-        depths=parse_depths(
-            depths if depths is not None else ",".join(f"{d:g}" for d in chosen.depths) or "0.5"
-        ),
-        samples=samples if samples is not None else (chosen.samples or 1),
+        tasks=tasks,
+        lengths=lengths,
+        depths=depths,
+        samples=samples,
         seed=seed,
         retries=retries,
         threshold=threshold,
         truncation=truncation,
-        methods=split_list(methods),
+        methods=methods,
         mode=mode,
         data=data,
         limit=limit,
@@ -119,91 +108,60 @@ def run(
             f"interrupted: finished samples are saved in {target}; run the same command to resume"
         )
         raise typer.Exit(130) from None
-    print_summary(summary, target)
+    print_summary(summary, target, config.threshold)
     if report:
         from longscope.report.commands import build_report
 
-        out.print(build_report(target, threshold).message, markup=False, highlight=False)
+        out.print(build_report(target, config.threshold).message, markup=False, highlight=False)
 
 
 @app.command("methods")
-def list_methods() -> None:
-    """List the long-context methods, their parameters and what a ratio or budget means for each."""
-    import dataclasses as dc
-
+def list_methods(
+    name: str | None = typer.Argument(None, metavar="NAME", help="one method in full, with every parameter"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="every method in full"),
+) -> None:
+    """List the long-context methods, one line each; NAME (or --verbose) shows parameters and defaults."""
+    from longscope import listing
     from longscope.methods import METHODS
 
-    table = Table(title="methods", show_lines=True)
-    table.add_column("name", no_wrap=True)
-    table.add_column("runs on", no_wrap=True)
-    table.add_column("what it does · parameters (defaults)", overflow="fold")
-    for name, cls in METHODS.items():
-        params = " ".join(
-            f"{f.name}={f.default}"
-            for f in dc.fields(cls)
-            if f.name not in ("ratio", "budget") and f.default is not dc.MISSING
-        )
-        kind = "in-process models" if cls.in_model else "every backend"
-        table.add_row(name, kind, f"{cls.description}\n[dim]{params}[/]" if params else cls.description)
-    out.print(table)
-    out.print(
-        "Write NAME:RATIO (fraction of the context's KV entries dropped, in [0, 1)) or NAME:budget=N (entries "
-        "kept), e.g. --methods full,snapkv:0.5,snapkv:budget=1024; any kvpress press as "
-        "kvpress:PressName(arg=value):0.5."
-    )
+    width = listing.terminal_width()
+    if name is not None:
+        text = listing.method_detail(name, listing.lookup(METHODS.items(), name, "method"), width)
+    elif verbose:
+        text = listing.methods_verbose(METHODS.items(), width)
+    else:
+        text = listing.methods_compact(METHODS.items(), width)
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("tasks")
 def list_tasks(
-    plane: bool = typer.Option(False, "--plane", help="print the difficulty plane as a text grid"),
+    name: str | None = typer.Argument(None, metavar="NAME", help="one task in full, with every parameter"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="every task in full"),
+    plane: bool = typer.Option(False, "--plane", help="place the tasks on the difficulty plane"),
 ) -> None:
-    """List the tasks with their parameters, metric, and place on the difficulty plane."""
+    """List the tasks, one line each; NAME (or --verbose) shows parameters, metric and plane coordinates."""
+    from longscope import listing
+
+    width = listing.terminal_width()
     if plane:
-        wide = Console(width=max(out.width, 130))
-        wide.print(plane_grid({name: (cls().diffusion, cls().scope) for name, cls in TASKS.items()}))
-        return
-    table = Table(title="tasks", show_lines=True)
-    table.add_column("name", no_wrap=True)
-    table.add_column("diffusion", justify="right")
-    table.add_column("scope", justify="right")
-    table.add_column("metric", no_wrap=True)
-    table.add_column("what it asks · parameters (defaults)", overflow="fold")
-    for name, cls in TASKS.items():
-        task = cls()
-        params = " ".join(f"{f.name}={getattr(task, f.name)}" for f in dataclasses.fields(task))
-        table.add_row(
-            name,
-            f"{task.diffusion:.2f}",
-            f"{task.scope:.2f}",
-            task.metric,
-            f"{task.description}\n[dim]{params}[/]",
-        )
-    out.print(table)
-    out.print(
-        "Configure a task as NAME(param=value,...), e.g. --tasks 'niah(haystack=noise,value_type=uuid)'."
-    )
-    out.print("`longscope tasks --plane` places them on the difficulty plane.")
+        text = plane_grid({task: (cls().diffusion, cls().scope) for task, cls in TASKS.items()}, width=width)
+    elif name is not None:
+        text = listing.task_detail(name, listing.lookup(TASKS.items(), name, "task"), width)
+    elif verbose:
+        text = listing.tasks_verbose(TASKS.items(), width)
+    else:
+        text = listing.tasks_compact(TASKS.items(), width)
+    # The text is laid out for the width already; rich must not wrap it a second time.
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
-def plane_grid(points: dict[str, tuple[float, float]], bins: int = 5) -> Table:
-    """Tasks on a grid: diffusion (how hard to find) rising upwards, scope (how much is needed) to the right."""
-    table = Table(title="difficulty plane: diffusion (rows, how hard to find) × scope (columns, how much is needed)",
-                  show_lines=True)  # fmt: skip
-    table.add_column("diffusion", justify="right", no_wrap=True)
-    edges = [i / bins for i in range(bins + 1)]
-    for i in range(bins):
-        table.add_column(f"{edges[i]:.1f}-{edges[i + 1]:.1f}", no_wrap=True)
+def plane_grid(points: dict[str, tuple[float, float]], bins: int = 5, width: int | None = None) -> str:
+    """Tasks on the difficulty plane: diffusion (how hard to find) rising upwards, scope (how much is needed)
+    to the right; a list of the same cells when the grid would not fit the terminal."""
+    from longscope import listing
 
-    def bucket(value: float) -> int:
-        return min(bins - 1, int(value * bins))
-
-    for row in reversed(range(bins)):
-        cells = [
-            "\n".join(sorted(n for n, (d, sc) in points.items() if bucket(d) == row and bucket(sc) == col))
-            for col in range(bins)
-        ]
-        table.add_row(f"{edges[row]:.1f}-{edges[row + 1]:.1f}", *cells)
-    return table
+    return listing.plane_text(points, width or listing.terminal_width(), bins)
 
 
 @app.command()
@@ -226,7 +184,7 @@ def show(
     if by or metric:
         print_breakdown(breakdown(results, metadata, by=by, metric=metric), run_dir)
     else:
-        print_summary(summarise(results, threshold), run_dir)
+        print_summary(summarise(results, threshold), run_dir, threshold)
     if state == "running":
         out.print("[yellow]This run did not finish: the table shows the samples done so far.[/]")
 
@@ -291,42 +249,46 @@ def print_breakdown(table_data: Breakdown, run_dir: Path) -> None:
     out.print(table)
 
 
-def print_summary(summary: Summary, run_dir: Path) -> None:
-    if not summary.cells:
+def print_summary(summary: Summary, run_dir: Path, threshold: float) -> None:
+    """One table per method, each with its own mean over tasks and effective length: methods are never
+    pooled into one cell."""
+    if summary.empty:
         out.print(f"{run_dir}: no results yet")
         return
-    table = Table(title=f"score (0-100) by task and length — {run_dir}")
-    table.add_column("task")
-    for length in summary.lengths:
-        table.add_column(fmt_length(length), justify="right")
-    table.add_column("effective", justify="right")
-    for task in summary.tasks:
-        row = [task]
-        for length in summary.lengths:
-            cell = summary.cells.get((task, length))
-            if cell is None:
-                row.append("")
-                continue
-            mean = "—" if cell.mean is None else f"{cell.mean:.1f}"
-            failed = f" [red]{cell.failed} failed[/]" if cell.failed else ""
-            row.append(f"{mean} (n={cell.n}){failed}")
-        row.append(_length_or_none(summary.effective_length(task)))
-        table.add_row(*row)
-    overall = [summary.overall(length) for length in summary.lengths]
-    table.add_row(
-        "[bold]mean over tasks[/]",
-        *["—" if m is None else f"[bold]{m:.1f}[/]" for m in overall],
-        f"[bold]{_length_or_none(summary.effective_length())}[/]",
-        end_section=True,
-    )
-    out.print(table)
-    effective = summary.effective_length()
-    verdict = (
-        f"Effective context length: {fmt_length(effective)} tokens"
-        if effective
-        else "Effective context length: none of the tested lengths"
-    )
-    out.print(f"{verdict} (largest length whose mean score is at least {summary.threshold:g}).")
+    for method, table_data in summary.tables.items():
+        title = f"score (0-100) by task and length — {run_dir}"
+        if len(summary.tables) > 1 or method != "full":
+            title += f" — method {method}"
+        table = Table(title=title)
+        table.add_column("task")
+        for length in table_data.lengths:
+            table.add_column(format_length(length), justify="right")
+        table.add_column("effective", justify="right")
+        for task in table_data.tasks:
+            row = [task]
+            for length in table_data.lengths:
+                cell = table_data.cells.get((task, length))
+                if cell is None:
+                    row.append("")
+                    continue
+                mean = "—" if cell.mean is None else f"{cell.mean:.1f}"
+                failed = f" [red]{cell.failed} failed[/]" if cell.failed else ""
+                row.append(f"{mean} (n={cell.n}){failed}")
+            row.append(_length_or_none(table_data.effective_length(task)))
+            table.add_row(*row)
+        overall = [table_data.overall[length].mean for length in table_data.lengths]
+        table.add_row(
+            "[bold]mean over tasks[/]",
+            *["—" if m is None else f"[bold]{m:.1f}[/]" for m in overall],
+            f"[bold]{_length_or_none(table_data.effective_length())}[/]",
+            end_section=True,
+        )
+        out.print(table)
+        effective = table_data.effective_length()
+        verdict = f"Effective context length{'' if method == 'full' else ' of ' + method}: " + (
+            f"{format_length(effective)} tokens" if effective else "none of the tested lengths"
+        )
+        out.print(f"{verdict} (largest length whose mean score is at least {threshold:g}).", highlight=False)
     if summary.failed:
         out.print(f"[red]{summary.failed} samples failed[/]; run the same command again to retry them.")
     if summary.truncated or summary.skipped:
@@ -337,7 +299,7 @@ def print_summary(summary: Summary, run_dir: Path) -> None:
 
 
 def _length_or_none(tokens: int | None) -> str:
-    return "—" if tokens is None else fmt_length(tokens)
+    return "—" if tokens is None else format_length(tokens)
 
 
 def main() -> None:

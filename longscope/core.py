@@ -40,11 +40,13 @@ def configure(cls: type, params: dict[str, Any], family: str) -> Any:
 
 @dataclass(frozen=True)
 class Turn:
-    """One question asked of a sample's context, with the answers that count as right."""
+    """One question asked of a sample's context, with the answers that count as right and the known-false
+    values (a distractor's) that make a reply wrong whatever else it names."""
 
     question: str
     answers: tuple[str, ...]
     answer_prefix: str = ""
+    forbidden: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,14 +114,28 @@ class Sample:
         )
 
     def to_json(self) -> str:
-        """Canonical JSON: the same sample always serialises to the same bytes."""
-        return json.dumps(dataclasses.asdict(self), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        """Canonical JSON: the same sample always serialises to the same bytes. A turn without forbidden
+        answers is written as before they existed, so samples of other tasks keep their bytes."""
+        raw = dataclasses.asdict(self)
+        for turn in raw["turns"]:
+            if not turn["forbidden"]:
+                del turn["forbidden"]
+        return json.dumps(raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> Sample:
         raw = json.loads(text)
+        # Samples saved before turns had ``forbidden`` (sample caches, run stores) kept the false values among
+        # the answers behind this marker; read back, they must not count as gold.
+        marker = "!forbidden:"
         raw["turns"] = tuple(
-            Turn(question=t["question"], answers=tuple(t["answers"]), answer_prefix=t["answer_prefix"])
+            Turn(
+                question=t["question"],
+                answers=tuple(a for a in t["answers"] if not a.startswith(marker)),
+                answer_prefix=t["answer_prefix"],
+                forbidden=tuple(t.get("forbidden", ()))
+                + tuple(a[len(marker) :] for a in t["answers"] if a.startswith(marker)),
+            )
             for t in raw["turns"]
         )
         return cls(**raw)
@@ -144,6 +160,23 @@ class GenerationRequest:
     # prompt up to its end once, and answers the rest on that cache.
     context: str | None = None
 
+    def with_context(self, context: str) -> GenerationRequest:
+        """The same request over another context (cut, retrieved, summarised): the first message holding the
+        context has it replaced, everything else (instructions, question, conversation) kept as it is."""
+        if self.context is None or (not self.context and context):
+            raise ValueError("this request has no context to replace")
+        if self.context == context:
+            return self
+        messages, replaced = [], False
+        for message in self.messages:
+            if not replaced and self.context in message["content"]:
+                message = {**message, "content": message["content"].replace(self.context, context, 1)}
+                replaced = True
+            messages.append(message)
+        if not replaced:
+            raise ValueError("the request's context is not inside its messages")
+        return dataclasses.replace(self, messages=messages, context=context)
+
 
 @dataclass
 class Generation:
@@ -162,6 +195,27 @@ class Generation:
     kv_removed: int | None = None  # context KV entries a method evicted (summed over layers and KV heads)
     kv_masked: int | None = None  # context KV entries kept in memory but hidden from attention
     kv_entries: int | None = None  # KV entries held (summed over layers and KV heads) when the answer ended
+    # Model calls made for this answer: one for plain generation; a prompt-level method (retrieve then
+    # answer, read chunks in turn) may make several, and input/output tokens are then summed over them.
+    calls: int = 1
+    reused_tokens: int | None = None  # prompt tokens answered from a cache another request had filled
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do, declared rather than probed: the runner, methods and executors read these."""
+
+    # A model in this process whose attention and KV cache a method may change (``Backend.session`` works).
+    in_process_model: bool = False
+    # Where token counts come from: "model" (the model's own tokenizer), "server" (the server's tokenize
+    # endpoint), "local" (a tokenizer named by the user) or "estimate" (a character heuristic).
+    tokenization: str = "model"
+    max_concurrency: int = 1  # requests worth having in flight at once (an HTTP server batches them)
+    streaming: bool = False  # time to first token is measured apart from decode
+
+    @property
+    def exact_tokens(self) -> bool:
+        return self.tokenization != "estimate"
 
 
 @runtime_checkable
@@ -172,6 +226,7 @@ class Backend(Protocol):
     model_name: str
     model_revision: str
     context_window: int
+    capabilities: Capabilities
 
     def render(self, messages: list[dict[str, str]], answer_prefix: str = "", chat: bool = True) -> str:
         """The full prompt text the model will read, chat template applied (unless ``chat`` is False: then
@@ -184,6 +239,8 @@ class Backend(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
 
+    def count_tokens_batch(self, texts: list[str]) -> list[int]: ...
+
     def tokenizer_fingerprint(self) -> str:
         """A stable hash of the tokenizer and chat template; part of every sample cache key."""
 
@@ -191,6 +248,17 @@ class Backend(Protocol):
         """Strings that would become special tokens; a haystack must never contain them."""
 
     def generate(self, request: GenerationRequest) -> Generation: ...
+
+    def session(self, method: Any) -> Session:
+        """A shared-context session running an in-model method; only where ``capabilities.in_process_model``."""
+
+
+@runtime_checkable
+class Session(Protocol):
+    """One context prefilled once (through an in-model method), many requests answered on that cache."""
+
+    def ask(self, request: GenerationRequest, keep: str = "context") -> Generation:
+        """``keep="context"``: back to the context after answering; ``"prompt"``: keep the conversation."""
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -235,6 +303,8 @@ class Result:
     kv_removed: int | None = None
     kv_masked: int | None = None
     kv_entries: int | None = None
+    calls: int | None = None  # model calls made for the answer (a prompt-level method may make several)
+    reused_tokens: int | None = None  # prompt tokens answered from a cache another request filled
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -290,3 +360,31 @@ class Registry(Generic[T]):
     def items(self) -> list[tuple[str, T]]:
         self._load()
         return sorted(self._items.items())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# In-process models
+
+
+@runtime_checkable
+class InProcessModel(Protocol):
+    """What a KV session and in-model methods may use of a backend whose model runs in this process
+    (``capabilities.in_process_model``): the model, its device, and the steps of generation around it."""
+
+    model: Any  # a transformers causal LM
+    device: Any  # the torch device the model's weights are on
+    eos_ids: set[int]
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def decode(self, ids: list[int]) -> str: ...
+
+    def prepare(self, request: GenerationRequest, *, past_window: bool = False) -> tuple[str, list[int], Any]:
+        """The rendered prompt, its token ids and the sampler's generator (None when greedy); a request above
+        the model window fails unless the method reads past it (``past_window``)."""
+
+    def pick(self, logits: Any, temperature: float, generator: Any) -> int:
+        """The next token from one position's logits: argmax when greedy, else sampled with ``generator``."""
+
+    def sync(self) -> None:
+        """Wait for the device's queued work, so that a timer read next measures it."""

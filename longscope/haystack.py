@@ -119,9 +119,8 @@ class GeneratedUnits(UnitSource):
 
 
 def count_many(backend: Backend, texts: list[str]) -> list[int]:
-    """Token counts of many texts, batched when the backend can."""
-    batch = getattr(backend, "count_tokens_batch", None)
-    return list(batch(texts)) if batch is not None else [backend.count_tokens(t) for t in texts]
+    """Token counts of many texts, in one batch."""
+    return list(backend.count_tokens_batch(texts))
 
 
 _NOISE_SENTENCES = (

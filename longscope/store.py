@@ -40,18 +40,6 @@ CREATE TABLE IF NOT EXISTS results (
 """
 
 
-def series_label(result: Result, with_method: bool = True) -> str:
-    """``niah`` / ``niah · snapkv:0.5`` / ``niah_multikey(questions=5) · full · multi-turn · turn 2``."""
-    parts = [result.task]
-    if with_method and (result.method != "full" or result.mode != "independent"):
-        parts.append(result.method)
-    if result.mode != "independent":
-        parts.append(result.mode)
-    if result.turn:
-        parts.append(f"turn {result.turn + 1}")
-    return " · ".join(parts)
-
-
 def _check_existing(path: Path) -> None:
     """Refuse a file that is not a longscope run database, reading it only (it must be left as it was)."""
     try:
@@ -184,19 +172,13 @@ class RunStore:
                 [*values, time.time()],
             )
 
-    def results(self, series: bool = True) -> list[Result]:
-        """Every row. With ``series`` (what analyses and reports read) a row's task is its series: the task,
-        plus the method, the session mode and the turn where they are not the defaults, so that every table
-        and plot keeps methods, modes and turns apart without knowing about them."""
+    def results(self) -> list[Result]:
+        """Every row, as written (the analyses label them by series: see analysis.scores)."""
         # Read only the columns this run has: one written by an older longscope lacks the newer ones.
         present = {row[1] for row in self.connection.execute("PRAGMA table_info(results)")}
         columns = [name for name in _RESULT_COLUMNS if name in present]
         rows = self.connection.execute(f"SELECT {', '.join(columns)} FROM results ORDER BY rowid")
-        results = [Result(**dict(row)) for row in rows]
-        if series:
-            for result in results:
-                result.task = series_label(result)
-        return results
+        return [Result(**dict(row)) for row in rows]
 
     def sample_metadata(self) -> dict[str, dict[str, Any]]:
         """Each stored sample's metadata by sample id: what breakdowns group by."""

@@ -96,6 +96,12 @@ def truncate(
     return _with(truncated, {**record, **extra}), record
 
 
+def keep_tokens(backend: Backend, text: str, keep: int, policy: str) -> str:
+    """``text`` cut to at most ``keep`` of its tokens where ``policy`` says (middle keeps head and tail)."""
+    ids = backend.encode(text)
+    return text if keep >= len(ids) else _cut(backend, ids, len(ids) - keep, policy)
+
+
 def _cut(backend: Backend, ids: list[int], cut: int, policy: str) -> str:
     """The context with ``cut`` tokens removed where the policy says; never split inside a character."""
     keep = len(ids) - cut

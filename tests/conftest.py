@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import functools
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -132,6 +135,58 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
 def shared_tiny_backend(template: str = "chatml", style: str = "bytelevel"):
     """One tiny backend per tokenizer for tests that only build samples (never mutate it)."""
     return tiny_backend(template, style)
+
+
+def free_port() -> int:
+    """A loopback TCP port that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def llamacpp_server(tmp_path_factory):
+    """A real llama-cpp-python server with the bundled GGUF on a free loopback port, for the whole session, as
+    ``.url``, ``.model`` (the GGUF path) and ``.log``; the test is skipped where llama-cpp-python[server] is not
+    installed (make setup)."""
+    pytest.importorskip(
+        "llama_cpp.server.app", reason="llama-cpp-python[server] is not installed (make setup)"
+    )
+    import httpx
+
+    from longscope.backends.smollm2 import gguf_path
+
+    model = str(gguf_path())
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
+             "--port", str(port), "--n_ctx", "4096"],
+            stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"the llama.cpp server exited: {log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the llama.cpp server did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.25)
+        yield SimpleNamespace(url=url, model=model, log=log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def prompt_tokens(backend, sample, turn: int = 0) -> int:

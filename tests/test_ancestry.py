@@ -1,11 +1,10 @@
-"""Ancestry: exact length, a solver that walks the parent links, name scoring, parameters, the plane."""
+"""Ancestry: a solver that walks the parent links, name scoring, too short a length, the plane."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
-from conftest import prompt_tokens
 from conftest import shared_tiny_backend as backend
 
 from longscope.core import UsageError
@@ -23,17 +22,6 @@ def solve(context: str, question: str) -> str:
     for _ in range(int(k)):
         person = parent_of[person]
     return person
-
-
-@pytest.mark.parametrize("template,style", [("chatml", "bytelevel"), ("inst", "metaspace")])
-@pytest.mark.parametrize(
-    "spec", ["ancestry", "ancestry(chain_length=10,k=9,distractor_chains=3,haystack=noise)"]
-)
-def test_whole_request_is_exactly_the_target_length(template, style, spec):
-    b = backend(template, style)
-    for length in (1024, 2048, 4096):
-        sample = make_task(spec).build(b, length, None, seed=2)
-        assert prompt_tokens(b, sample) + sample.max_new_tokens == length
 
 
 @pytest.mark.parametrize(
@@ -65,16 +53,6 @@ def test_links_are_scattered_through_the_context():
     assert len(depths) == 25 and min(depths) < 0.2 and max(depths) > 0.8
 
 
-def test_same_seed_same_sample_other_seed_other_family():
-    task = make_task("ancestry")
-    a = task.build(backend(), 1024, None, seed=1)
-    assert task.build(backend(), 1024, None, seed=1).to_json() == a.to_json()
-    b = task.build(backend(), 1024, None, seed=2)
-    assert a.answers != b.answers
-    c = task.build(backend(), 2048, None, seed=1)
-    assert (c.question, c.answers) == (a.question, a.answers)
-
-
 def test_names_are_scored_by_containment():
     sample = make_task("ancestry").build(backend(), 1024, None, seed=0)
     gold = sample.answers[0]
@@ -99,22 +77,6 @@ def test_relation_words_and_the_plane():
     assert (task.diffusion, task.scope) == (0.4, 0.2)
     assert make_task("ancestry(k=5)").scope > task.scope
     assert task.breakdowns == ("k",) and not task.uses_depth and task.metric == "contains_any"
-
-
-@pytest.mark.parametrize(
-    "spec,message",
-    [
-        ("ancestry(k=6)", "k=6"),
-        ("ancestry(k=0)", "k=0"),
-        ("ancestry(chain_length=1,k=1)", "chain_length=1"),
-        ("ancestry(distractor_chains=-1)", "distractor_chains=-1"),
-        ("ancestry(chain_length=200,distractor_chains=5)", "chain_length * (1 + distractor_chains)"),
-        ("ancestry(haystack=hay)", "haystack"),
-    ],
-)
-def test_bad_parameters_name_the_parameter(spec, message):
-    with pytest.raises(UsageError, match=re.escape(message)):
-        make_task(spec).check(backend(), 1024)
 
 
 def test_too_short_a_length_is_a_usage_error():

@@ -1,17 +1,18 @@
-"""Distraction tasks: exact length, solvers that skip false facts and map synonyms, contains_only, parameters."""
+"""Distraction tasks: solvers that skip false facts and map synonyms, forbidden values and contains_only."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
-from conftest import prompt_tokens
 from conftest import shared_tiny_backend as backend
 
-from longscope.core import UsageError
-from longscope.scoring import score, score_with_details
-from longscope.scoring.distraction import FORBIDDEN, split_answers
-from longscope.tasks import make_task
+from longscope.core import Sample, Turn, UsageError
+from longscope.report.load import _samples
+from longscope.scoring import score, score_turn, score_with_details
+from longscope.store import RunStore
+from longscope.tasks import cached_sample, make_task
 from longscope.tasks.distraction import ADJECTIVE_SYNONYMS, NOUN_SYNONYMS
 
 # The true fact's exact form, as a sentence of its own.
@@ -42,23 +43,12 @@ def solve_substitution(context: str, question: str) -> str:
     return hits[0]
 
 
-@pytest.mark.parametrize("template,style", [("chatml", "bytelevel"), ("inst", "metaspace")])
-@pytest.mark.parametrize(
-    "spec", ["confusing_facts", "confusing_facts(distractors=11,haystack=noise)", "keyword_substitution"]
-)
-def test_whole_request_is_exactly_the_target_length(template, style, spec):
-    b = backend(template, style)
-    for length in (1024, 2048, 4096):
-        sample = make_task(spec).build(b, length, 0.6, seed=8)
-        assert prompt_tokens(b, sample) + sample.max_new_tokens == length
-
-
 @pytest.mark.parametrize("distractors", [0, 1, 3, 11])
 def test_confusing_facts_solver_keeps_only_the_true_fact(distractors):
     task = make_task(f"confusing_facts(distractors={distractors})")
     for seed in range(3):
         sample = task.build(backend(), 2048, 0.4, seed=seed)
-        gold, bad = split_answers(sample.answers)
+        gold, bad = list(sample.answers), list(sample.turns[0].forbidden)
         assert [solve_confusing(sample.context, sample.question)] == gold
         # Every number in the context is the true one or a forbidden false one, and the false ones are
         # look-alikes of the true one (same length and first digit, at most two digits apart).
@@ -85,7 +75,7 @@ def test_keyword_substitution_solver_maps_synonyms(distractors):
     task = make_task(f"keyword_substitution(distractors={distractors})")
     for seed in range(3):
         sample = task.build(backend(), 2048, 0.5, seed=seed)
-        gold, bad = split_answers(sample.answers)
+        gold, bad = list(sample.answers), list(sample.turns[0].forbidden)
         assert [solve_substitution(sample.context, sample.question)] == gold and len(bad) == distractors
         adj, noun = re.search(r"access code for the (\w+) (\w+)\?", sample.question).groups()
         # A plain search for the asked place finds nothing: neither word is in the true needle.
@@ -107,38 +97,75 @@ def test_synonym_tables_are_unambiguous():
             assert not any(a != b and a in b for a in group for b in group)
 
 
-def test_same_seed_same_sample_other_seed_other_question():
-    for name in ("confusing_facts", "keyword_substitution"):
-        task = make_task(name)
-        a = task.build(backend(), 1024, 0.5, seed=1)
-        assert task.build(backend(), 1024, 0.5, seed=1).to_json() == a.to_json()
-        assert task.build(backend(), 1024, 0.5, seed=2).question != a.question
-        c = task.build(backend(), 2048, 0.5, seed=1)
-        assert (c.question, c.answers) == (a.question, a.answers)
-
-
 def test_contains_only_scoring():
-    answers = ["4821337", FORBIDDEN + "4821373", FORBIDDEN + "4812337"]
+    right, wrong = ("4821337",), ("4821373", "4812337")
     # Right: the true value alone.
-    assert score("contains_only", " 4821337.", answers) == 1.0
+    assert score("contains_only", " 4821337.", right, forbidden=wrong) == 1.0
     # Partly right: the true value together with a false one earns nothing; so does a false one alone.
-    assert score_with_details("contains_only", " 4821337 (or 4821373)", answers) == (
+    assert score_with_details("contains_only", " 4821337 (or 4821373)", right, forbidden=wrong) == (
         0.0,
         {"found": 1.0, "forbidden": 1.0},
     )
-    assert score("contains_only", " 4812337", answers) == 0.0
-    assert score("contains_only", " no idea", answers) == 0.0
+    assert score("contains_only", " 4812337", right, forbidden=wrong) == 0.0
+    assert score("contains_only", " no idea", right, forbidden=wrong) == 0.0
     # With two gold strings the share found counts, as in contains_all.
-    assert score("contains_only", "alpha", ["alpha", "beta", FORBIDDEN + "gamma"]) == 0.5
-    assert score("contains_only", "ALPHA beta", ["alpha", "beta", FORBIDDEN + "gamma"]) == 1.0
-    assert score("contains_only", "anything", [FORBIDDEN + "x"]) == 0.0
+    assert score("contains_only", "alpha", ["alpha", "beta"], forbidden=["gamma"]) == 0.5
+    assert score("contains_only", "ALPHA beta", ["alpha", "beta"], forbidden=["gamma"]) == 1.0
+    assert score("contains_only", "alpha beta gamma", ["alpha", "beta"], forbidden=["gamma"]) == 0.0
+    assert score("contains_only", "anything", [], forbidden=["x"]) == 0.0
+
+
+def test_forbidden_values_reach_only_a_scorer_that_uses_them():
+    turn = Turn(question="?", answers=("4821337",), forbidden=("4821373",))
+    assert score_turn("contains_only", " 4821337", turn, {}) == (1.0, {"found": 1.0, "forbidden": 0.0})
+    assert score_turn("contains_only", " 4821337 or 4821373", turn, {})[0] == 0.0
+    # A scorer without them would score the false value as no worse than any other text: refused, not dropped.
+    with pytest.raises(ValueError, match="takes no forbidden values"):
+        score_turn("contains_all", " 4821337", turn, {})
+    assert score_turn("contains_all", " 4821337", Turn(question="?", answers=("4821337",)), {})[0] == 1.0
 
 
 def test_scoring_real_samples():
-    sample = make_task("keyword_substitution").build(backend(), 1024, 0.5, seed=3)
-    gold, bad = split_answers(sample.answers)
-    assert score("contains_only", f" {gold[0]}.", sample.answers) == 1.0
-    assert score("contains_only", f" {bad[0]}.", sample.answers) == 0.0
+    for name in ("confusing_facts", "keyword_substitution"):
+        sample = make_task(name).build(backend(), 1024, 0.5, seed=3)
+        turn = sample.turns[0]
+        assert len(turn.answers) == 1 and len(turn.forbidden) == 3
+        assert not set(turn.answers) & set(turn.forbidden)
+        assert score_turn("contains_only", f" {turn.answers[0]}.", turn, sample.metadata)[0] == 1.0
+        assert score_turn("contains_only", f" {turn.forbidden[0]}.", turn, sample.metadata)[0] == 0.0
+
+
+def _old_form(sample: Sample) -> str:
+    """The sample as versions before ``Turn.forbidden`` wrote it: false values among the answers, marked."""
+    raw = json.loads(sample.to_json())
+    for turn in raw["turns"]:
+        turn["answers"] += ["!forbidden:" + value for value in turn.pop("forbidden")]
+    return json.dumps(raw)
+
+
+def test_a_sample_saved_in_the_old_form_reads_back_with_the_same_meaning(isolated_cache):
+    task = make_task("confusing_facts(distractors=2)")
+    sample = cached_sample(task, backend(), 1024, 0.5, 4)
+    (path,) = isolated_cache.rglob("*.json")
+    path.write_text(_old_form(sample), encoding="utf-8")
+    again = cached_sample(task, backend(), 1024, 0.5, 4)
+    assert again == sample and again.turns[0].forbidden == sample.turns[0].forbidden != ()
+    assert again.to_json() == sample.to_json()
+
+
+def test_a_report_of_an_old_run_shows_only_the_gold_answers(tmp_path):
+    sample = make_task("keyword_substitution").build(backend(), 1024, 0.5, seed=1)
+    store = RunStore.open(tmp_path, create=True)
+    with store.connection:
+        store.connection.execute(
+            "INSERT INTO samples VALUES (?, ?, ?)", (sample.id, sample.task, _old_form(sample))
+        )
+    try:
+        _, answers = _samples(store)
+    finally:
+        store.close()
+    assert answers == {sample.id: [list(sample.answers)]}
+    assert Sample.from_json(_old_form(sample)) == sample
 
 
 def test_the_plane_and_registration():
@@ -147,21 +174,6 @@ def test_the_plane_and_registration():
     assert (substitution.diffusion, substitution.scope) == (0.9, 0.05)
     assert confusing.metric == substitution.metric == "contains_only"
     assert confusing.uses_depth and substitution.uses_depth
-
-
-@pytest.mark.parametrize(
-    "spec,message",
-    [
-        ("confusing_facts(distractors=-1)", "distractors=-1"),
-        ("confusing_facts(distractors=12)", "distractors=12"),
-        ("confusing_facts(haystack=hay)", "haystack"),
-        ("keyword_substitution(distractors=-2)", "distractors=-2"),
-        ("keyword_substitution(distractors=21)", "distractors=21"),
-    ],
-)
-def test_bad_parameters_name_the_parameter(spec, message):
-    with pytest.raises(UsageError, match=re.escape(message)):
-        make_task(spec).check(backend(), 1024)
 
 
 def test_too_short_a_length_is_a_usage_error():

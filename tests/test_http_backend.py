@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import httpx
 import pytest
-from conftest import run_cli, tiny_backend
+from conftest import free_port, run_cli, tiny_backend
 from fault_proxy import FaultProxy
 from test_cli import assert_one_line_error
 
 from longscope.backends import parse_uri, resolve
 from longscope.backends.http import OpenAIBackend, parse_target
-from longscope.core import Generation, GenerationRequest, UsageError
-from longscope.executors import local
-from longscope.executors.local import WorkItem
+from longscope.core import Capabilities, Generation, GenerationRequest, UsageError
+from longscope.executors.local import LocalExecutor
+from longscope.methods.kv.full import Full
+from longscope.plan import Prepared, WorkItem
 from longscope.runner import RunConfig, run
 from longscope.store import DB_NAME, RunStore
 from longscope.tasks import cached_sample, make_task
@@ -33,48 +30,10 @@ QUESTION = [{"role": "user", "content": "What is the capital of France? Answer i
 FAST = {"timeout": "60", "backoff": "0.05", "retries": "5"}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """A real llama-cpp-python server with the bundled GGUF on a free loopback port, for the whole session."""
-    from longscope.backends.smollm2 import gguf_path
-
-    model = str(gguf_path())
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
-             "--port", str(port), "--n_ctx", "4096"],
-            stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the llama.cpp server exited: {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the llama.cpp server did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.25)
-        yield SimpleNamespace(url=url, model=model, log=log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def server(llamacpp_server):
+    """The shared llama.cpp server (tests/conftest.py), by the name this module's tests use."""
+    return llamacpp_server
 
 
 @pytest.fixture
@@ -109,7 +68,13 @@ def test_uri_syntax_and_its_mistakes(monkeypatch):
         30.0,
     )
     assert target.options.stream is False and target.options.retries == 5
-    assert parse_uri("openai:http://h:1/v1#m") == ("openai", "http://h:1/v1#m")
+    parsed = parse_uri("openai:http://h:1/v1#m")
+    assert (parsed.scheme, parsed.target, parsed.location, parsed.model) == (
+        "openai",
+        "http://h:1/v1#m",
+        "http://h:1/v1",
+        "m",
+    )
     monkeypatch.delenv("LONGSCOPE_NO_SUCH_KEY", raising=False)
     for bad, message in (
         ("openai:http://h:1/v1", "no model"),
@@ -164,13 +129,12 @@ def chat(server):
 
 def test_the_server_counts_tokens_and_the_gguf_template_renders_what_it_renders(chat, server):
     assert chat.server_kind == "llama-cpp-python" and chat.token_count_source == "server:llama-cpp-python"
-    assert (
-        chat.template_source.startswith("local:gguf:")
-        and chat.token_count_exact
-        and not chat.approximate_tokens
-    )
+    assert chat.template_source.startswith("local:gguf:") and chat.capabilities.tokenization == "server"
     assert chat.context_window == 8192 and not chat.context_window_reported  # the file's; the server says not
-    assert chat.model_revision == f"tok-{chat.tokenizer_fingerprint()}" and chat.max_concurrency == 1
+    assert (
+        chat.model_revision == f"tok-{chat.tokenizer_fingerprint()}"
+        and chat.capabilities.max_concurrency == 1
+    )
     for length, depth in ((1024, 0.0), (1536, 1.0)):
         sample = make_task("niah").build(chat, length, depth, seed=2)
         prompt = chat.render(sample.messages(), sample.turns[0].answer_prefix)
@@ -226,12 +190,12 @@ def test_without_any_tokenizer_counts_are_approximate_and_flagged(proxy, server)
     proxy.models_patch = {"id": "smollm2"}  # not a path, so no local tokenizer is found either
     backend = OpenAIBackend.connect(uri(proxy.url, "smollm2", **FAST))
     assert backend.token_count_source == "approximate" and backend.template_source == "none"
-    assert backend.token_count_exact is False and backend.approximate_tokens is True
+    assert backend.capabilities.tokenization == "estimate" and not backend.capabilities.exact_tokens
     text = "The river runs wide. " * 10
     assert backend.count_tokens(text) == 53 and backend.decode(backend.encode(text)) == text
     # A local tokenizer is the next best: exact again.
     local = OpenAIBackend.connect(uri(proxy.url, "smollm2", tokenizer="smollm2", **FAST))
-    assert local.token_count_source == "local:smollm2" and local.token_count_exact
+    assert local.token_count_source == "local:smollm2" and local.capabilities.tokenization == "local"
     assert local.count_tokens(text) == local._local.count_tokens(text)
     assert local.tokenizer_fingerprint() != backend.tokenizer_fingerprint()
 
@@ -312,18 +276,29 @@ def test_a_window_the_server_does_not_report_fails_the_row_with_the_reason(serve
 
 def _work(backend, specs, lengths, depths):
     items = [
-        WorkItem(task=make_task(spec), length=length, depth=depth, seed=0)
+        WorkItem(task=make_task(spec), length=length, depth=depth, seed=0, method=Full())
         for spec in specs
         for length in lengths
         for depth in depths
     ]
-    return [(item, cached_sample(item.task, backend, item.length, item.depth, item.seed)) for item in items]
+    return [
+        Prepared(item, cached_sample(item.task, backend, item.length, item.depth, item.seed))
+        for item in items
+    ]
+
+
+def _execute(work, backend, store, retries):
+    def write(item, rows):
+        for row in rows:
+            store.write(row, item.sample)
+
+    LocalExecutor().run(work, backend, retries=retries, attempts={}, on_done=write)
 
 
 class SlowBackend:
     """Wraps a backend: each request takes a while, some fail; records how many run at once."""
 
-    max_concurrency = 3
+    capabilities = Capabilities(max_concurrency=3)
 
     def __init__(self, inner, failing=()):
         self.inner = inner
@@ -354,14 +329,14 @@ def test_the_concurrent_executor_keeps_its_workers_busy_and_writes_every_row(tmp
     backend = SlowBackend(tiny_backend())
     work = _work(backend, ["niah", "niah_multikey"], [512, 640], [0.0, 0.5, 1.0])
     # The shorter samples fail every time they are tried.
-    backend.failing = {sample.messages()[-1]["content"] for item, sample in work if item.length == 512}
+    backend.failing = {w.sample.messages()[-1]["content"] for w in work if w.item.length == 512}
     store = RunStore.open(tmp_path, create=True)
     try:
-        local.execute(work, backend, store, retries=1, total=len(work), show_progress=False)
+        _execute(work, backend, store, retries=1)
         rows = {row.key: row for row in store.results()}
     finally:
         store.close()
-    assert backend.peak == 3 and set(rows) == {item.key() for item, _ in work}
+    assert backend.peak == 3 and set(rows) == {w.item.key() for w in work}
     for row in rows.values():
         if row.length == 512:
             assert (row.status, row.attempts, row.error) == (
@@ -375,11 +350,11 @@ def test_the_concurrent_executor_keeps_its_workers_busy_and_writes_every_row(tmp
 
 def test_concurrent_requests_to_the_server_all_finish(server, tmp_path):
     backend = OpenAIBackend.connect(uri(server.url, server.model, concurrency="2", **FAST))
-    assert backend.max_concurrency == 2
+    assert backend.capabilities.max_concurrency == 2
     work = _work(backend, ["niah(max_new_tokens=8)"], [400], [0.0, 0.5, 1.0])
     store = RunStore.open(tmp_path, create=True)
     try:
-        local.execute(work, backend, store, retries=0, total=len(work), show_progress=False)
+        _execute(work, backend, store, retries=0)
         rows = store.results()
     finally:
         store.close()

@@ -1,4 +1,4 @@
-"""Many-label ICL: exact lengths, determinism, a solver that learns the rule from the context, scoring, checks."""
+"""Many-label ICL: a solver that learns the rule from the context, label positions, scoring, the plane."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from longscope.scoring import score
 from longscope.tasks import make_task
 from longscope.tasks.icl import FILLER
 
-TOKENIZERS = [("chatml", "bytelevel"), ("inst", "metaspace")]
 # The tiny test tokenizers split made-up words into letters (~40 tokens a demonstration), so few labels fit
 # 1024 tokens; real tokenizers fit about twice as many.
 SMALL = ["icl_many_labels(labels=12)", "icl_many_labels_depth(labels=12,shots=2)"]
@@ -39,18 +38,6 @@ def solve(sample: Sample) -> str:
     return labels.pop()
 
 
-@pytest.mark.parametrize("template,style", TOKENIZERS)
-@pytest.mark.parametrize("spec", SMALL)
-def test_whole_request_is_exactly_the_target_length(template, style, spec):
-    backend = tiny_backend(template, style)
-    task = make_task(spec)
-    for length in (1024, 2048, 4096):
-        task.check(backend, length)
-        sample = task.build(backend, length, 0.5, seed=2)
-        assert prompt_tokens(backend, sample) + sample.max_new_tokens == length
-        assert sample.metadata["realised_tokens"] == length
-
-
 def test_default_fifty_labels_fit_4096_and_every_label_is_shown():
     backend = tiny_backend()
     task = make_task("icl_many_labels")
@@ -70,18 +57,6 @@ def test_reference_solver_recovers_the_gold_label(spec, seed):
     sample = make_task(spec).build(tiny_backend(), 4096, 0.3, seed=seed)
     assert (solve(sample),) == sample.answers
     assert sample.metadata["asked_label"] == sample.answers[0]
-
-
-def test_same_seed_same_question_at_every_length_and_seeds_differ():
-    backend = tiny_backend()
-    task = make_task(SMALL[0])
-    a = task.build(backend, 2048, None, seed=5)
-    assert task.build(backend, 2048, None, seed=5).to_json() == a.to_json()
-    b = task.build(backend, 2048, None, seed=6)
-    assert (a.question, a.answers) != (b.question, b.answers)
-    c = task.build(backend, 4096, None, seed=5)
-    assert (c.question, c.answers) == (a.question, a.answers)
-    assert c.metadata["units"] > a.metadata["units"]
 
 
 def test_label_position_metadata_matches_the_context():
@@ -123,22 +98,6 @@ def test_exact_label_scoring_by_hand():
     assert score("exact_label", " kesmin", gold) == 0.0  # another label
     assert score("exact_label", " I think tavrol", gold) == 0.0  # the first word is the answer
     assert score("exact_label", "", gold) == 0.0
-
-
-@pytest.mark.parametrize(
-    "spec,length,message",
-    [
-        ("icl_many_labels(labels=1)", 4096, "labels=1 must be between 2 and 500"),
-        ("icl_many_labels(labels=501)", 4096, "labels=501 must be between 2 and 500"),
-        ("icl_many_labels(labels=100)", 1024, "labels=100 needs about"),
-        ("icl_many_labels", 1024, "labels=50 needs about"),
-        ("icl_many_labels_depth(shots=0)", 4096, "shots=0 must be between 1 and 20"),
-        ("icl_many_labels(labels=ten)", 4096, "parameter labels"),
-    ],
-)
-def test_bad_parameters_name_the_parameter(spec, length, message):
-    with pytest.raises(UsageError, match=re.escape(message)):
-        make_task(spec).check(tiny_backend(), length)
 
 
 def test_build_without_check_still_refuses_when_labels_do_not_all_fit():

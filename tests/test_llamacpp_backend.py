@@ -63,7 +63,8 @@ def test_resolve_loads_the_file_with_a_thread_per_core_and_no_weights_until_aske
 def test_identity_is_the_file_name_and_its_sha256(backend, gguf):
     assert backend.kind == "gguf" and backend.model_name == gguf.name
     assert backend.model_revision == "sha256:" + hashlib.sha256(gguf.read_bytes()).hexdigest()
-    assert backend.context_window == 8192 and backend.max_concurrency == 1 and backend.token_count_exact
+    assert backend.context_window == 8192 and backend.capabilities.max_concurrency == 1
+    assert backend.capabilities.exact_tokens and not backend.capabilities.in_process_model
 
 
 def test_big_files_are_hashed_by_their_ends_and_size_and_say_so(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""NIAH tasks: determinism, the cache, answers recoverable from the context, parameters and the plane."""
+"""NIAH tasks: answers recoverable from the context, the plane, labels."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import re
 import pytest
 from conftest import tiny_backend
 
-from longscope.core import Sample, UsageError
-from longscope.tasks import cached_sample, make_task
+from longscope.core import Sample
+from longscope.tasks import make_task
 
 NEEDLE = re.compile(r"The secret (?:number|word|code) for (\S+) is (\S+?)\.(?:\s|$)")
 
@@ -38,54 +38,9 @@ def test_gold_answers_are_recoverable_from_the_context(name, types):
     assert needles == task.num_queries * task.num_values + task.num_keys - task.num_queries
 
 
-def test_same_key_gives_byte_identical_samples_and_the_cache_returns_them(isolated_cache):
-    backend = tiny_backend()
-    task = make_task("niah_multikey")
-    first = task.build(backend, 1024, 0.5, seed=11).to_json()
-    assert task.build(backend, 1024, 0.5, seed=11).to_json() == first
-    cached = cached_sample(task, backend, 1024, 0.5, 11)
-    assert cached.to_json() == first
-    files = list(isolated_cache.rglob("*.json"))
-    assert len(files) == 1 and files[0].read_text() == first
-    assert cached_sample(task, backend, 1024, 0.5, 11).to_json() == first
-    assert Sample.from_json(first) == cached
-
-
-def test_seed_changes_the_question_and_length_does_not():
-    backend = tiny_backend()
-    task = make_task("niah")
-    a = task.build(backend, 1024, 0.5, seed=1)
-    b = task.build(backend, 1024, 0.5, seed=2)
-    c = task.build(backend, 2048, 0.5, seed=1)
-    assert a.answers != b.answers
-    assert a.answers == c.answers and a.question == c.question
-    assert len(c.context) > len(a.context)
-
-
-def test_metadata_places_every_task_on_the_plane():
-    backend = tiny_backend()
-    for name in NIAH_TASKS:
-        task = make_task(name)
-        meta = task.build(backend, 1024, 0.5, seed=0).metadata
-        assert 0 <= meta["diffusion"] <= 1 and 0 <= meta["scope"] <= 1
-        assert meta["params"] == task.params()
+def test_more_keys_are_more_diffuse_and_more_values_wider_in_scope():
     assert make_task("niah_multikey").diffusion > make_task("niah").diffusion
     assert make_task("niah_multivalue").scope > make_task("niah").scope
-
-
-@pytest.mark.parametrize(
-    "spec,message",
-    [
-        ("niah(num_keys=0)", "num_keys must be at least 1"),
-        ("niah(num_queries=3)", "num_queries=3 exceeds num_keys=1"),
-        ("niah(key_type=colour)", "key_type"),
-        ("niah(bogus=1)", "unknown parameter 'bogus'"),
-        ("nope", "known tasks:"),
-    ],
-)
-def test_bad_parameters_name_the_parameter(spec, message):
-    with pytest.raises(UsageError, match=re.escape(message)):
-        make_task(spec).check(tiny_backend(), 1024)
 
 
 def test_label_lists_only_changed_parameters():

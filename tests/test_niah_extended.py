@@ -1,14 +1,12 @@
-"""NIAH's all-needle haystack: exact length, asked keys only in real needles, solver, determinism, the plane."""
+"""NIAH's all-needle haystack: asked keys only in real needles, a solver, needle-like filler, the plane."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
-from conftest import prompt_tokens
 from conftest import shared_tiny_backend as backend
 
-from longscope.core import UsageError
 from longscope.haystack import corpus
 from longscope.tasks import make_task
 from longscope.tasks.niah import _needle_filler
@@ -26,17 +24,6 @@ def solve(context: str, question: str) -> list[str]:
     for key, value in SENTENCE.findall(context):
         found.setdefault(key, []).append(value)
     return [value for key in asked_keys(question) for value in found[key]]
-
-
-@pytest.mark.parametrize("template,style", [("chatml", "bytelevel"), ("inst", "metaspace")])
-@pytest.mark.parametrize("spec", ["niah(haystack=needles)", "niah_multikey(haystack=needles,key_type=uuid)"])
-def test_whole_request_is_exactly_the_target_length(template, style, spec):
-    b = backend(template, style)
-    task = make_task(spec)
-    for length in (1024, 2048, 4096):
-        sample = task.build(b, length, 0.3, seed=5)
-        assert prompt_tokens(b, sample) + sample.max_new_tokens == length
-        assert sample.metadata["realised_tokens"] == length
 
 
 @pytest.mark.parametrize(
@@ -81,16 +68,6 @@ def test_excluded_keys_are_redrawn():
     assert not drawn & {SENTENCE.findall(second.unit(i))[0][0] for i in range(50)}
 
 
-def test_same_seed_same_sample_other_seed_other_question():
-    task = make_task("niah(haystack=needles)")
-    a = task.build(backend(), 1024, 0.5, seed=1)
-    assert task.build(backend(), 1024, 0.5, seed=1).to_json() == a.to_json()
-    b = task.build(backend(), 1024, 0.5, seed=2)
-    assert a.answers != b.answers and a.context != b.context
-    c = task.build(backend(), 2048, 0.5, seed=1)
-    assert c.question == a.question and c.answers == a.answers
-
-
 def test_needles_haystack_is_the_most_diffuse_and_defaults_are_unchanged():
     assert make_task("niah(haystack=needles)").diffusion == 0.7
     assert make_task("niah(haystack=needles)").diffusion > make_task("niah").diffusion
@@ -98,8 +75,3 @@ def test_needles_haystack_is_the_most_diffuse_and_defaults_are_unchanged():
     assert make_task("niah_multikey(haystack=needles)").diffusion == 1.0
     assert make_task("niah").haystack == "essay"
     assert make_task("niah(haystack=needles)").label() == "niah(haystack=needles)"
-
-
-def test_unknown_haystack_names_the_parameter():
-    with pytest.raises(UsageError, match="haystack"):
-        make_task("niah(haystack=hay)").check(backend(), 1024)

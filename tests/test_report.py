@@ -99,7 +99,7 @@ def test_report_and_exports_are_written_beside_the_run(small_run):
 
     exported = json.loads((folder / "config.json").read_text())
     assert exported["config"] == config
-    assert exported["rerun"].startswith("longscope run --model") and "--lengths 512,1024" in exported["rerun"]
+    assert exported["rerun"].startswith("longscope run --model") and "--lengths 0.5k,1k" in exported["rerun"]
 
 
 def test_page_is_self_contained_with_captioned_figures(small_run):

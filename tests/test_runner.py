@@ -10,7 +10,8 @@ import pytest
 from conftest import tiny_backend
 
 from longscope.core import UsageError
-from longscope.runner import RunConfig, parse_depths, parse_lengths, run
+from longscope.runner import RunConfig, run
+from longscope.spec import parse_depths, parse_lengths
 from longscope.store import DB_NAME, RunStore
 from longscope.tasks import TASKS
 from longscope.tasks.niah import Niah
@@ -49,11 +50,13 @@ def test_run_writes_one_row_per_planned_sample_and_resume_skips_them(tmp_path):
     summary = run(RunConfig(model="hf:tiny", **CONFIG), tmp_path, backend=backend, show_progress=False)
     assert backend.calls == 2 * 2 * 2 * 2
     assert len(rows(tmp_path)) == 16 and {r[1] for r in rows(tmp_path)} == {"ok"}
-    assert summary.tasks == ["niah", "niah_multikey"] and summary.lengths == [512, 1024]
+    assert summary.primary.tasks == ["niah", "niah_multikey"] and summary.primary.lengths == [512, 1024]
     with sqlite3.connect(tmp_path / DB_NAME) as db:
         identity = set(db.execute("SELECT backend, model, model_revision FROM results"))
     assert identity == {("hf", "tiny-llama-chatml-bytelevel", "test")}
-    assert all(summary.cells[(t, n)].n == 4 for t in summary.tasks for n in summary.lengths)
+    assert all(
+        summary.primary.cells[(t, n)].n == 4 for t in summary.primary.tasks for n in summary.primary.lengths
+    )
 
     again = CountingBackend(tiny_backend())
     run(RunConfig(model="hf:tiny", **CONFIG), tmp_path, backend=again, show_progress=False)
@@ -75,14 +78,14 @@ def test_failures_are_retried_then_recorded_and_retried_on_the_next_run(tmp_path
     assert len(recorded) == 3
     assert all(status == "failed" and attempts == 3 and "simulated out of memory" in error
                for _, status, attempts, error in recorded)  # fmt: skip
-    assert summary.failed == 3 and summary.cells[("niah", 512)].n == 0
+    assert summary.failed == 3 and summary.primary.cells[("niah", 512)].n == 0
 
     healthy = CountingBackend(tiny_backend())
     summary = run(config, tmp_path, backend=healthy, show_progress=False)
     assert healthy.calls == 3
     recorded = rows(tmp_path)
     assert len(recorded) == 3 and all(status == "ok" and attempts == 4 for _, status, attempts, _ in recorded)
-    assert summary.failed == 0 and summary.cells[("niah", 512)].n == 3
+    assert summary.failed == 0 and summary.primary.cells[("niah", 512)].n == 3
 
 
 def test_some_failures_leave_the_rest_scored(tmp_path):
@@ -93,8 +96,8 @@ def test_some_failures_leave_the_rest_scored(tmp_path):
     summary = run(RunConfig(model="hf:tiny", tasks=["niah"], lengths=[512, 1024], depths=[0.0, 0.5, 1.0],
                             samples=2, retries=0), tmp_path, backend=backend, show_progress=False)  # fmt: skip
     assert len(rows(tmp_path)) == 12
-    assert summary.cells[("niah", 512)].n == 6 and summary.cells[("niah", 512)].failed == 0
-    assert summary.cells[("niah", 1024)].n == 0 and summary.cells[("niah", 1024)].failed == 6
+    assert summary.primary.cells[("niah", 512)].n == 6 and summary.primary.cells[("niah", 512)].failed == 0
+    assert summary.primary.cells[("niah", 1024)].n == 0 and summary.primary.cells[("niah", 1024)].failed == 6
 
 
 def test_a_different_model_cannot_write_into_a_run(tmp_path):

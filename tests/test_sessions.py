@@ -10,7 +10,8 @@ import pytest
 import torch
 from conftest import run_cli, tiny_backend
 
-from longscope.core import GenerationRequest, Turn, UsageError
+from longscope.analysis.scores import series_label
+from longscope.core import Capabilities, GenerationRequest, Turn, UsageError
 from longscope.haystack import Needle, corpus
 from longscope.methods import make_method, parse_methods
 from longscope.runner import RunConfig, run
@@ -103,7 +104,7 @@ def test_every_mode_writes_a_row_per_turn_and_multi_request_answers_as_independe
     assert backend.generates == 3 and backend.sessions == 2
     assert predictions["multi-request"] == predictions["independent"]
     store = RunStore.open(tmp_path / "multi-turn", create=False)
-    tasks = {r.task for r in store.results()}
+    tasks = {series_label(r) for r in store.results()}
     store.close()
     assert tasks == {
         "three_questions · full · multi-turn",
@@ -202,6 +203,7 @@ class ServerLikeBackend(CountingBackend):
     """A backend with no in-process model to hook, as an HTTP server or llama.cpp."""
 
     kind = "openai"
+    capabilities = Capabilities(in_process_model=False, tokenization="model")
 
     def __getattr__(self, name):
         if name == "session":

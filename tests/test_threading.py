@@ -1,4 +1,4 @@
-"""Threading tasks: exact lengths, determinism, a reference solver that follows the records, scoring, checks."""
+"""Threading tasks: a reference solver that follows the records, record depths, scoring, the plane."""
 
 from __future__ import annotations
 
@@ -7,21 +7,18 @@ import re
 import pytest
 from conftest import tiny_backend
 
-from longscope.core import Sample, UsageError
+from longscope.core import Sample
 from longscope.scoring import score
 from longscope.tasks import TASKS, make_task
 
 HEX = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 RECORD = re.compile(rf"({HEX}) -> ({HEX})")
 
-TOKENIZERS = [("chatml", "bytelevel"), ("inst", "metaspace")]
-
-# multi_threading's nine full-UUID records need more than 1024 tokens in the tiny character-level tokenizers.
-CASES = [
-    ("threading", (1024, 2048, 4096)),
-    ("threading(direction=backward,hops=1)", (1024, 2048, 4096)),
-    ("multi_threading", (2048, 4096)),
-    ("multi_threading(direction=backward,hops=5,threads=2)", (2048, 4096)),
+SPECS = [
+    "threading",
+    "threading(direction=backward,hops=1)",
+    "multi_threading",
+    "multi_threading(direction=backward,hops=5,threads=2)",
 ]
 
 
@@ -47,22 +44,8 @@ def solve(sample: Sample) -> list[str]:
     return ends
 
 
-@pytest.mark.parametrize("template,style", TOKENIZERS)
-@pytest.mark.parametrize("spec,lengths", CASES)
-def test_whole_request_is_exactly_the_target_length(template, style, spec, lengths):
-    backend = tiny_backend(template, style)
-    task = make_task(spec)
-    for length in lengths:
-        task.check(backend, length)
-        sample = task.build(backend, length, None, seed=5)
-        prompt = backend.render(sample.messages(), sample.turns[0].answer_prefix)
-        tokens = len(backend.tokenizer(prompt, add_special_tokens=False)["input_ids"])
-        assert tokens + sample.max_new_tokens == length
-        assert sample.metadata["realised_tokens"] == length
-
-
-@pytest.mark.parametrize("spec,lengths", CASES)
-def test_reference_solver_recovers_the_gold_answers(spec, lengths):
+@pytest.mark.parametrize("spec", SPECS)
+def test_reference_solver_recovers_the_gold_answers(spec):
     backend = tiny_backend()
     task = make_task(spec)
     for seed in (0, 1, 2):
@@ -74,18 +57,6 @@ def test_reference_solver_recovers_the_gold_answers(spec, lengths):
         keys = {key for key, _ in records}
         assert sum(value in keys for _, value in records) == task.threads * (task.hops - 1)
         assert len(records) > task.hops * task.threads  # distractors are there too
-
-
-def test_same_seed_same_sample_and_same_question_at_every_length():
-    backend = tiny_backend()
-    task = make_task("multi_threading")
-    first = task.build(backend, 2048, None, seed=3)
-    assert task.build(backend, 2048, None, seed=3).to_json() == first.to_json()
-    other = task.build(backend, 2048, None, seed=4)
-    assert other.to_json() != first.to_json() and other.answers != first.answers
-    longer = task.build(backend, 4096, None, seed=3)
-    assert longer.question == first.question and longer.answers == first.answers
-    assert len(longer.context) > len(first.context)
 
 
 def test_thread_records_sit_at_depths_drawn_from_the_seed():
@@ -126,19 +97,3 @@ def test_scoring_counts_the_share_of_thread_ends_found():
     single = make_task("threading").build(tiny_backend(), 1024, None, seed=1)
     assert score("contains_all", f" {single.answers[0]}.", single.answers) == 1.0
     assert score("contains_all", " I could not follow the thread.", single.answers) == 0.0
-
-
-@pytest.mark.parametrize(
-    "spec,length,message",
-    [
-        ("threading(hops=0)", 2048, "hops=0 must be at least 1"),
-        ("multi_threading(threads=0)", 2048, "threads=0 must be at least 1"),
-        ("threading(direction=sideways)", 2048, "direction"),
-        ("threading(hops=200)", 2048, "hops=200 x threads=1"),
-        ("multi_threading", 1024, "threads=3"),
-        ("multi_threading(hops=40)", 4096, "at most"),
-    ],
-)
-def test_bad_parameters_name_the_parameter(spec, length, message):
-    with pytest.raises(UsageError, match=re.escape(message)):
-        make_task(spec).check(tiny_backend(), length)

@@ -1,4 +1,4 @@
-"""Variable tracking: exact lengths, determinism, a left-to-right reference solver, scoring and checks."""
+"""Variable tracking: a left-to-right reference solver, statement order, scoring, the plane."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import re
 import pytest
 from conftest import tiny_backend
 
-from longscope.core import Sample, UsageError
+from longscope.core import Sample
 from longscope.scoring import score
 from longscope.tasks import TASKS, make_task
 
 STATEMENT = re.compile(r"VAR ([A-Z]{5}) = (?:VAR ([A-Z]{5})|(\d{5}))\.")
 
-TOKENIZERS = [("chatml", "bytelevel"), ("inst", "metaspace")]
 SPECS = [
     "variable_tracking",
     "variable_tracking(haystack=essay)",
@@ -36,20 +35,6 @@ def solve(sample: Sample) -> list[str]:
     return [name for name, held in bound.items() if held == value]
 
 
-@pytest.mark.parametrize("template,style", TOKENIZERS)
-@pytest.mark.parametrize("spec", SPECS)
-def test_whole_request_is_exactly_the_target_length(template, style, spec):
-    backend = tiny_backend(template, style)
-    task = make_task(spec)
-    for length in (1024, 2048, 4096):
-        task.check(backend, length)
-        sample = task.build(backend, length, None, seed=9)
-        prompt = backend.render(sample.messages(), sample.turns[0].answer_prefix)
-        tokens = len(backend.tokenizer(prompt, add_special_tokens=False)["input_ids"])
-        assert tokens + sample.max_new_tokens == length
-        assert sample.metadata["realised_tokens"] == length
-
-
 @pytest.mark.parametrize("spec", SPECS)
 def test_reference_solver_recovers_the_gold_names(spec):
     backend = tiny_backend()
@@ -61,17 +46,6 @@ def test_reference_solver_recovers_the_gold_names(spec):
             assert len(sample.answers) == task.hops + 1
             assert len(STATEMENT.findall(sample.context)) == task.chains * (task.hops + 1)
             assert all(re.fullmatch(r"[A-Z]{5}", name) for name in sample.answers)
-
-
-def test_same_seed_same_sample_and_same_question_at_every_length():
-    backend = tiny_backend()
-    task = make_task("variable_tracking(chains=2)")
-    first = task.build(backend, 2048, None, seed=3)
-    assert task.build(backend, 2048, None, seed=3).to_json() == first.to_json()
-    other = task.build(backend, 2048, None, seed=4)
-    assert other.to_json() != first.to_json() and other.answers != first.answers
-    longer = task.build(backend, 4096, None, seed=3)
-    assert longer.question == first.question and longer.answers == first.answers
 
 
 def test_statements_are_spread_in_order_through_the_context():
@@ -101,18 +75,3 @@ def test_scoring_counts_the_share_of_names_found():
     assert score("contains_all", f" {a.lower()} and {c}", sample.answers) == 0.5
     assert score("contains_all", f" {d}", sample.answers) == 0.25
     assert score("contains_all", " none of them", sample.answers) == 0.0
-
-
-@pytest.mark.parametrize(
-    "spec,length,message",
-    [
-        ("variable_tracking(hops=0)", 1024, "hops=0 must be at least 1"),
-        ("variable_tracking(chains=0)", 1024, "chains=0 must be at least 1"),
-        ("variable_tracking(haystack=poems)", 1024, "haystack"),
-        ("variable_tracking(hops=120)", 1024, "hops=120"),
-        ("variable_tracking(chains=40,hops=4)", 1024, "chains=40"),
-    ],
-)
-def test_bad_parameters_name_the_parameter(spec, length, message):
-    with pytest.raises(UsageError, match=re.escape(message)):
-        make_task(spec).check(tiny_backend(), length)

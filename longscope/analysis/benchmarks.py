@@ -4,37 +4,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from longscope.analysis.scores import ScoreCell
 from longscope.core import Result
-
-
-@dataclass
-class Tally:
-    """Scores of one group on the 0-100 scale, with the rows that were not scored counted apart."""
-
-    scores: list[float] = field(default_factory=list)
-    truncated: int = 0
-    skipped: int = 0
-    failed: int = 0
-
-    def add(self, row: Result) -> None:
-        if row.status == "skipped":
-            self.skipped += 1
-        elif row.status == "ok" and row.score is not None:
-            self.scores.append(100.0 * float(row.score))
-            self.truncated += bool(row.truncation and row.truncation not in ("none", "skip"))
-        else:
-            self.failed += 1
-
-    @property
-    def n(self) -> int:
-        return len(self.scores)
-
-    @property
-    def mean(self) -> float | None:
-        return sum(self.scores) / len(self.scores) if self.scores else None
 
 
 @dataclass
@@ -43,8 +17,8 @@ class BenchmarkReport:
     weighs the same, as LongBench averages its datasets), and each breakdown the benchmark publishes."""
 
     name: str
-    subsets: dict[str, Tally]
-    breakdowns: dict[str, dict[Any, Tally]]
+    subsets: dict[str, ScoreCell]
+    breakdowns: dict[str, dict[Any, ScoreCell]]
 
     @property
     def average(self) -> float | None:
@@ -82,7 +56,7 @@ def benchmark_reports(
         report = reports.get(name)
         if report is None:
             report = reports[name] = BenchmarkReport(
-                name, defaultdict(Tally), defaultdict(lambda: defaultdict(Tally))
+                name, defaultdict(ScoreCell), defaultdict(lambda: defaultdict(ScoreCell))
             )
         report.subsets[row.task].add(row)
         for key in _declared_breakdowns(name):

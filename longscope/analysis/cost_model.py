@@ -171,7 +171,7 @@ def model_shape(spec: str, dtype: str | None = None) -> ModelShape:
         return replace(PRESETS[key.lower()], dtype=dtype or "bf16")
     if key.lower() == "smollm2":
         try:
-            from longscope.backends.smollm2 import converted_dir
+            from longscope.bundled import converted_dir
 
             folder = converted_dir()
         except UsageError:

@@ -1,7 +1,10 @@
-"""The score table: mean score per task and length with bootstrap intervals, and what did not count."""
+"""The one score table: mean score per series (task, method, mode, turn) and length with its interval, and the
+rows that did not count. The CLI summary, `show`, the report, `compare`, the exports and the benchmark tables
+all read scores through it."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,14 +32,26 @@ class ScoreCell:
     samples were too long for their policy and never ran. Only scored rows enter the mean.
     """
 
-    task: str
-    length: int
+    task: str = ""
+    length: int = 0
     scores: list[float] = field(default_factory=list)
     failed: int = 0
     truncated: int = 0
     skipped: int = 0
     low: float | None = None
     high: float | None = None
+
+    def add(self, row: Result, policy: str | None = None) -> None:
+        """Count one row: scored (0-100), failed, truncated or skipped. ``policy`` is the truncation the row's
+        sample records, when it is known apart from the row."""
+        policy = policy or row.truncation or "none"
+        if policy == SKIPPING or row.status == "skipped":
+            self.skipped += 1
+        elif row.status != "ok" or row.score is None:
+            self.failed += 1
+        else:
+            self.truncated += policy != "none"
+            self.scores.append(100.0 * float(row.score))
 
     @property
     def n(self) -> int:
@@ -90,9 +105,24 @@ class ScoreTable:
         }
 
 
-def truncation_of(meta: Mapping[str, Any]) -> str:
-    value = meta.get("truncation") or "none"
-    return str(value)
+def series_label(row: Result, with_method: bool = True) -> str:
+    """A series names what one curve is drawn from: ``niah``, ``niah · snapkv:0.5``,
+    ``niah_multikey(questions=5) · full · multi-turn · turn 2``. ``with_method`` False where a table holds one
+    method only."""
+    parts = [row.task]
+    if with_method and (row.method != "full" or row.mode != "independent"):
+        parts.append(row.method)
+    if row.mode != "independent":
+        parts.append(row.mode)
+    if row.turn:
+        parts.append(f"turn {row.turn + 1}")
+    return " · ".join(parts)
+
+
+def as_series(results: Iterable[Result], with_method: bool = True) -> list[Result]:
+    """Copies of the rows whose task is their series label: what the per-row analyses (heatmaps, the plane,
+    frontiers) group by, so that they keep methods, modes and turns apart without knowing about them."""
+    return [dataclasses.replace(row, task=series_label(row, with_method)) for row in results]
 
 
 def score_table(
@@ -114,20 +144,11 @@ def score_table(
     for row in results:
         if (method is not None and row.method != method) or not row.length:
             continue  # rows without a length are rejected benchmark records, reported with their benchmark
-        key = (row.task, row.length)
-        cell = cells.get(key)
+        task = series_label(row, with_method=method is None)
+        cell = cells.get((task, row.length))
         if cell is None:
-            cell = cells[key] = ScoreCell(task=row.task, length=row.length)
-        policy = truncation_of(metadata.get(row.sample_id, {}))
-        if policy == SKIPPING or row.status == "skipped":
-            cell.skipped += 1
-            continue
-        if row.status != "ok" or row.score is None:
-            cell.failed += 1
-            continue
-        if policy != "none":
-            cell.truncated += 1
-        cell.scores.append(100.0 * float(row.score))
+            cell = cells[(task, row.length)] = ScoreCell(task=task, length=row.length)
+        cell.add(row, metadata.get(row.sample_id, {}).get("truncation"))
     for cell in cells.values():
         interval = bootstrap_ci(cell.scores, resamples=resamples, seed=seed)
         if interval is not None:
@@ -153,3 +174,43 @@ def methods_of(results: Iterable[Result]) -> list[str]:
     """The methods a run used, the full cache (the baseline the others are read against) first."""
     found = {row.method for row in results}
     return sorted(found, key=lambda m: (m != "full", m))
+
+
+@dataclass
+class Summary:
+    """A run's scores as the CLI prints them: one table per method (never pooled: two methods' scores of one
+    cell are not one sample), and the rejected records that have no length."""
+
+    tables: dict[str, ScoreTable]
+    rejected: int = 0
+
+    @property
+    def primary(self) -> ScoreTable:
+        """The reference method's table (full when the run has it)."""
+        return next(iter(self.tables.values()))
+
+    @property
+    def empty(self) -> bool:
+        return not any(table.cells for table in self.tables.values())
+
+    def total(self, what: str) -> int:
+        return sum(table.totals()[what] for table in self.tables.values())
+
+    @property
+    def failed(self) -> int:
+        return self.total("failed")
+
+    @property
+    def skipped(self) -> int:
+        return self.total("skipped") + self.rejected
+
+    @property
+    def truncated(self) -> int:
+        return self.total("truncated")
+
+
+def summarise(results: list[Result], threshold: float = DEFAULT_THRESHOLD) -> Summary:
+    """Every method's table over ``results``, the reference (full) first."""
+    tables = {m: score_table(results, threshold=threshold, method=m) for m in methods_of(results)}
+    rejected = sum(1 for row in results if not row.length and row.status == "skipped")
+    return Summary(tables=tables, rejected=rejected)

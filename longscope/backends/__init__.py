@@ -1,56 +1,98 @@
-"""Model backends, chosen by a model URI: ``smollm2``, ``hf:PATH_OR_ID``, ``gguf:PATH`` or ``openai:URL#MODEL``."""
+"""Model backends, chosen by a model URI (``smollm2``, ``hf:PATH_OR_ID``, ``gguf:PATH``, ``openai:URL#MODEL``)
+through a registry of URI schemes: each scheme names its backend module's cheap check and loader."""
 
 from __future__ import annotations
 
-from longscope.core import Backend, UsageError
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-ACCEPTED = (
-    "smollm2 (the bundled default), hf:PATH_OR_ID (transformers), gguf:PATH (a GGUF file run by llama.cpp) "
-    "or openai:BASE_URL#MODEL[?options] (an OpenAI-compatible server, e.g. openai:http://127.0.0.1:8080/v1#my-model)"
+from longscope.backends.uri import ModelURI, parse_model_uri
+from longscope.core import Backend, Registry, UsageError
+
+
+def _no_check(uri: ModelURI) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """One way to name a model. ``check`` is cheap (reads a few bytes, no network, no weights) and raises a
+    one-line UsageError; ``load`` builds the backend. ``bare``: the name alone is the whole URI (``smollm2``)."""
+
+    syntax: str  # how the URI is written and what it names, for the list of accepted URIs
+    load: Callable[[ModelURI], Backend]
+    check: Callable[[ModelURI], None] = _no_check
+    bare: bool = False
+    rank: int = 100  # place in the list of accepted URIs
+
+
+def deferred(module: str, name: str) -> Callable[[ModelURI], Any]:
+    """``module.name``, imported at its first call: registering a scheme must not import torch at start."""
+
+    def call(uri: ModelURI) -> Any:
+        return getattr(importlib.import_module(module), name)(uri)
+
+    call.__qualname__ = f"{module}.{name}"
+    return call
+
+
+SCHEMES: Registry[Scheme] = Registry("model scheme")
+
+SCHEMES.add(
+    "smollm2",
+    Scheme(
+        "smollm2 (the bundled default)", deferred("longscope.backends.smollm2", "load_uri"), bare=True, rank=0
+    ),
+)
+SCHEMES.add(
+    "hf", Scheme("hf:PATH_OR_ID (transformers)", deferred("longscope.backends.hf", "load_uri"), rank=1)
+)
+SCHEMES.add(
+    "gguf",
+    Scheme(
+        "gguf:PATH (a GGUF file run by llama.cpp)",
+        deferred("longscope.backends.llamacpp", "load_uri"),
+        deferred("longscope.backends.llamacpp", "check_uri"),
+        rank=2,
+    ),
+)
+SCHEMES.add(
+    "openai",
+    Scheme(
+        "openai:BASE_URL#MODEL[?options] (an OpenAI-compatible server, "
+        "e.g. openai:http://127.0.0.1:8080/v1#my-model)",
+        deferred("longscope.backends.http", "load_uri"),
+        deferred("longscope.backends.http_options", "check_uri"),
+        rank=3,
+    ),
 )
 
 
-def parse_uri(uri: str) -> tuple[str, str]:
-    """Split a model URI into (scheme, target) without loading anything, so bad input fails before work.
+def accepted() -> str:
+    """The URIs every registered scheme accepts, in words."""
+    syntaxes = [
+        scheme.syntax for _, scheme in sorted(SCHEMES.items(), key=lambda item: (item[1].rank, item[0]))
+    ]
+    return syntaxes[0] if len(syntaxes) == 1 else ", ".join(syntaxes[:-1]) + " or " + syntaxes[-1]
+
+
+def parse_uri(uri: str) -> ModelURI:
+    """Parse and check a model URI without loading anything, so bad input fails before work.
 
     Cheap checks happen here too: a ``gguf:`` file must exist and start with the GGUF magic bytes, and an
     ``openai:`` URI must have a model, known options and its API key variable set.
     """
-    uri = uri.strip()
-    if uri == "smollm2":
-        return "smollm2", ""
-    scheme, _, rest = uri.partition(":")
-    rest = rest.strip()
-    if scheme == "hf" and rest:
-        return scheme, rest
-    if scheme == "gguf" and rest:
-        from longscope.backends.llamacpp import check_gguf
-
-        check_gguf(rest)
-        return scheme, rest
-    if scheme == "openai" and rest:
-        from longscope.backends.http import parse_target
-
-        parse_target(rest)
-        return scheme, rest
-    raise UsageError(f"unknown model {uri!r}; give {ACCEPTED}")
+    parsed = parse_model_uri(uri)
+    scheme = SCHEMES.get(parsed.scheme) if parsed.scheme in SCHEMES else None
+    if scheme is None or scheme.bare != parsed.bare or not (parsed.bare or parsed.target):
+        raise UsageError(f"unknown model {uri.strip()!r}; give {accepted()}")
+    scheme.check(parsed)
+    return parsed
 
 
 def resolve(uri: str) -> Backend:
     """Load the backend a model URI names."""
-    scheme, target = parse_uri(uri)
-    if scheme == "smollm2":
-        from longscope.backends import smollm2
-
-        return smollm2.load()
-    if scheme == "gguf":
-        from longscope.backends.llamacpp import LlamaCppBackend
-
-        return LlamaCppBackend.load(target)
-    if scheme == "openai":
-        from longscope.backends.http import OpenAIBackend
-
-        return OpenAIBackend.connect(target)
-    from longscope.backends.hf import HFBackend
-
-    return HFBackend.load(target)
+    parsed = parse_uri(uri)
+    return SCHEMES.get(parsed.scheme).load(parsed)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,9 @@ import torch
 from longscope.backends.decoding import decode_tokens
 from longscope.backends.memory import PeakMemory
 from longscope.backends.reasoning import strip_reasoning
-from longscope.core import Generation, GenerationRequest, UsageError
+from longscope.backends.uri import ModelURI
+from longscope.core import Capabilities, Generation, GenerationRequest, UsageError
+from longscope.methods.base import cache_bytes
 
 # Places where a tokenizer may start a new pre-token, so that counts on either side add up. Each set is
 # tried on real text once per tokenizer, richest first. Before " Capital" after sentence punctuation holds for
@@ -22,6 +26,35 @@ from longscope.core import Generation, GenerationRequest, UsageError
 _SEAM_SETS = (re.compile(r"(?<=[.!?])(?= [A-Z])"),)
 _CHUNKED_ABOVE_CHARS = 20_000
 _MEMO_LIMIT = 400_000
+_PROBE_PROSE_CHARS = 40_000
+
+
+@functools.cache
+def _seam_probe() -> str:
+    """Varied text to try seam sets on: the package's essays (prose with paragraph breaks), a stretch of
+    repeated plain sentences (noise-like haystack), and record-like rows of ids and numbers."""
+    text = resources.files("longscope.corpora").joinpath("essays.txt").read_text(encoding="utf-8")
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip()]
+    prose, length = [], 0
+    for paragraph in paragraphs:
+        if length >= _PROBE_PROSE_CHARS:
+            break
+        prose.append("\n\n" + paragraph)
+        length += len(paragraph) + 2
+    plain = (
+        "The river runs wide.",
+        "The hills stay quiet.",
+        "The lamps are lit at dusk.",
+        "Rain falls on the road.",
+    )
+    noise = "".join(" " + plain[i % len(plain)] for i in range(50))
+    records = "".join(f"\nrow {i} of 7b{i}e -> Ab{i * 37} said: item {i}." for i in range(200))
+    return "".join(prose) + noise + records
+
+
+def load_uri(uri: ModelURI) -> HFBackend:
+    """The ``hf:`` scheme's loader: a hub id or a local directory."""
+    return HFBackend.load(uri.location)
 
 
 def _blocks(pieces: list[str], every: int = 16) -> list[str]:
@@ -47,22 +80,6 @@ def quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
-def cache_bytes(cache: Any) -> int:
-    """Bytes held by the key and value tensors of a transformers cache object."""
-    if cache is None:
-        return 0
-    tensors: list[torch.Tensor] = []
-    layers = getattr(cache, "layers", None)
-    if layers is not None:
-        for layer in layers:
-            tensors += [
-                t for t in (getattr(layer, "keys", None), getattr(layer, "values", None)) if t is not None
-            ]
-    else:
-        tensors += list(getattr(cache, "key_cache", [])) + list(getattr(cache, "value_cache", []))
-    return int(sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor)))
-
-
 def _adds_bos(tokenizer: Any) -> bool:
     """Whether encoding plain text puts the BOS token first, as a raw-prompt benchmark's tokenizer call would."""
     if tokenizer.bos_token_id is None:
@@ -80,6 +97,7 @@ class HFTokenizer:
     """
 
     kind = "hf"
+    capabilities = Capabilities(tokenization="model")
 
     def __init__(
         self, tokenizer: Any, *, name: str = "", revision: str = "", context_window: int = 0
@@ -127,10 +145,7 @@ class HFTokenizer:
     def _seams_that_add_up(self) -> re.Pattern | None:
         """The richest seam set whose piecewise counts equal the whole count, checked once on varied text."""
         if self._seams is False:
-            from longscope.haystack import corpus
-
-            records = "".join(f"\nrow {i} of 7b{i}e -> Ab{i * 37} said: item {i}." for i in range(200))
-            probe = "".join(corpus("essay").units(0, 400)) + "".join(corpus("noise").units(0, 50)) + records
+            probe = _seam_probe()
             whole = len(self.encode(probe))
             self._seams = next(
                 (seams for seams in _SEAM_SETS if sum(self.count_tokens_batch(seams.split(probe))) == whole),
@@ -166,7 +181,11 @@ class HFTokenizer:
 
 
 class HFBackend(HFTokenizer):
-    """A transformers causal LM and its tokenizer, run one request at a time."""
+    """A transformers causal LM and its tokenizer, run one request at a time; the in-process model that KV
+    sessions and in-model methods work on (see ``longscope.core.InProcessModel``)."""
+
+    # Prefill is timed apart from decode: the first token's time is measured as a stream would give it.
+    capabilities = Capabilities(in_process_model=True, tokenization="model", streaming=True)
 
     def __init__(
         self,
@@ -241,8 +260,8 @@ class HFBackend(HFTokenizer):
         with PeakMemory(self.device) as peak:
             out = self.model(input_ids=input_ids, use_cache=True, logits_to_keep=1)
             cache = out.past_key_values
-            token = self._pick(out.logits[:, -1, :], request.temperature, generator)
-            self._sync()
+            token = self.pick(out.logits[:, -1, :], request.temperature, generator)
+            self.sync()
         prefill_s = time.perf_counter() - started
 
         decode_started = time.perf_counter()
@@ -253,10 +272,10 @@ class HFBackend(HFTokenizer):
                 input_ids=torch.tensor([[fed]], device=self.device), past_key_values=cache, use_cache=True
             )
             cache = out.past_key_values
-            return self._pick(out.logits[:, -1, :], request.temperature, generator)
+            return self.pick(out.logits[:, -1, :], request.temperature, generator)
 
         generated, text, finish = decode_tokens(token, step, self.eos_ids.__contains__, self.decode, request)
-        self._sync()
+        self.sync()
         decode_s = time.perf_counter() - decode_started
         return Generation(
             text=strip_reasoning(text),  # scored without any <think> trace; output_tokens keeps its length
@@ -277,13 +296,13 @@ class HFBackend(HFTokenizer):
         return KVSession(self, method)
 
     @staticmethod
-    def _pick(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> int:
+    def pick(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> int:
         if temperature <= 0:
             return int(logits.argmax(-1).item())
         probs = torch.softmax(logits.float() / temperature, dim=-1)
         return int(torch.multinomial(probs, 1, generator=generator).item())
 
-    def _sync(self) -> None:
+    def sync(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from longscope.backends.decoding import decode_tokens
 from longscope.backends.memory import PeakMemory
 from longscope.backends.reasoning import strip_reasoning
-from longscope.core import Generation, GenerationRequest
-from longscope.methods.base import ContextState, KVMethod, kv_heads
-
-if TYPE_CHECKING:
-    from longscope.backends.hf import HFBackend
+from longscope.core import Generation, GenerationRequest, InProcessModel
+from longscope.methods.base import ContextState, KVMethod, cache_bytes, kv_heads
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:
@@ -36,7 +33,7 @@ class KVSession:
     gold reply and the next question to it.
     """
 
-    def __init__(self, backend: HFBackend, method: KVMethod) -> None:
+    def __init__(self, backend: InProcessModel, method: KVMethod) -> None:
         self.backend = backend
         self.method = method
         self.model = backend.model
@@ -134,8 +131,8 @@ class KVSession:
         with method.attending(model, state):
             try:
                 logits = self._feed(state, ids[position:], position)
-                token = backend._pick(logits, request.temperature, generator)
-                backend._sync()
+                token = backend.pick(logits, request.temperature, generator)
+                backend.sync()
             finally:
                 peak.stop()
             prefill_s = time.perf_counter() - started
@@ -150,15 +147,13 @@ class KVSession:
                     use_cache=True,
                 )
                 fed_after += 1
-                return backend._pick(out.logits[:, -1, :], request.temperature, generator)
+                return backend.pick(out.logits[:, -1, :], request.temperature, generator)
 
             generated, text, finish = decode_tokens(
                 token, step, backend.eos_ids.__contains__, backend.decode, request
             )
-            backend._sync()
+            backend.sync()
         decode_s = time.perf_counter() - decode_started
-        from longscope.backends.hf import cache_bytes
-
         kv_bytes = method.held_bytes(state) if hasattr(method, "held_bytes") else cache_bytes(state.cache)
         entries = held_entries(state.cache, model)
         masked = method.masked_entries(state)

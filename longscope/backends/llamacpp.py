@@ -22,7 +22,8 @@ from typing import Any
 
 from longscope.backends.decoding import decode_tokens
 from longscope.backends.reasoning import strip_reasoning
-from longscope.core import Generation, GenerationRequest, UsageError
+from longscope.backends.uri import ModelURI
+from longscope.core import Capabilities, Generation, GenerationRequest, UsageError
 
 GGUF_MAGIC = b"GGUF"
 _BLOCK = 1 << 20
@@ -43,6 +44,16 @@ def check_gguf(path: str | Path) -> Path:
     if magic != GGUF_MAGIC:
         raise UsageError(f"{file} is not a GGUF file (it does not start with the GGUF magic bytes)")
     return file
+
+
+def check_uri(uri: ModelURI) -> None:
+    """The ``gguf:`` scheme's cheap check: the file is there and starts with the GGUF magic bytes."""
+    check_gguf(uri.location)
+
+
+def load_uri(uri: ModelURI) -> LlamaCppBackend:
+    """The ``gguf:`` scheme's loader."""
+    return LlamaCppBackend.load(uri.location)
 
 
 def file_identity(path: Path) -> str:
@@ -137,6 +148,7 @@ class GGUFTokenizer:
     """
 
     kind = "gguf"
+    capabilities = Capabilities(tokenization="model")
 
     def __init__(self, path: str | Path) -> None:
         self.path = check_gguf(path)
@@ -258,8 +270,8 @@ class LlamaCppBackend(GGUFTokenizer):
     llama.cpp maps the file into memory.
     """
 
-    max_concurrency = 1
-    token_count_exact = True
+    # Prefill is timed apart from decode: the first token's time is measured as a stream would give it.
+    capabilities = Capabilities(tokenization="model", max_concurrency=1, streaming=True)
 
     def __init__(
         self,

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from longscope.backends.hf import HFBackend, quiet_transformers
+from longscope.backends.uri import ModelURI
 from longscope.cache import cache_dir
 from longscope.core import UsageError
 
@@ -70,3 +71,8 @@ def load() -> HFBackend:
     marker = target / _MARKER
     meta = json.loads(marker.read_text()) if marker.is_file() else convert(target)
     return HFBackend.load(str(target), name=NAME, revision=f"gguf-sha256:{meta['sha256'][:16]}")
+
+
+def load_uri(uri: ModelURI) -> HFBackend:
+    """The ``smollm2`` scheme's loader: the bundled model, converted on first use."""
+    return load()

@@ -1,1 +1,1 @@
-"""Where planned samples run: in this process (local)."""
+"""Where prepared work items run: in this process (local); each executor hands rows back to the driver."""

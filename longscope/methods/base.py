@@ -1,4 +1,6 @@
-"""What every long-context method is: a ratio or a budget, a label, checks, and (in-model) the KV-cache hooks."""
+"""What every long-context method is: a ratio or a budget, a label, checks, the solver it answers with, and
+the two kinds' hooks: in-model methods change the KV cache of an in-process session; prompt-level methods turn
+one request into the calls they choose, on any backend."""
 
 from __future__ import annotations
 
@@ -6,9 +8,16 @@ import contextlib
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
-from longscope.core import Backend, UsageError
+from longscope.core import Backend, Generation, GenerationRequest, Sample, UsageError
+
+
+class Solver(Protocol):
+    """How a method answers the turns of one sample on one backend; the executor starts one per sample (and
+    again after a failure, so a retry never sees a half-updated state)."""
+
+    def answer(self, sample: Sample, turn: int, request: GenerationRequest) -> Generation: ...
 
 
 @dataclass(frozen=True)
@@ -85,7 +94,7 @@ class Method:
     # -- checks before any sample runs -----------------------------------------------------------------
 
     def check_backend(self, backend: Backend) -> None:
-        if self.in_model and not callable(getattr(backend, "session", None)):
+        if self.in_model and not backend.capabilities.in_process_model:
             raise UsageError(
                 f"method {self.label()} changes the model's attention or KV cache and needs an in-process "
                 f"model (smollm2 or hf:PATH); {backend.kind} backends accept only prompt-level methods and full"
@@ -97,6 +106,13 @@ class Method:
                 f"method {self.label()}: budget {self.budget} is larger than the context of {sample_id} "
                 f"({context_tokens} tokens); give a budget below {context_tokens} or a ratio"
             )
+
+    # -- answering -------------------------------------------------------------------------------------
+
+    def solver(self, backend: Backend, mode: str) -> Solver:
+        """What answers a sample's turns in a session mode: ``independent`` (each turn re-reads the context),
+        ``multi-request`` (the context state is shared) or ``multi-turn`` (one conversation)."""
+        raise NotImplementedError
 
 
 @dataclass
@@ -117,6 +133,9 @@ class KVMethod(Method):
     The session calls ``new_cache`` → ``prefill`` once per context, then runs every question and answer token
     inside ``attending``; ``restore`` brings the cache back to the context state between questions.
     """
+
+    def solver(self, backend: Backend, mode: str) -> Solver:
+        return SessionSolver(backend, self, mode)
 
     def new_cache(self, model: Any) -> Any:
         from transformers import DynamicCache
@@ -154,6 +173,96 @@ def layer_lengths(cache: Any) -> list[int]:
     return [layer.get_seq_length() for layer in cache.layers]
 
 
+def cache_bytes(cache: Any) -> int:
+    """Bytes held by the key and value tensors of a transformers cache object (either cache layout)."""
+    import torch  # here, not at the top: naming methods must not load torch
+
+    if cache is None:
+        return 0
+    tensors: list[torch.Tensor] = []
+    layers = getattr(cache, "layers", None)
+    if layers is not None:
+        for layer in layers:
+            tensors += [
+                t for t in (getattr(layer, "keys", None), getattr(layer, "values", None)) if t is not None
+            ]
+    else:
+        tensors += list(getattr(cache, "key_cache", [])) + list(getattr(cache, "value_cache", []))
+    return int(sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor)))
+
+
 def kv_heads(model: Any) -> int:
     config = model.config
     return int(getattr(config, "num_key_value_heads", None) or config.num_attention_heads)
+
+
+class SessionSolver:
+    """Answers through the backend's in-process session: one session for a sample's turns when they share the
+    context (multi-request restores it after each answer, multi-turn keeps the conversation), a fresh one per
+    turn otherwise."""
+
+    def __init__(self, backend: Backend, method: KVMethod, mode: str) -> None:
+        self.backend, self.method = backend, method
+        self.shared = mode != "independent"
+        self.keep = "prompt" if mode == "multi-turn" else "context"
+        self.session: Any = None
+
+    def answer(self, sample: Sample, turn: int, request: GenerationRequest) -> Generation:
+        if self.session is None or not self.shared:
+            self.session = self.backend.session(self.method)
+        return self.session.ask(request, keep=self.keep)
+
+
+class PlainSolver:
+    """One plain generation per turn: the whole prompt prefilled each time, as every backend can."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def answer(self, sample: Sample, turn: int, request: GenerationRequest) -> Generation:
+        return self.backend.generate(request)
+
+
+@dataclass(frozen=True)
+class PromptMethod(Method):
+    """A prompt-level method: it changes what is sent (a cut context, retrieved chunks, notes passed between
+    calls), never the model, so it runs on every backend. ``answer`` receives the prepared sample, the turn's
+    request and the backend, may make as many calls as it likes, and returns one Generation whose tokens,
+    calls and time cover all of them (``combined``)."""
+
+    in_model: ClassVar[bool] = False
+
+    def answer(self, sample: Sample, turn: int, request: GenerationRequest, backend: Backend) -> Generation:
+        raise NotImplementedError
+
+    def solver(self, backend: Backend, mode: str) -> Solver:
+        return PromptSolver(self, backend)
+
+
+class PromptSolver:
+    def __init__(self, method: PromptMethod, backend: Backend) -> None:
+        self.method, self.backend = method, backend
+
+    def answer(self, sample: Sample, turn: int, request: GenerationRequest) -> Generation:
+        return self.method.answer(sample, turn, request, self.backend)
+
+
+def combined(calls: list[Generation], text: str | None = None) -> Generation:
+    """One answer's accounting over several model calls: tokens, time and retries summed, the peak memory the
+    largest, the text the last call's unless given. KV figures are per call and are not summed."""
+    if not calls:
+        raise ValueError("a method answered without calling the model")
+    last = calls[-1]
+    peaks = [c.peak_memory_bytes for c in calls if c.peak_memory_bytes is not None]
+    return Generation(
+        text=last.text if text is None else text,
+        input_tokens=sum(c.input_tokens for c in calls),
+        output_tokens=sum(c.output_tokens for c in calls),
+        prefill_s=sum(c.prefill_s for c in calls),
+        decode_s=sum(c.decode_s for c in calls),
+        wall_s=sum(c.wall_s for c in calls),
+        finish_reason=last.finish_reason,
+        peak_memory_bytes=max(peaks) if peaks else None,
+        retries=sum(c.retries for c in calls),
+        calls=sum(c.calls for c in calls),
+    )

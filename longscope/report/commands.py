@@ -130,7 +130,7 @@ def cost_text(model: str, context: str, hardware: str, dtype: str | None = None)
     from longscope.analysis.hardware import hardware as profile
     from longscope.report import format as fmt
     from longscope.report.costs import assumptions
-    from longscope.runner import parse_lengths
+    from longscope.spec import parse_lengths
 
     lengths = parse_lengths(context)
     hw = profile(hardware)

@@ -10,7 +10,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from longscope.analysis.effective_length import DEFAULT_THRESHOLD
-from longscope.analysis.scores import ScoreTable, methods_of, score_table
+from longscope.analysis.scores import ScoreTable, methods_of, score_table, series_label
 from longscope.report import figures
 from longscope.report import format as fmt
 from longscope.report.load import RunData
@@ -57,7 +57,7 @@ def compare(runs: list[RunData], threshold: float | None = None) -> Comparison:
     cell_sets = [set(table.cells) for table in own]
     common = set.intersection(*cell_sets) if cell_sets else set()
     shared = [
-        score_table([r for r in run.results if (r.task, r.length) in common], run.metadata,
+        score_table([r for r in run.results if (series_label(r, False), r.length) in common], run.metadata,
                     threshold=threshold, method=method)
         for run, method in zip(runs, methods, strict=True)
     ]  # fmt: skip

@@ -114,9 +114,9 @@ def summary_dict(data: RunData, analyses: Analyses) -> dict[str, Any]:
                 for n in grid.lengths
                 if grid.n(d, n)
             ]
-            for grid in depth_grids([r for r in data.results if r.method == analyses.primary], data.metadata)
+            for grid in depth_grids([r for r in data.series if r.method == analyses.primary], data.metadata)
         },  # fmt: skip
-        "frontier": {cost: [dataclasses.asdict(p) for p in frontier(data.results, cost)] for cost in COSTS},
+        "frontier": {cost: [dataclasses.asdict(p) for p in frontier(data.series, cost)] for cost in COSTS},
         "cost_model": None,
     }
     check = analyses.cost.overlay

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from longscope.analysis.scores import as_series
 from longscope.core import Result, UsageError
-from longscope.store import DB_NAME, RunStore, series_label
+from longscope.store import DB_NAME, RunStore
 
 
 @dataclass
 class RunData:
     run_dir: Path
-    results: list[Result]
+    results: list[Result]  # as stored; the score tables label them by series themselves
     metadata: dict[str, dict[str, Any]]
     answers: dict[str, list[list[str]]]  # gold answers of each turn, by sample id
     config: dict[str, Any] = field(default_factory=dict)
     model: str | None = None
     state: str | None = None
+
+    @functools.cached_property
+    def series(self) -> list[Result]:
+        """The rows with their task named as their series (mode and turn where not the default; methods have
+        their own tables): what the per-row analyses group by."""
+        return as_series(self.results, with_method=False)
 
     @property
     def in_progress(self) -> bool:
@@ -61,8 +69,16 @@ def _samples(store: RunStore) -> tuple[dict[str, dict], dict[str, list[list[str]
     metadata, answers = {}, {}
     for sample_id, meta, turns in rows:
         metadata[sample_id] = json.loads(meta) if meta else {}
-        answers[sample_id] = [list(t.get("answers", [])) for t in (json.loads(turns) if turns else [])]
+        answers[sample_id] = [
+            [a for a in t.get("answers", []) if not a.startswith(_OLD_FORBIDDEN)]
+            for t in (json.loads(turns) if turns else [])
+        ]
     return metadata, answers
+
+
+# Runs stored before turns had their own ``forbidden`` values kept the false values among the answers behind
+# this marker (``Sample.from_json`` reads them so too); they are not gold and are not shown as gold.
+_OLD_FORBIDDEN = "!forbidden:"
 
 
 def load_run(run_dir: Path) -> RunData:
@@ -70,10 +86,7 @@ def load_run(run_dir: Path) -> RunData:
     run_dir = check_run_dir(run_dir)
     store = RunStore.open(run_dir, create=False)
     try:
-        # Methods have their own tables in the report; a row's task names its mode and turn where not default.
-        results = store.results(series=False)
-        for row in results:
-            row.task = series_label(row, with_method=False)
+        results = store.results()
         metadata, answers = _samples(store)
         config = store.get_meta("config") or {}
         return RunData(

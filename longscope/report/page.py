@@ -14,6 +14,8 @@ from longscope.analysis.frontier import COSTS, frontier
 from longscope.analysis.heatmap import depth_grids
 from longscope.analysis.plane import difficulty_plane
 from longscope.analysis.scores import ScoreTable, methods_of, score_table
+from longscope.config import RunConfig
+from longscope.config import rerun_command as rerun_command_of
 from longscope.report import costs, figures
 from longscope.report import format as fmt
 from longscope.report.load import RunData
@@ -124,7 +126,7 @@ def _degradation_section(table: ScoreTable) -> dict[str, Any] | None:
 
 
 def _frontier_section(data: RunData) -> dict[str, Any] | None:
-    points = {cost: frontier(data.results, cost) for cost in COSTS}
+    points = {cost: frontier(data.series, cost) for cost in COSTS}
     if not any(points.values()):
         return None
     by_key: dict[tuple[str, int], dict[str, Any]] = {}
@@ -148,7 +150,7 @@ def _benchmark_section(data: RunData) -> list[dict[str, Any]]:
     """Per published benchmark: each subset's score, the macro average, the published breakdowns, and the
     truncated, skipped (invalid or too long) and failed records."""
     sections = []
-    for report in benchmark_reports(data.results, data.metadata):
+    for report in benchmark_reports(data.series, data.metadata):
         subsets = [
             {
                 "name": name,
@@ -202,7 +204,7 @@ def _cost_section(check: costs.CostCheck) -> dict[str, Any]:
 
 def _predictions(data: RunData) -> tuple[list[dict[str, Any]], str]:
     rows = sorted(
-        data.results, key=lambda r: (r.task, r.length, -1.0 if r.depth is None else r.depth, r.seed, r.method)
+        data.series, key=lambda r: (r.task, r.length, -1.0 if r.depth is None else r.depth, r.seed, r.method)
     )
     shown = []
     for row in rows[:MAX_PREDICTION_ROWS]:
@@ -231,21 +233,10 @@ def _predictions(data: RunData) -> tuple[list[dict[str, Any]], str]:
 
 
 def rerun_command(data: RunData) -> str | None:
-    """The `longscope run` line that re-creates this run's plan (tasks listed explicitly, not by suite)."""
-    import shlex
-
-    config = data.config
-    if not config.get("tasks"):
+    """The `longscope run` line that re-creates this run's rows, every option written out."""
+    if not data.config.get("tasks"):
         return None
-    parts = ["longscope", "run", "--model", str(config.get("model", "smollm2"))]
-    parts += ["--tasks", ",".join(config["tasks"])]
-    parts += ["--lengths", ",".join(str(n) for n in config.get("lengths", []))]
-    parts += ["--depths", ",".join(f"{d:g}" for d in config.get("depths", []))]
-    for option in ("samples", "seed", "retries", "threshold"):
-        if option in config:
-            parts += [f"--{option}", f"{config[option]:g}" if isinstance(config[option], float) else str(config[option])]  # fmt: skip
-    parts += ["--out", str(data.run_dir)]
-    return " ".join(shlex.quote(p) for p in parts)
+    return rerun_command_of(RunConfig.from_dict(data.config), str(data.run_dir))
 
 
 def _method_rows(analyses: Analyses) -> list[dict[str, Any]]:
@@ -269,7 +260,7 @@ def render_report(data: RunData, analyses: Analyses) -> str:
     table = analyses.table
     has_rows = bool(table.cells)
     several = len(analyses.tables) > 1
-    primary_rows = [r for r in data.results if r.method == analyses.primary]
+    primary_rows = [r for r in data.series if r.method == analyses.primary]
     context: dict[str, Any] = {
         "title": f"longscope: {data.results[0].model if data.results else data.label}"
         + (" (unfinished)" if data.in_progress else ""),

@@ -6,32 +6,17 @@ from collections.abc import Sequence
 
 from longscope.scoring import SCORERS
 
-# Answers that start with this marker are forbidden values (a distractor's false value), not gold: a task
-# passes them as e.g. ("4821337", "!forbidden:4821373", "!forbidden:4812337"). No gold answer starts with "!".
-FORBIDDEN = "!forbidden:"
-
-
-def forbidden(value: str) -> str:
-    """The answers-tuple entry that forbids ``value``."""
-    return FORBIDDEN + value
-
-
-def split_answers(answers: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(gold strings, forbidden strings) of an answers tuple."""
-    gold = [a for a in answers if not a.startswith(FORBIDDEN)]
-    bad = [a[len(FORBIDDEN) :] for a in answers if a.startswith(FORBIDDEN)]
-    return gold, bad
-
 
 @SCORERS.register("contains_only")
-def contains_only(prediction: str, answers: Sequence[str]) -> tuple[float, dict[str, float]]:
-    """Share of the gold strings found in the prediction (case-insensitive), times 0 if any forbidden string
-    (an entry written ``"!forbidden:" + value``) is found too: naming every candidate earns nothing.
+def contains_only(
+    prediction: str, answers: Sequence[str], forbidden: Sequence[str] = ()
+) -> tuple[float, dict[str, float]]:
+    """Share of the gold strings found in the prediction (case-insensitive), times 0 if any ``forbidden`` value
+    (a turn's known-false values) is found too: naming every candidate earns nothing.
     Sub-scores: ``found`` (the share of gold found, forbidden aside) and ``forbidden`` (1 if any was given)."""
-    gold, bad = split_answers(answers)
-    if not gold:
+    if not answers:
         return 0.0, {"found": 0.0, "forbidden": 0.0}
     text = prediction.lower()
-    found = sum(answer.lower() in text for answer in gold) / len(gold)
-    given_bad = any(value.lower() in text for value in bad if value)
+    found = sum(answer.lower() in text for answer in answers) / len(answers)
+    given_bad = any(value.lower() in text for value in forbidden if value)
     return (0.0 if given_bad else found), {"found": found, "forbidden": float(given_bad)}

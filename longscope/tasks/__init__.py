@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import pkgutil
-import re
 
 from longscope.core import Registry, UsageError, configure
+from longscope.scoring import SCORERS
+from longscope.spec import parse_spec, split_list
 from longscope.tasks.base import Task, cached_sample
 
 TASKS: Registry[type[Task]] = Registry("task")
@@ -36,50 +38,47 @@ def _register_from(loaded: object) -> None:
             and value.name
             and value.__module__ == loaded.__name__
         ):
+            _check_metrics(value)
             TASKS.add(value.name, value)
+
+
+def task_metrics(cls: type[Task]) -> set[str]:
+    """Every scorer name a task class may score with: its ``metric``; for a loader whose metric follows the
+    subset, that of each subset it declares, of all subsets read at once, and those of ``subset_metrics``."""
+    declared = inspect.getattr_static(cls, "metric")
+    if isinstance(declared, str):
+        return {declared}
+    tasks = [cls(), *(cls(subset=subset) for subset in getattr(cls, "subsets", ()))]
+    return {task.metric for task in tasks} | set(getattr(cls, "subset_metrics", {}).values())
+
+
+def _check_metrics(cls: type[Task]) -> None:
+    # Scorers are looked up by name only when the first answer is scored; a misspelt name would otherwise
+    # surface after a whole run's generation time.
+    unknown = sorted(task_metrics(cls) - set(SCORERS))
+    if unknown:
+        raise ValueError(
+            f"task {cls.name} scores with {unknown[0]!r}, which is no registered scorer; "
+            f"scorers: {', '.join(SCORERS)}"
+        )
 
 
 _discover()
 
-_SPEC = re.compile(r"^\s*([A-Za-z0-9_.:-]+)\s*(?:\((.*)\))?\s*$")
-
-
-def split_list(text: str) -> list[str]:
-    """Split ``a,b(x=1,y=2),c`` at the commas outside parentheses."""
-    items, depth, current = [], 0, ""
-    for char in text:
-        if char == "," and depth == 0:
-            items.append(current)
-            current = ""
-            continue
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if depth < 0:
-            raise UsageError(f"unbalanced parentheses in {text!r}")
-        current += char
-    if depth:
-        raise UsageError(f"unbalanced parentheses in {text!r}")
-    items.append(current)
-    return [item.strip() for item in items if item.strip()]
-
 
 def make_task(spec: str) -> Task:
     """``niah_multikey(num_keys=6,key_type=uuid)`` → a configured task; parameters are type-checked."""
-    match = _SPEC.match(spec)
-    if not match:
-        raise UsageError(f"cannot read task {spec!r}; write NAME or NAME(param=value,...)")
-    name, _, subset = match.group(1).partition(":")
-    cls = TASKS.get(name)
+    parsed = parse_spec(spec, "task", typed=False)
+    cls = TASKS.get(parsed.name)
     params: dict[str, str] = {}
-    if subset:  # a published benchmark's subset: longbench:hotpotqa
+    if parsed.subset:  # a published benchmark's subset: longbench:hotpotqa
         if "subset" not in {f.name for f in dataclasses.fields(cls)}:
-            raise UsageError(f"task {name} has no subsets; write it as {name} or {name}(param=value,...)")
-        params["subset"] = subset
-    for pair in split_list(match.group(2) or ""):
-        name, sep, value = pair.partition("=")
-        if not sep:
-            raise UsageError(f"task {cls.name}: parameter {pair!r} needs the form name=value")
-        params[name.strip()] = value.strip()
+            raise UsageError(
+                f"task {parsed.name} has no subsets; write it as {parsed.name} or {parsed.name}(param=value,...)"
+            )
+        params["subset"] = parsed.subset
+    params.update(parsed.params)
     return configure(cls, params, "task")
 
 
-__all__ = ["TASKS", "Task", "cached_sample", "make_task", "split_list"]
+__all__ = ["TASKS", "Task", "cached_sample", "make_task", "split_list", "task_metrics"]

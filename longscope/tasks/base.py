@@ -32,6 +32,10 @@ class Task:
     published: ClassVar[bool] = False
     # Reads records from --data though it fits them to the run's lengths (RULER's QA, NeedleBench's needles).
     reads_data: ClassVar[bool] = False
+    # The task's own rule for a sample above the model window (middle, left, right, skip). None: the task
+    # builds samples to the run's lengths, so one is above the window only when a method in the plan reads
+    # past it, and the other methods get skipped rows there.
+    truncation: ClassVar[str | None] = None
     max_new_tokens: int = 64
 
     def work(
@@ -160,7 +164,7 @@ class Task:
             "tokenizer": backend.tokenizer_fingerprint(),
             "truncation": "none",
         }
-        if not getattr(backend, "token_count_exact", True):
+        if not backend.capabilities.exact_tokens:
             meta["approximate_tokens"] = True  # counted without the model's tokenizer: lengths are estimates
         meta.update(metadata or {})
         return Sample(

@@ -8,7 +8,6 @@ from typing import ClassVar, Literal
 
 from longscope.core import Backend, Sample, Turn, UsageError
 from longscope.haystack import CORPORA, Needle, corpus
-from longscope.scoring.distraction import forbidden
 from longscope.tasks.base import Task
 from longscope.tasks.vocabulary import ADJECTIVES, NOUNS
 
@@ -139,7 +138,8 @@ class ConfusingFacts(Task):
             turns=[
                 Turn(
                     question=f"What is the secret number for {key}? Give only its true, current value.",
-                    answers=(value, *(forbidden(v) for v in false_values)),
+                    answers=(value,),
+                    forbidden=tuple(false_values),
                     answer_prefix=f"The secret number for {key} is",
                 )
             ],
@@ -266,7 +266,8 @@ class KeywordSubstitution(Task):
             turns=[
                 Turn(
                     question=f"What is the access code for {asked}?",
-                    answers=(values[0], *(forbidden(v) for v in values[1:])),
+                    answers=(values[0],),
+                    forbidden=tuple(values[1:]),
                     answer_prefix=f"The access code for {asked} is",
                 )
             ],

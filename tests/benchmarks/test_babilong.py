@@ -12,7 +12,7 @@ from longscope.core import UsageError
 from longscope.scoring import score
 from longscope.tasks import make_task
 from longscope.tasks.benchmarks import base
-from longscope.tasks.benchmarks.babilong import PROMPTS, Babilong
+from longscope.tasks.benchmarks.babilong import Babilong, prompts
 from longscope.truncation import truncate
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "babilong"
@@ -22,7 +22,7 @@ def test_prompt_is_babilongs_default_with_context_tags_and_question():
     task = make_task(f"babilong:qa1(data={FIXTURES})")
     sample = task.build(shared_tiny_backend(), 0, None, 0)
     user = sample.messages(0)[0]["content"]
-    prompt = PROMPTS["qa1"]
+    prompt = prompts()["qa1"]
     expected_head = (
         f"{prompt['instruction']}\n\n{prompt['examples']}\n\n{prompt['post_prompt']}\n\n<context>\n"
     )
@@ -42,7 +42,7 @@ def test_prompt_is_babilongs_default_with_context_tags_and_question():
 def test_parts_of_the_prompt_can_be_left_out_as_babilongs_scripts_allow():
     task = Babilong(subset="qa1", data=str(FIXTURES), instruction=False, examples=False)
     user = task.build(shared_tiny_backend(), 0, None, 0).messages(0)[0]["content"]
-    assert user.startswith(PROMPTS["qa1"]["post_prompt"] + "\n\n<context>\n")
+    assert user.startswith(prompts()["qa1"]["post_prompt"] + "\n\n<context>\n")
     bare = Babilong(subset="qa1", data=str(FIXTURES), instruction=False, examples=False, post_prompt=False)
     assert bare.build(shared_tiny_backend(), 0, None, 0).messages(0)[0]["content"].startswith("<context>\n")
 
@@ -60,7 +60,7 @@ def test_bad_records_are_rejected_by_line_and_every_published_task_present_is_re
     assert len(task.work([4096], [0.5], [0])) == 3
     qa2 = task.build(shared_tiny_backend(), 0, None, 2)
     assert qa2.metadata["qa_task"] == "qa2" and qa2.question == "Where is the football?"
-    assert qa2.messages(0)[0]["content"].startswith(PROMPTS["qa2"]["instruction"])
+    assert qa2.messages(0)[0]["content"].startswith(prompts()["qa2"]["instruction"])
 
 
 def test_a_single_file_is_read_as_the_task_and_level_its_name_and_folder_say():
@@ -68,7 +68,7 @@ def test_a_single_file_is_read_as_the_task_and_level_its_name_and_folder_say():
     sample = task.build(shared_tiny_backend(), 0, None, 0)
     assert (sample.metadata["qa_task"], sample.metadata["length_level"]) == ("qa8", "0k")
     assert sample.answers == ("apple,milk",)
-    assert sample.messages(0)[0]["content"].startswith(PROMPTS["qa8"]["instruction"])
+    assert sample.messages(0)[0]["content"].startswith(prompts()["qa8"]["instruction"])
 
 
 def test_a_file_that_names_no_task_needs_the_subset(tmp_path):

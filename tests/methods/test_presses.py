@@ -16,7 +16,8 @@ from conftest import tiny_backend, tiny_llama, tiny_tokenizer
 
 from longscope.core import GenerationRequest, UsageError
 from longscope.methods import make_method
-from longscope.methods.kv import presses
+from longscope.methods.kv import _press_lookup as lookup
+from longscope.methods.kv import kvpress_wrapper, presses
 from methods.probes import run_logits
 
 CONTEXT = " ".join(f"The secret number for item {i} is {i * 7919 % 10007}." for i in range(40))
@@ -200,7 +201,7 @@ def pipeline_answer(backend, question: str, press) -> str:
     "spec", ["snapkv:0.5", "knorm:budget=50", "adakv:0.5", "kvpress:KeyRerotationPress(press=knorm):0.5"]
 )
 def test_answers_match_kvpress_pipeline(wide, spec):
-    presses.kvpress()  # registers the pipeline
+    lookup.kvpress()  # registers the pipeline
     method = make_method(spec)
     session = wide.session(method)
     ours = session.ask(request(QUESTIONS[0])).text
@@ -213,13 +214,13 @@ def test_answers_match_kvpress_pipeline(wide, spec):
 
 def test_observed_attention_prefills_eagerly_and_restores_the_implementation(backend, monkeypatch):
     seen = []
-    original = presses._attention
+    original = kvpress_wrapper._attention
 
     def spy(model, implementation):
         seen.append(implementation)
         return original(model, implementation)
 
-    monkeypatch.setattr(presses, "_attention", spy)
+    monkeypatch.setattr(kvpress_wrapper, "_attention", spy)
     prefill(backend, "observed-attention:0.5")  # kvpress asserts it gets attention weights
     assert seen == ["eager"]
     assert backend.model.config._attn_implementation == "sdpa"
@@ -227,7 +228,7 @@ def test_observed_attention_prefills_eagerly_and_restores_the_implementation(bac
 
 def test_the_attention_implementation_comes_back_after_an_error(backend):
     model = backend.model
-    with pytest.raises(RuntimeError), presses._attention(model, "eager"):
+    with pytest.raises(RuntimeError), kvpress_wrapper._attention(model, "eager"):
         assert model.config._attn_implementation == "eager"
         raise RuntimeError("prefill failed")
     assert model.config._attn_implementation == "sdpa"
@@ -297,9 +298,9 @@ def test_every_press_kvpress_ships_is_reachable():
     import kvpress
 
     exported = {name for name in kvpress.__all__ if name.endswith("Press")} - {"BasePress", "ScorerPress"}
-    assert set(presses.press_classes()) == exported
-    for name in exported - set(presses.REFUSED):
-        assert presses.press_class_name(name) == name
+    assert set(lookup.press_classes()) == exported
+    for name in exported - set(lookup.REFUSED):
+        assert lookup.press_class_name(name) == name
     # Short names' parameters are the press's own arguments.
     from longscope.methods import METHODS
 
@@ -307,7 +308,7 @@ def test_every_press_kvpress_ships_is_reachable():
         cls = METHODS.get(short)
         if isinstance(cls, type) and issubclass(cls, presses.NamedPress) and cls.press_class:
             own = {f.name for f in dataclasses.fields(cls)} - {"ratio", "budget"}
-            assert own <= set(presses.press_arguments(cls.press_class)), short
+            assert own <= set(lookup.press_arguments(cls.press_class)), short
 
 
 def refused(spec: str, *fragments: str) -> None:
@@ -354,20 +355,24 @@ def test_other_bad_input():
 
 def test_short_methods_are_made_without_kvpress(monkeypatch):
     """Importing kvpress takes seconds: the registry, and making a short-named method, must not need it."""
-    source = ast.parse(Path(presses.__file__).read_text(encoding="utf-8"))
-    top_level = [node for node in source.body if isinstance(node, ast.Import | ast.ImportFrom)]
-    assert not any("kvpress" in ast.unparse(node) for node in top_level)
+    for module in (lookup, kvpress_wrapper, presses):
+        source = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+        imported = [
+            alias.name for node in source.body if isinstance(node, ast.Import) for alias in node.names
+        ]
+        imported += [node.module or "" for node in source.body if isinstance(node, ast.ImportFrom)]
+        assert not [name for name in imported if name.split(".")[0] == "kvpress"], module.__name__
     monkeypatch.setitem(sys.modules, "kvpress", None)  # any import of it now fails
-    presses.kvpress.cache_clear()
-    presses.press_classes.cache_clear()
+    lookup.kvpress.cache_clear()
+    lookup.press_classes.cache_clear()
     try:
         method = make_method("snapkv(window_size=32):budget=64")
         assert method.label() == "snapkv(window_size=32):budget=64"
         with pytest.raises(ImportError):
-            presses.kvpress()
+            lookup.kvpress()
     finally:
-        presses.kvpress.cache_clear()
-        presses.press_classes.cache_clear()
+        lookup.kvpress.cache_clear()
+        lookup.press_classes.cache_clear()
 
 
 @pytest.mark.slow

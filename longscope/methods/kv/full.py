@@ -1,24 +1,29 @@
-"""``full``: the whole context in the KV cache, attended to as it is; the reference every method is read against."""
+"""``full``: the whole context, nothing removed or masked; the reference every method is read against."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from longscope.methods.base import KVMethod
+from longscope.core import Backend, UsageError
+from longscope.methods.base import KVMethod, PlainSolver, SessionSolver, Solver
 
 
 @dataclass(frozen=True)
 class Full(KVMethod):
-    """No compression. On an HTTP or llama.cpp backend it is plain generation; in process it also reuses the
-    prefilled context across a sample's questions in the multi-request and multi-turn modes."""
+    """The method that changes nothing. Its KV hooks are the identity, so on an in-process model it can share
+    a prefilled context across a sample's questions (multi-request, multi-turn); asked independently, or on
+    any other backend, it is plain generation."""
 
     name = "full"
-    description = "the whole KV cache, nothing removed or masked (the reference)"
+    description = "the whole context, nothing removed or masked (the reference)"
     in_model = False  # changes nothing in the model: every backend runs it
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.removes_nothing:
-            from longscope.core import UsageError
-
             raise UsageError("method full keeps every entry; it takes no ratio or budget")
+
+    def solver(self, backend: Backend, mode: str) -> Solver:
+        if mode != "independent" and backend.capabilities.in_process_model:
+            return SessionSolver(backend, self, mode)
+        return PlainSolver(backend)

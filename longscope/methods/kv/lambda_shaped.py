@@ -92,9 +92,9 @@ class LambdaShaped(KVMethod):
 
     def check_backend(self, backend: Backend) -> None:
         super().check_backend(backend)
-        model = getattr(backend, "model", None)
-        if model is None:
+        if not backend.capabilities.in_process_model:
             return
+        model = backend.model
         rotary_module(model)
         if self.cap is not None and self.cap > trained_window(model):
             raise UsageError(

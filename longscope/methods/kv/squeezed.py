@@ -515,7 +515,7 @@ class Squeezed(KVMethod):
 
     def held_bytes(self, state: ContextState) -> int:
         """The whole cache (nothing is evicted) plus the cluster index kept beside it."""
-        from longscope.backends.hf import cache_bytes
+        from longscope.methods.base import cache_bytes
 
         index = state.extra.get("squeezed_index")
         return cache_bytes(state.cache) + (index.nbytes() if index is not None else 0)

@@ -390,7 +390,7 @@ class Benchmark(Task):
             "diffusion": self.diffusion,
             "scope": self.scope,
         }
-        if not getattr(backend, "token_count_exact", True):
+        if not backend.capabilities.exact_tokens:
             meta["approximate_tokens"] = True
         return meta
 

@@ -527,7 +527,7 @@ class NeedleBench(Task):
             "truncation": "none",
             **extra,
         }
-        if not getattr(backend, "token_count_exact", True):
+        if not backend.capabilities.exact_tokens:
             meta["approximate_tokens"] = True
         return Sample(
             id=self.sample_id(length, depth, seed),

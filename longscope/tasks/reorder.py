@@ -1,11 +1,8 @@
-"""Ordering and selection: put shuffled segments of a text back in order; pick the one true statement of many."""
+"""Reorder: put shuffled labelled segments of a text back in their original order."""
 
 from __future__ import annotations
 
 import functools
-import itertools
-import math
-import random
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -14,17 +11,14 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from longscope.core import Backend, Sample, Turn, UsageError
-from longscope.haystack import FittedContext, GeneratedUnits, Needle, corpus, split_sentences
+from longscope.haystack import FittedContext, GeneratedUnits, corpus, split_sentences
 from longscope.tasks.base import Task, prompt_tokens
 
 
 def _noise(i: int) -> str:
-    # Text before the stream pads the first few tokens: plain filler, never part of a segment or record.
+    # Text before the stream pads the first few tokens: plain filler, never part of a segment.
     return corpus("noise").unit(i)
 
-
-# ---------------------------------------------------------------------------------------------------------
-# reorder
 
 # Capitals that are not English words on their own ("A", "I", "O"), so prose in an answer is not read as labels.
 _LABEL_LETTERS = "BCDEFGHJKLMNPQRSTUVWXYZ"
@@ -254,191 +248,4 @@ class Reorder(Task):
             source=GeneratedUnits(make, name="reorder"),
             answers_after_fit=answers_after_fit,
             metadata=facts,
-        )
-
-
-# ---------------------------------------------------------------------------------------------------------
-# best_of_n
-
-_FIRST_NAMES = tuple(
-    """
-Alma Bruno Cora Dario Edda Felix Greta Hugo Ilse Jonas Kira Lars Mina Nils Odile Pavel Rosa Soren Tilda
-Umar Vera Wim Xenia Yusuf Zora Anton Berit Cyril Dagny Emil Frida Gustav Hedda Ivo Juno Kasper Lena Milo
-Nora Otto
-""".split()
-)
-_SURNAMES = tuple(
-    """
-Ashdown Bramley Calloway Dunmore Elsworth Fairley Garrow Halloran Inchley Jessop Kettering Lowther Marlow
-Netherby Oakridge Pendry Quenby Rathbone Selwood Thackery Underhill Varley Wexford Yardley Ainsley
-Blackwood Carrick Dalby Eastwood Fenwick Gilmore Hartley Ireton Jardine Kilbride Lockhart Merrick Norwood
-Orrell Pembury Redfern Stanhope Trelawny Upton Vickery Whitlock Ashby Brampton Coverdale Dorsey Ellery
-Fothergill Greaves Holloway Ingram Jolliffe Kendrick Langley Maitland Northcott
-""".split()
-)
-_CITIES = tuple(
-    """
-Lisbon Porto Ghent Bergen Tampere Graz Lyon Turin Seville Krakow Riga Tallinn Utrecht Aarhus Bruges
-Dresden Leipzig Bilbao Naples Split Zagreb Vilnius Malmo Basel Geneva Lille Nantes Cork Galway Bristol
-""".split()
-)
-_COLOURS = tuple(
-    """
-amber azure crimson teal olive ochre indigo scarlet ivory violet maroon cobalt coral jade lilac saffron
-silver copper mauve navy plum rust sage turquoise
-""".split()
-)
-_YEARS = tuple(range(1940, 2010))
-_MAX_CANDIDATES = 99  # two-digit labels; a look-alike for every third candidate stays within the surnames
-
-_BON_TEMPLATE = (
-    "Below are records about many people, one sentence each. Read them closely; afterwards you will be asked "
-    "about one person.\n\n{context}\n\n{question}"
-)
-
-Person = tuple[str, int, str, str]  # name, year of birth, city, favourite colour
-
-
-def _facts(person: Person) -> str:
-    _, year, city, colour = person
-    return f"born in {year}, lives in {city} and likes the colour {colour}"
-
-
-def _record(person: Person) -> str:
-    return f"{person[0]} was {_facts(person)}."
-
-
-class _Choice(NamedTuple):
-    question: str
-    answer: str
-    needles: list[Needle]
-    first_name: str
-    base: int
-
-
-@dataclass(frozen=True)
-class BestOfN(Task):
-    """Pick the one true statement about a person among ``candidates`` near-misses.
-
-    The statements are cells of a small grid of years x cities x colours (about the cube root of
-    ``candidates`` values each), so most wrong statements differ from the true one in only one or two
-    details. The true one is drawn uniformly among them *after* they are chosen: nothing in the list itself
-    (such as which values recur most) tells it apart, which a list of single-detail variations of the truth
-    would. The asked person's record is one sentence among many records about other people; look-alikes with
-    the same first name carry every other value of the grid, and some carry exactly a wrong statement, so
-    each wrong statement is true of somebody in the context, bound to another name.
-    """
-
-    name: ClassVar[str] = "best_of_n"
-    description: ClassVar[str] = (
-        "pick the one statement about a person that the records support among near-misses"
-    )
-    metric: ClassVar[str] = "choice"
-    uses_depth: ClassVar[bool] = False
-    breakdowns: ClassVar[tuple[str, ...]] = ("candidates",)
-
-    candidates: int = 20
-    max_new_tokens: int = 24
-
-    @property
-    def diffusion(self) -> float:
-        # Look-alike names and near-miss values: each wrong statement is true of somebody in the context.
-        return round(min(0.9, 0.45 + 0.0075 * self.candidates), 2)
-
-    @property
-    def scope(self) -> float:
-        # One record settles it, but the look-alikes must be read to rule the near-misses out.
-        return round(min(0.6, 0.1 + 0.01 * self.candidates), 2)
-
-    def _plan(self, seed: int) -> _Choice:
-        rng = self.rng(seed)
-        sizes = [1, 1, 1]
-        while math.prod(sizes) < self.candidates:
-            sizes[sizes.index(min(sizes))] += 1
-        rng.shuffle(sizes)
-        values = (rng.sample(_YEARS, sizes[0]), rng.sample(_CITIES, sizes[1]), rng.sample(_COLOURS, sizes[2]))
-        grid = list(itertools.product(*values))
-        cells = rng.sample(grid, self.candidates)
-        truth = rng.randrange(self.candidates)
-        wrong = [cell for i, cell in enumerate(cells) if i != truth]
-        # Look-alikes: first those that bring a value no record shows yet, then more up to a third of the
-        # candidates, each exactly one wrong statement.
-        rng.shuffle(wrong)
-        shown = [{value} for value in cells[truth]]
-        lookalikes: list[tuple] = []
-        for cell in wrong:
-            if any(value not in seen for value, seen in zip(cell, shown, strict=True)):
-                lookalikes.append(cell)
-                for value, seen in zip(cell, shown, strict=True):
-                    seen.add(value)
-        want = max(len(lookalikes), math.ceil((self.candidates - 1) / 3))
-        lookalikes += [cell for cell in wrong if cell not in lookalikes][: want - len(lookalikes)]
-        first = rng.choice(_FIRST_NAMES)
-        surnames = rng.sample(_SURNAMES, len(lookalikes) + 1)
-        people: list[Person] = [
-            (f"{first} {surname}", *cell)  # type: ignore[misc]
-            for surname, cell in zip(surnames, [cells[truth], *lookalikes], strict=True)
-        ]
-        width = max(2, len(str(self.candidates)))
-        labels = [f"C{i + 1:0{width}d}" for i in range(self.candidates)]
-        statements = [_facts(("", *cell)) for cell in cells]  # type: ignore[arg-type]
-        listing = "\n".join(f"[{label}] {text}." for label, text in zip(labels, statements, strict=True))
-        name = people[0][0]
-        question = (
-            f'Here are {self.candidates} ways to complete the sentence "{name} was ...". Exactly one of them '
-            "agrees with the records above.\n\n"
-            f"{listing}\n\nWhich one is true? Answer with its label only."
-        )
-        rng.shuffle(people)  # the asked person is not always the first needle drawn
-        needles = [Needle(_record(person), round(rng.random(), 4)) for person in people]
-        return _Choice(question, labels[truth], needles, first, rng.getrandbits(64))
-
-    def check(self, backend: Backend, length: int) -> None:
-        super().check(backend, length)
-        if not 2 <= self.candidates <= _MAX_CANDIDATES:
-            raise UsageError(
-                f"{self.label()}: candidates={self.candidates} must be between 2 and {_MAX_CANDIDATES}"
-            )
-        plan = self._plan(0)
-        context = "".join("\n" + needle.text for needle in plan.needles).lstrip()
-        floor = prompt_tokens(backend, _BON_TEMPLATE, plan.question, "The true statement is", context)
-        if floor > length - self.max_new_tokens:
-            raise UsageError(
-                f"{self.label()}: candidates={self.candidates} statements and the look-alike records take "
-                f"about {floor} tokens, more than length {length} allows after max_new_tokens="
-                f"{self.max_new_tokens}; lower candidates or raise the length"
-            )
-
-    def build(self, backend: Backend, length: int, depth: float | None, seed: int) -> Sample:
-        self.check(backend, length)
-        plan = self._plan(seed)
-        # Only the asked person and the look-alikes carry this first name, so no filler record can be
-        # mistaken for (or contradict) theirs.
-        others = [f for f in _FIRST_NAMES if f != plan.first_name]
-
-        def make(i: int) -> str:
-            if i < 0:
-                return _noise(i)
-            r = random.Random(plan.base * 1_000_003 + i)  # an integer seed: cheaper than hashing a string
-            person = (
-                f"{r.choice(others)} {r.choice(_SURNAMES)}",
-                r.choice(_YEARS),
-                r.choice(_CITIES),
-                r.choice(_COLOURS),
-            )
-            return "\n" + _record(person)
-
-        needles = [Needle("\n" + needle.text, needle.depth) for needle in plan.needles]
-        return self.make_sample(
-            backend,
-            length=length,
-            depth=None,
-            seed=seed,
-            template=_BON_TEMPLATE,
-            turns=[
-                Turn(question=plan.question, answers=(plan.answer,), answer_prefix="The true statement is")
-            ],
-            source=GeneratedUnits(make, name="best_of_n"),
-            needles=needles,
-            metadata={"candidates": self.candidates},
         )

@@ -1,0 +1,51 @@
+"""Scores split by one sample metadata key (or by length), per task: what `longscope show --by KEY` prints."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from longscope.analysis.scores import ScoreCell, series_label
+from longscope.core import Result
+
+
+@dataclass
+class Breakdown:
+    by: str | None
+    metric: str | None
+    tasks: list[str]
+    values: list
+    cells: dict[tuple[str, object], ScoreCell]
+
+
+def breakdown(
+    results: Iterable[Result],
+    metadata: dict[str, dict],
+    *,
+    by: str | None = None,
+    metric: str | None = None,
+) -> Breakdown:
+    """Group finished rows by series and ``metadata[by]`` (length when ``by`` is None), scoring each row by its
+    main score or, with ``metric``, by the scorer's sub-score of that name, on 0-100. Rows without the key are
+    left out."""
+    cells: dict[tuple[str, object], ScoreCell] = defaultdict(ScoreCell)
+    for row in results:
+        if row.status != "ok":
+            continue
+        if by is None:
+            value: object = row.length
+        else:
+            meta = metadata.get(row.sample_id, {})
+            if by not in meta:
+                continue
+            value = meta[by]
+            value = tuple(value) if isinstance(value, list) else value
+        number = row.score if metric is None else json.loads(row.details or "{}").get(metric)
+        if number is None:
+            continue
+        cells[(series_label(row), value)].scores.append(100.0 * float(number))
+    tasks = sorted({task for task, _ in cells})
+    values = sorted({value for _, value in cells}, key=lambda v: (str(type(v)), v))
+    return Breakdown(by=by, metric=metric, tasks=tasks, values=values, cells=dict(cells))

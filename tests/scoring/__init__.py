@@ -1,0 +1,1 @@
+"""Tests of the scorers, each against hand-worked cases or the benchmark's own published code."""
