@@ -104,13 +104,18 @@ class Sample:
     def request(
         self, turn: int = 0, *, conversation: bool = False, all_answers: bool = False, **overrides: Any
     ) -> GenerationRequest:
+        # A benchmark's own stop strings (LongBench stops samsum at a newline) travel in the metadata.
+        stop = tuple(self.metadata.get("stop", ()))
         return GenerationRequest(
-            messages=self.conversation(turn, all_answers) if conversation else self.messages(turn),
-            answer_prefix=self.turns[turn].answer_prefix,
-            max_new_tokens=self.max_new_tokens,
-            chat=self.chat,
-            context=self.context,
-            **overrides,
+            **{
+                "messages": self.conversation(turn, all_answers) if conversation else self.messages(turn),
+                "answer_prefix": self.turns[turn].answer_prefix,
+                "max_new_tokens": self.max_new_tokens,
+                "chat": self.chat,
+                "context": self.context,
+                **({"stop": stop} if stop else {}),
+                **overrides,
+            }
         )
 
     def to_json(self) -> str:

@@ -103,6 +103,11 @@ def task_detail(name: str, cls: type, width: int) -> str:
         width,
     )
     lines += _parameters(cls, [(f.name, getattr(task, f.name)) for f in dataclasses.fields(task)], width)
+    departures = tuple(getattr(cls, "departures", ()) or ())
+    if departures:
+        lines += ["", "Against the benchmark's official code (quirks kept, and where it departs):"]
+        for departure in departures:
+            lines += wrap(departure, width, indent="  - ", hang="    ")
     return "\n".join(lines)
 
 

@@ -25,6 +25,26 @@ class BenchmarkReport:
         means = [t.mean for t in self.subsets.values() if t.mean is not None]
         return sum(means) / len(means) if means else None
 
+    def published_scores(self) -> dict[str, float | None] | None:
+        """The score of each of the benchmark's own datasets as the benchmark prints it, or None for a
+        benchmark without a printing rule (see ``PRINTED``). LongBench: the rows grouped by the sample's
+        "dataset" (hotpotqa, hotpotqa_e...), whether the run named one dataset per task or ran them all as one,
+        each printed as eval.py prints it, round(100 x mean, 2)."""
+        rule = PRINTED.get(self.name)
+        if rule is None:
+            return None
+        cells = self.breakdowns.get(rule.by, {}) if rule.by else self.subsets
+        return {str(unit): published_score(self.name, cell.mean) for unit, cell in sorted(cells.items())}
+
+    def published_average(self) -> float | None:
+        """The average over the benchmark's datasets as it is printed: the mean of the printed dataset scores
+        (each dataset weighs the same), rounded like them; None without a printing rule or any score."""
+        printed = self.published_scores()
+        if printed is None:
+            return None
+        values = [value for value in printed.values() if value is not None]
+        return published_score(self.name, sum(values) / len(values)) if values else None
+
     def totals(self) -> dict[str, int]:
         return {
             "scored": sum(t.n for t in self.subsets.values()),
@@ -32,6 +52,28 @@ class BenchmarkReport:
             "skipped": sum(t.skipped for t in self.subsets.values()),
             "failed": sum(t.failed for t in self.subsets.values()),
         }
+
+
+@dataclass(frozen=True)
+class PrintRule:
+    """How a benchmark prints its scores: on the 0-100 scale, rounded to ``decimals``, one per ``by`` (a
+    sample metadata key naming the benchmark's dataset; "" for one per task of the run)."""
+
+    decimals: int
+    by: str = ""
+
+
+# LongBench's eval.py prints round(100 * mean, 2) per dataset file (and LongBench-E per length range within).
+PRINTED: dict[str, PrintRule] = {"longbench": PrintRule(decimals=2, by="dataset")}
+
+
+def published_score(benchmark: str, mean: float | None) -> float | None:
+    """A mean on the 0-100 scale (a ``ScoreCell.mean``) as ``benchmark`` prints it: LongBench rounds to 2
+    decimals with Python's round, as its eval.py does. A benchmark without a rule gets the mean unchanged."""
+    rule = PRINTED.get(benchmark)
+    if mean is None or rule is None:
+        return mean
+    return round(mean, rule.decimals)
 
 
 def _declared_breakdowns(benchmark: str) -> tuple[str, ...]:

@@ -9,8 +9,11 @@ from collections.abc import Callable, Sequence
 
 from longscope.core import Registry, Turn
 
-# A scorer returns the score in [0, 1], or the score and named sub-scores (kept in the row's details).
-Scorer = Callable[[str, Sequence[str]], float | tuple[float, dict[str, float]]]
+# A scorer returns the score in [0, 1], or the score and named sub-scores (kept in the row's details). A
+# detail may also be text: "reason" says why a prediction scored 0 where the benchmark's own code would fail
+# or refuse to score it.
+Details = dict[str, float | str]
+Scorer = Callable[[str, Sequence[str]], float | tuple[float, Details]]
 
 SCORERS: Registry[Scorer] = Registry("scorer")
 
@@ -21,7 +24,7 @@ def score_with_details(
     answers: Sequence[str],
     meta: dict | None = None,
     forbidden: Sequence[str] = (),
-) -> tuple[float, dict[str, float]]:
+) -> tuple[float, Details]:
     """Score one prediction. A scorer that declares a ``meta`` parameter also gets the sample's metadata
     (a benchmark's class list, its keywords...), one that declares ``forbidden`` the known-false values; the
     others see only the prediction and the answers."""
@@ -41,7 +44,7 @@ def score_with_details(
     return float(value), {}
 
 
-def score_turn(metric: str, prediction: str, turn: Turn, metadata: dict) -> tuple[float, dict[str, float]]:
+def score_turn(metric: str, prediction: str, turn: Turn, metadata: dict) -> tuple[float, Details]:
     """Score a prediction for one turn of a sample: its gold answers, its forbidden values, the metadata."""
     return score_with_details(metric, prediction, turn.answers, metadata, turn.forbidden)
 

@@ -9,18 +9,18 @@ the gold answer itself. Chinese tokens are jieba words, lower-cased, stripped of
 
 from __future__ import annotations
 
-import string
 from collections import Counter
 from collections.abc import Sequence
 
 from longscope.scoring import SCORERS
 from longscope.scoring import rouge_summary_level as pltrdy
 from longscope.scoring.text_normalize import en_tokens, zh_words
+from longscope.scoring.text_normalize import normalize_zh_answer as normalize_zh
+from longscope.scoring.text_normalize import zh_answer_tokens as zh_tokens
 from longscope.scoring.token_f1 import token_f1
 
-# The Chinese punctuation LongBench-derived metrics drop (LV-Eval, InfiniteBench), besides ASCII punctuation.
-ZH_PUNCTUATION = "！？｡。＂＃＄％＆＇（）＊＋，－／：；＜＝＞＠［＼］＾＿｀｛｜｝～｟｠｢｣､、〃》「」『』【】〔〕〖〗〘〙〚〛〜〝〞〟〰〾〿–—‘’‛“”„‟…‧﹏."
-_ZH_DROPPED = frozenset(string.punctuation + ZH_PUNCTUATION)
+# LV-Eval (and InfiniteBench, which imports ``normalize_zh`` from here) normalise Chinese as LongBench does:
+# lower case, without ASCII punctuation, LongBench's list of Chinese punctuation or any whitespace.
 
 # LV-Eval's blacklists: words that do not count towards the keyword recall.
 BLACKLIST_EN = frozenset(
@@ -33,16 +33,6 @@ BLACKLIST_ZH = frozenset(
     "万元 上 类 基于 才 来 地 片 其他 个 或者 变得 时 给 你 使 条 受 已经 带 度".split()
 )
 KEYWORD_RECALL_THRESHOLD = {"en": 0.2, "zh": 0.4}
-
-
-def normalize_zh(word: str) -> str:
-    """Lower case, without ASCII or listed Chinese punctuation, without any whitespace."""
-    return "".join(ch for ch in word.lower() if ch not in _ZH_DROPPED and not ch.isspace())
-
-
-def zh_tokens(text: str) -> list[str]:
-    """jieba's words, each normalised, the empty ones dropped."""
-    return [token for token in (normalize_zh(word) for word in zh_words(text)) if token]
 
 
 def keyword_recall(predicted: list[str], keywords: list[str], blacklist: frozenset[str]) -> float:

@@ -1,4 +1,8 @@
-"""ROUGE-L F-measure for summarisation-style answers (LongBench's rouge and rouge_zh), via rouge-score."""
+"""ROUGE-L F-measure for summarisation-style answers, via Google's rouge-score: a general-purpose ROUGE-L.
+
+LongBench does not score with it: its summaries are scored by the ``rouge`` package (pltrdy), which keeps
+case and punctuation, cuts sentences at "." and counts distinct words; the ``longbench_rouge_l`` scorers
+follow that package. These two are for tasks that want the usual token-level ROUGE-L."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from longscope.scoring import SCORERS
-from longscope.scoring.text_normalize import en_tokens, has_cjk, zh_tokens
+from longscope.scoring.text_normalize import en_tokens, has_cjk, zh_answer_tokens, zh_tokens
 
 
 def token_f1(predicted: Sequence[str], gold: Sequence[str]) -> float:
@@ -29,16 +29,18 @@ def token_recall(predicted: Sequence[str], wanted: Sequence[str]) -> float:
 
 @SCORERS.register("qa_f1")
 def qa_f1(prediction: str, answers: Sequence[str]) -> float:
-    """English token F1 after SQuAD normalisation, the best over the gold answers."""
+    """English token F1 after SQuAD normalisation (LongBench's ``qa_f1_score``), the best over the golds."""
     predicted = en_tokens(prediction)
     return max((token_f1(predicted, en_tokens(answer)) for answer in answers), default=0.0)
 
 
 @SCORERS.register("qa_f1_zh")
 def qa_f1_zh(prediction: str, answers: Sequence[str]) -> float:
-    """Chinese token F1: jieba words, each stripped of punctuation and whitespace, the best over the golds."""
-    predicted = zh_tokens(prediction)
-    return max((token_f1(predicted, zh_tokens(answer)) for answer in answers), default=0.0)
+    """LongBench's Chinese token F1 (``qa_f1_zh_score``): jieba's words, each lower-cased and stripped of
+    ASCII punctuation, LongBench's fixed list of Chinese punctuation and whitespace; the best over the golds.
+    As in LongBench, "Apple公司" equals "apple公司", while "《" and "·" are not on the list and stay."""
+    predicted = zh_answer_tokens(prediction)
+    return max((token_f1(predicted, zh_answer_tokens(answer)) for answer in answers), default=0.0)
 
 
 # LV-Eval's keyword gate: a prediction must recall at least this share of the answer-keyword tokens, or it

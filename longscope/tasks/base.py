@@ -36,6 +36,9 @@ class Task:
     # builds samples to the run's lengths, so one is above the window only when a method in the plan reads
     # past it, and the other methods get skipped rows there.
     truncation: ClassVar[str | None] = None
+    # Where a benchmark loader deliberately departs from the benchmark's official code, or keeps a quirk of it
+    # that users would not expect (a short paragraph each), printed by `longscope tasks NAME`.
+    departures: ClassVar[tuple[str, ...]] = ()
     max_new_tokens: int = 64
 
     def work(

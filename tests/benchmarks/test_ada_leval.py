@@ -114,3 +114,11 @@ def test_end_to_end_on_a_tiny_model():
     assert score(task.metric, "Answer: [2, 4, 1, 3]", tsort.answers, tsort.metadata) == 1.0
     best = task.build(backend, 0, None, 2)
     assert score(task.metric, "Answer: A2", best.answers, best.metadata) == 1.0
+
+
+def test_tasks_detail_says_how_tsort_follows_ada_leval():
+    from longscope.listing import task_detail
+
+    text = " ".join(task_detail("ada_leval", AdaLEval, 100).split())
+    assert "up to the shorter of the two" in text and "full_order" in text
+    assert "TypeError" in text

@@ -22,8 +22,8 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "longbench"
 EXPECTED = {
     "hotpotqa": ("qa_f1", 32, True),
     "multifieldqa_zh": ("qa_f1_zh", 64, True),
-    "gov_report": ("rouge_l", 512, True),
-    "dureader": ("rouge_l_zh", 128, True),
+    "gov_report": ("longbench_rouge_l", 512, True),
+    "dureader": ("longbench_rouge_l_zh", 128, True),
     "trec": ("classification_first_line", 64, False),
     "triviaqa": ("qa_f1_first_line", 32, False),
     "passage_count": ("count", 32, True),
@@ -157,9 +157,14 @@ def test_hand_written_predictions_score_as_worked_out():
     # "the vessel river" -> [vessel, river] against [vessel]: P = 1/2, R = 1, F1 = 2/3.
     assert scored("hotpotqa", "The Vessel river") == pytest.approx(2 / 3)
     assert scored("multifieldqa_zh", "1998年") == 1.0
-    assert scored("dureader", "水温八十度，先温杯再放茶叶后注水。") == 1.0
+    # The rouge package's F is 2PR / (P + R + 1e-8): an exact copy scores 2 / (2 + 1e-8), as in LongBench.
+    assert scored("dureader", "水温八十度，先温杯再放茶叶后注水。") == 2 / (2 + 1e-8)
     # Gold has 15 words; the prediction's 4 are its first 4, in order: P = 1, R = 4/15, F = 8/19.
     assert scored("gov_report", "The agency found late") == pytest.approx(8 / 19)
+    # Case is kept: "the AGENCY" shares only "found" and "late" with the gold.
+    assert scored("gov_report", "the AGENCY found late") == pytest.approx(
+        2 * (1 / 2 * 2 / 15) / (1 / 2 + 2 / 15)
+    )
     # trec's first line names City only (1); the second line's Date is not read.
     assert scored("trec", "City\nQuestion: When?\nType: Date") == 1.0
     assert scored("trec", "Date or City") == 0.5
@@ -167,8 +172,10 @@ def test_hand_written_predictions_score_as_worked_out():
     assert scored("passage_count", "There are 2 unique paragraphs, not 3") == 0.5
     assert scored("passage_retrieval_en", "Paragraph 2") == 1.0
     assert scored("passage_retrieval_zh", "答案是：段落2，也可能是段落1") == 0.5
-    # Indel distance 2 between the 16-character lines ("+" for "*"): 1 - 2/32.
-    assert scored("lcc", "    return a + b\n") == pytest.approx(0.9375)
+    # difflib matches "    return a " and " b", 15 of the 16 + 16 characters: 30/32 = 93.75%, printed as 94.
+    assert scored("lcc", "    return a + b\n") == 0.94
+    # A line holding "#" anywhere is passed over, and no other line is left: 0.
+    assert scored("lcc", "    return a * b  # product") == 0.0
 
 
 def test_an_over_long_record_is_cut_in_the_middle(tmp_path):
@@ -218,3 +225,71 @@ def test_hub_offline_says_to_pass_data(monkeypatch, tmp_path):
     with pytest.raises(UsageError, match=r"^cannot reach the dataset hub for THUDM/LongBench .*--data PATH$"):
         task.records()
     assert attempts == []
+
+
+def test_every_dataset_is_scored_by_a_registered_scorer_and_samsum_stops_at_a_newline(tmp_path):
+    from longscope.scoring import SCORERS
+
+    for dataset in PROMPTS:
+        assert LongBench.dataset_metric(dataset) in SCORERS
+    assert LongBench(subset="samsum").metric == "longbench_rouge_l_first_line"
+    assert LongBench(subset="vcsum").metric == "longbench_rouge_l_zh"
+    record = {**_records("gov_report")[0], "dataset": "samsum", "input": "Dialogue: A: hi\nSummary: "}
+    (tmp_path / "samsum.jsonl").write_text(json.dumps(record) + "\n", encoding="utf-8")
+    (tmp_path / "gov_report.jsonl").write_text(json.dumps(_records("gov_report")[0]) + "\n", encoding="utf-8")
+    [samsum] = _samples(LongBench(subset="samsum", data=str(tmp_path)))
+    [gov] = _samples(LongBench(subset="gov_report", data=str(tmp_path)))
+    assert samsum.metadata["stop"] == ["\n"] and "stop" not in gov.metadata
+    assert (samsum.max_new_tokens, samsum.chat) == (128, False)
+
+
+def test_the_sample_format_is_part_of_the_cache_key():
+    from longscope.tasks.benchmarks.longbench import SAMPLE_FORMAT
+
+    token = LongBench(subset="hotpotqa", data=str(FIXTURES)).cache_token()
+    assert token.endswith(f"|samples-v{SAMPLE_FORMAT}")
+
+
+def test_tasks_detail_prints_where_scoring_departs_from_longbench():
+    from longscope.listing import task_detail
+
+    text = task_detail("longbench", LongBench, 100)
+    assert "Against the benchmark's official code" in text
+    assert "min_new_tokens=1" in text and "'Type: Other location'" in text
+    for departure in LongBench.departures:
+        assert departure.split()[0] in text
+
+
+def _row(task: str, sample_id: str, value: float | None, status: str = "ok"):
+    from longscope.core import Result
+
+    return Result(
+        key=sample_id, sample_id=sample_id, task=task, length=1024, depth=None, seed=0, turn=0, status=status,
+        score=value,
+    )  # fmt: skip
+
+
+def test_published_scores_are_per_dataset_as_eval_prints_them():
+    from longscope.analysis.benchmarks import benchmark_reports, published_score
+
+    # hotpotqa: mean of 1/3, 1/3, 0 -> 22.2222 -> printed 22.22; trec: 1, 0.5 -> 75.0; a failed row is left out.
+    scores = {"h1": ("hotpotqa", 1 / 3), "h2": ("hotpotqa", 1 / 3), "h3": ("hotpotqa", 0.0)}
+    scores |= {"t1": ("trec", 1.0), "t2": ("trec", 0.5), "t3": ("trec", None)}
+    metadata = {key: {"benchmark": "longbench", "dataset": dataset} for key, (dataset, _) in scores.items()}
+    for one_task in (True, False):  # run as `longbench`, or as longbench:hotpotqa and longbench:trec
+        rows = [
+            _row(
+                "longbench" if one_task else f"longbench:{dataset}",
+                key,
+                value,
+                "ok" if value is not None else "failed",
+            )
+            for key, (dataset, value) in scores.items()
+        ]
+        [report] = benchmark_reports(rows, metadata)
+        assert report.published_scores() == {"hotpotqa": 22.22, "trec": 75.0}
+        # The average of the printed scores: (22.22 + 75.0) / 2 = 48.61.
+        assert report.published_average() == 48.61
+    assert published_score("longbench", 100 * 0.123456) == 12.35
+    assert published_score("longbench", None) is None
+    assert published_score("babilong", 12.3456) == 12.3456  # no printing rule: unchanged

@@ -5,7 +5,7 @@ import pytest
 from longscope.scoring import SCORERS, score, score_with_details
 from longscope.scoring.code_sim import first_code_line
 from longscope.scoring.multiple_choice import extract_choice
-from longscope.scoring.text_normalize import normalize_en, normalize_zh, zh_tokens
+from longscope.scoring.text_normalize import normalize_en, normalize_zh, normalize_zh_answer, zh_tokens
 
 approx = pytest.approx
 
@@ -26,6 +26,8 @@ def test_normalisation():
     assert normalize_en("An apple a day") == "apple day"
     # Chinese: "，", "！", ".", "," and the spaces go; case is kept
     assert normalize_zh("你好，世界！ Hello, world.") == "你好世界Helloworld"
+    # LongBench's: lower-cased, and only its fixed list goes: "《" and "·" are not on it, "》" is
+    assert normalize_zh_answer("《Apple·公司》， Hi") == "《apple·公司hi"
     # jieba words, the final "。" dropped as an empty token
     assert zh_tokens("小明硕士毕业于中国科学院计算所。") == [
         "小明",
@@ -184,8 +186,10 @@ def test_code_sim():
     fenced = "```python\n# add them\n    return a + b\n```"
     assert first_code_line(fenced) == "    return a + b"
     assert score("code_sim", fenced, ["    return a + b"]) == 1.0
-    # "x = 1" vs "x = 2": Indel similarity, longest common subsequence 4 of 5 + 5 chars -> 2*4/10 = 0.8
+    # "x = 1" vs "x = 2": difflib's matching blocks "x = " (4 of 5 + 5 chars) -> 2*4/10 = 0.8
     assert score("code_sim", "x = 1", ["x = 2"]) == approx(0.8)
+    # rounded to a whole percent as fuzzywuzzy does: "abc" vs "abd" is 2*2/6 = 0.667 -> 67 -> 0.67
+    assert score("code_sim", "abc", ["abd"]) == 0.67
     # "//" comment skipped; several golds, max: vs "bar()" -> not 1, vs "foo()" -> 1
     assert score("code_sim", "// call it\nfoo()", ["bar()", "foo()"]) == 1.0
     # only fences and comments, or nothing: 0

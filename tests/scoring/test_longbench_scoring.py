@@ -25,11 +25,12 @@ def test_first_line_variants_score_only_the_first_line():
     # qa_f1 of "lake ossen passage x" against "lake ossen": P = 2/4, R = 1, F1 = 2/3; first line: F1 = 1.
     assert score("qa_f1", "\nLake Ossen\nPassage: x", ["Lake Ossen"]) == pytest.approx(2 / 3)
     assert score("qa_f1_first_line", "\nLake Ossen\nPassage: x", ["Lake Ossen"]) == 1.0
-    # ROUGE-L: 4 words of the first line all in the 9-word gold, in order: P = 1, R = 4/9, F = 8/13.
-    # The whole prediction has 6 words: P = 4/6, R = 4/9, F = 8/15.
+    # The rouge package's ROUGE-L, words split at spaces with case and punctuation kept. First line "Rural
+    # clinic staffing fell" (the "." cuts the sentence): 4 distinct words, all in the 9 of the gold, in order:
+    # P = 1, R = 4/9, F = 8/13. The whole prediction adds "Dialogue:" and "more": P = 4/6, R = 4/9, F = 8/15.
     prediction = "Rural clinic staffing fell.\nDialogue: more"
-    assert score("rouge_l_first_line", prediction, SUMMARY_GOLD) == pytest.approx(8 / 13)
-    assert score("rouge_l", prediction, SUMMARY_GOLD) == pytest.approx(8 / 15)
+    assert score("longbench_rouge_l_first_line", prediction, SUMMARY_GOLD) == pytest.approx(8 / 13)
+    assert score("longbench_rouge_l", prediction, SUMMARY_GOLD) == pytest.approx(8 / 15)
 
 
 def test_per_record_uses_the_metric_the_sample_names():

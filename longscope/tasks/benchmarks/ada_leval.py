@@ -10,9 +10,11 @@ segments and the request) and the correct ``answer`` order (e.g. [2, 4, 1, 3]); 
 
 Prompt: TSort's prompt as the record gives it; BestAnswer's as Ada-LEval builds it (its instructions, the
 question, the answers as "A1:", "A2:", ... and the closing request), through the model's chat template,
-replies capped at 1024 new tokens (Ada-LEval's API default). Score: exact accuracy with Ada-LEval's
-extraction (the ``ada_leval`` scorer). Records longer than the model's window are skipped, not cut: a length
-level is run only on models whose window holds it. Breakdowns: ``subset`` and ``length_level``.
+replies capped at 1024 new tokens (Ada-LEval's API default). Score: accuracy as Ada-LEval's evaluation computes
+it (the ``ada_leval`` scorer), quirks included: TSort compares the extracted answer with the gold order only up
+to the shorter of the two, so "[]" or a prefix of the gold counts as right (the ``full_order`` detail gives the
+strict reading). Records longer than the model's window are skipped, not cut: a length level is run only on
+models whose window holds it. Breakdowns: ``subset`` and ``length_level``.
 """
 
 from __future__ import annotations
@@ -112,6 +114,15 @@ class AdaLEval(Benchmark):
     truncation: ClassVar[str] = "skip"
     breakdowns: ClassVar[tuple[str, ...]] = ("subset", "length_level")
     id_field: ClassVar[str | None] = None
+    departures: ClassVar[tuple[str, ...]] = (
+        "TSort follows Ada-LEval's evaluation, quirks included: only the text between the first and the second "
+        "'Answer:' is read; its JSON is compared with the gold order up to the shorter of the two, so '[]', "
+        "'\"\"' or a prefix of the gold ([2, 4] for [2, 4, 1, 3]) scores 1, and a list of strings scores 0. "
+        "The row's detail full_order holds the strict reading (1 only for exactly the gold list).",
+        "A TSort reply whose JSON is a number, true/false or null stops Ada-LEval's whole evaluation with a "
+        "TypeError; here it scores 0 with the reason in the row's details.",
+        "Accuracy is over the replies that came back; a failed request is counted apart (its row says why).",
+    )
 
     length_level: str = "2k"
 

@@ -96,9 +96,10 @@ MAX_NEW_TOKENS = {
 
 METRICS = {
     "narrativeqa": "qa_f1", "qasper": "qa_f1", "multifieldqa_en": "qa_f1", "multifieldqa_zh": "qa_f1_zh",
-    "hotpotqa": "qa_f1", "2wikimqa": "qa_f1", "musique": "qa_f1", "dureader": "rouge_l_zh",
-    "gov_report": "rouge_l", "qmsum": "rouge_l", "multi_news": "rouge_l", "vcsum": "rouge_l_zh",
-    "trec": "classification", "triviaqa": "qa_f1", "samsum": "rouge_l", "lsht": "classification",
+    "hotpotqa": "qa_f1", "2wikimqa": "qa_f1", "musique": "qa_f1", "dureader": "longbench_rouge_l_zh",
+    "gov_report": "longbench_rouge_l", "qmsum": "longbench_rouge_l", "multi_news": "longbench_rouge_l",
+    "vcsum": "longbench_rouge_l_zh", "trec": "classification", "triviaqa": "qa_f1",
+    "samsum": "longbench_rouge_l", "lsht": "classification",
     "passage_count": "count", "passage_retrieval_en": "retrieval", "passage_retrieval_zh": "retrieval_zh",
     "lcc": "code_sim", "repobench-p": "code_sim",
 }  # fmt: skip
@@ -107,6 +108,34 @@ METRICS = {
 NO_CHAT = frozenset({"trec", "triviaqa", "samsum", "lsht", "lcc", "repobench-p"})
 # ...and eval.py scores only the first line of the prediction on these (scorers *_first_line).
 FIRST_LINE = frozenset({"trec", "triviaqa", "samsum", "lsht"})
+# pred.py ends samsum's generation at a newline ("prevent illegal output on samsum": models otherwise go on
+# writing the next "Dialogue:"), by adding the newline token to the end-of-sequence ids.
+STOP = {"samsum": ("\n",)}
+
+# The version of what LongBench samples carry besides the record (metric names, stop strings): part of the
+# sample cache key, so that samples cached before a change are built again rather than scored by old names.
+SAMPLE_FORMAT = 2
+
+DEPARTURES = (
+    "Quirks of LongBench's code are kept: trec's and lsht's class loop skips the class after each one it drops "
+    "('Type: Other location' with classes Other, location, Other location scores 0.5); a summary whose "
+    "sentence pair is too long for the rouge package's recursion (about 990 words with no '.') scores 0; lcc "
+    "and repobench-p pass over any line with a backtick, '#' or '//' anywhere in it, and a blank line counts.",
+    "samsum's newline stop is a stop string: a reply is cut at its first newline. LongBench's pred.py stops on "
+    "the newline token but also forbids it as the first token (min_new_tokens=1), so a reply that would open "
+    "with a newline ends empty here (and scores 0) where LongBench makes the model write something first.",
+    "Dataset scores are means over the replies that came back; a failed request is counted apart (its row "
+    "says why), where LongBench's pred.py has no failures to count. The printed score is round(100 x mean, 2) "
+    "as eval.py prints it; LongBench's eval.py prints no average, and the average shown is the mean of the "
+    "printed dataset scores, rounded to 2 decimals.",
+    "lcc and repobench-p follow LongBench's requirements: fuzzywuzzy without python-Levenshtein, so difflib's "
+    "ratio. A LongBench environment that has python-Levenshtein installed scores with an edit-distance ratio "
+    "instead, which differs on some lines; such published numbers are not reproduced to the digit.",
+    "A passage_retrieval gold without its label ('Paragraph N', '段落N') makes LongBench's eval.py fail; such "
+    "a gold scores 0 here with the reason in the row's details (the published files have none).",
+    "eval.py scores every record of a file with the class list of the file's last record; each record uses "
+    "its own here (in the published trec and lsht files all records share one list).",
+)
 
 # The paper's six task categories, for a breakdown beside the per-dataset one.
 CATEGORIES = {
@@ -170,7 +199,12 @@ def split_dataset(name: str) -> tuple[str, bool]:
 @dataclass(frozen=True)
 class LongBench(Benchmark):
     """LongBench: write ``longbench`` for all 21 datasets, ``longbench:hotpotqa`` for one, ``longbench:hotpotqa_e``
-    for its LongBench-E version, ``longbench(e=true)`` for all 13 of LongBench-E."""
+    for its LongBench-E version, ``longbench(e=true)`` for all 13 of LongBench-E.
+
+    Scored as LongBench's eval.py and metrics.py score, quirks included: the ``rouge`` package's ROUGE-L for
+    the summaries (case and punctuation kept, 0 where the package raises), Chinese F1 with LongBench's own
+    punctuation list, code similarity on the first line with no backtick, "#" or "//" in it, class names with
+    the official loop's skip, numbers compared as text ("07" is not 7), the best over the gold answers."""
 
     name: ClassVar[str] = "longbench"
     description: ClassVar[str] = (
@@ -191,6 +225,7 @@ class LongBench(Benchmark):
         "_id": str,
     }
     truncation: ClassVar[str] = "middle"  # pred.py: "truncate in the middle", instructions sit at both ends
+    departures: ClassVar[tuple[str, ...]] = DEPARTURES
 
     e: bool = False  # with no subset named: read the 13 LongBench-E datasets instead of the 21 of v1
 
@@ -201,6 +236,9 @@ class LongBench(Benchmark):
                 f"longbench: e=true reads LongBench-E; name its subset with _e (e.g. longbench:{self.subset}_e) "
                 "or drop the subset"
             )
+
+    def cache_token(self) -> str:
+        return f"{super().cache_token()}|samples-v{SAMPLE_FORMAT}"
 
     def read_subsets(self) -> list[str]:
         if self.e and not self.subset:
@@ -284,6 +322,8 @@ class LongBench(Benchmark):
         }
         if e:
             metadata["length_range"] = length_range(data["length"])
+        if dataset in STOP:
+            metadata["stop"] = list(STOP[dataset])
         return Sample(
             id=self.record_id(record, index),
             task=self.label(),
