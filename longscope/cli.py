@@ -7,13 +7,12 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from longscope.analysis.breakdown import Breakdown, breakdown
-from longscope.analysis.scores import Summary, summarise
+from longscope import terminal
+from longscope.analysis.breakdown import breakdown
+from longscope.analysis.scores import summarise
 from longscope.config import DEFAULT_SUITE, DEFAULT_THRESHOLD, RunConfig
 from longscope.core import UsageError
-from longscope.spec import format_length
 from longscope.store import RunStore
 from longscope.suites import load_suite
 from longscope.tasks import TASKS
@@ -78,6 +77,11 @@ def run(
     out_dir: Path | None = typer.Option(
         None, "--out", help="run directory (default runs/<model>); reruns resume"
     ),
+    add: bool = typer.Option(
+        False,
+        "--add",
+        help="add this plan's rows to an existing run of another plan (each invocation is recorded)",
+    ),
     progress: bool = typer.Option(True, help="show the progress bar"),
     report: bool = typer.Option(True, help="write report.html and the exports into the run directory"),
 ) -> None:
@@ -102,13 +106,13 @@ def run(
     )
     target = out_dir or _default_out(model)
     try:
-        summary = runner.run(config, target, show_progress=progress)
+        summary = runner.run(config, target, show_progress=progress, add=add)
     except KeyboardInterrupt:
         Console(stderr=True).print(
             f"interrupted: finished samples are saved in {target}; run the same command to resume"
         )
         raise typer.Exit(130) from None
-    print_summary(summary, target, config.threshold)
+    terminal.print_summary(out, summary, target, config.threshold)
     if report:
         from longscope.report.commands import build_report
 
@@ -182,9 +186,9 @@ def show(
     finally:
         store.close()
     if by or metric:
-        print_breakdown(breakdown(results, metadata, by=by, metric=metric), run_dir)
+        terminal.print_breakdown(out, breakdown(results, metadata, by=by, metric=metric), run_dir)
     else:
-        print_summary(summarise(results, threshold), run_dir, threshold)
+        terminal.print_summary(out, summarise(results, threshold), run_dir, threshold)
     if state == "running":
         out.print("[yellow]This run did not finish: the table shows the samples done so far.[/]")
 
@@ -229,77 +233,6 @@ def cost(
     from longscope.report.commands import cost_text
 
     out.print(cost_text(model, context, hardware, dtype), markup=False, highlight=False)
-
-
-def print_breakdown(table_data: Breakdown, run_dir: Path) -> None:
-    if not table_data.cells:
-        out.print(f"{run_dir}: nothing to break down by {table_data.by!r}; no sample carries that key")
-        return
-    what = table_data.metric or "score"
-    table = Table(title=f"{what} (0-100) by task and {table_data.by or 'length'} — {run_dir}")
-    table.add_column("task")
-    for value in table_data.values:
-        table.add_column(str(value), justify="right")
-    for task in table_data.tasks:
-        row = [task]
-        for value in table_data.values:
-            cell = table_data.cells.get((task, value))
-            row.append("" if cell is None or cell.mean is None else f"{cell.mean:.1f} (n={cell.n})")
-        table.add_row(*row)
-    out.print(table)
-
-
-def print_summary(summary: Summary, run_dir: Path, threshold: float) -> None:
-    """One table per method, each with its own mean over tasks and effective length: methods are never
-    pooled into one cell."""
-    if summary.empty:
-        out.print(f"{run_dir}: no results yet")
-        return
-    for method, table_data in summary.tables.items():
-        title = f"score (0-100) by task and length — {run_dir}"
-        if len(summary.tables) > 1 or method != "full":
-            title += f" — method {method}"
-        table = Table(title=title)
-        table.add_column("task")
-        for length in table_data.lengths:
-            table.add_column(format_length(length), justify="right")
-        table.add_column("effective", justify="right")
-        for task in table_data.tasks:
-            row = [task]
-            for length in table_data.lengths:
-                cell = table_data.cells.get((task, length))
-                if cell is None:
-                    row.append("")
-                    continue
-                mean = "—" if cell.mean is None else f"{cell.mean:.1f}"
-                failed = f" [red]{cell.failed} failed[/]" if cell.failed else ""
-                row.append(f"{mean} (n={cell.n}){failed}")
-            row.append(_length_or_none(table_data.effective_length(task)))
-            table.add_row(*row)
-        overall = [table_data.overall[length].mean for length in table_data.lengths]
-        table.add_row(
-            "[bold]mean over tasks[/]",
-            *["—" if m is None else f"[bold]{m:.1f}[/]" for m in overall],
-            f"[bold]{_length_or_none(table_data.effective_length())}[/]",
-            end_section=True,
-        )
-        out.print(table)
-        effective = table_data.effective_length()
-        verdict = f"Effective context length{'' if method == 'full' else ' of ' + method}: " + (
-            f"{format_length(effective)} tokens" if effective else "none of the tested lengths"
-        )
-        out.print(f"{verdict} (largest length whose mean score is at least {threshold:g}).", highlight=False)
-    if summary.failed:
-        out.print(f"[red]{summary.failed} samples failed[/]; run the same command again to retry them.")
-    if summary.truncated or summary.skipped:
-        out.print(
-            f"{summary.truncated} samples were truncated to fit the model window and {summary.skipped} skipped "
-            "(their truncation policy is in each row)."
-        )
-
-
-def _length_or_none(tokens: int | None) -> str:
-    return "—" if tokens is None else format_length(tokens)
 
 
 def main() -> None:

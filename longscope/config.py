@@ -23,9 +23,12 @@ class RunConfig:
 
     model: str = "smollm2"
     suite: str | None = DEFAULT_SUITE  # where tasks, lengths, depths and samples came from (a record only)
+    # Several questions over each context, each asking a different needle: the quick suite runs them over 5
+    # contexts per task and length, each prefilled once (multi-request), which gives intervals of about +-10-14
+    # points at each length within the default run's few minutes.
     tasks: list[str] = field(
         default_factory=lambda: [
-            "niah", "confusing_facts", "variable_tracking", "threading", "common_words", "db_count",
+            "niah(questions=6,max_new_tokens=12)", "niah_multikey(questions=8,value_type=word,max_new_tokens=8)",
         ]
     )  # fmt: skip
     lengths: list[int] = field(default_factory=lambda: [1024, 2048, 4096])
@@ -110,8 +113,11 @@ class RunConfig:
                 chosen["lengths"] = parse_lengths(",".join(suite.lengths))
             if suite.depths:
                 chosen["depths"] = parse_depths(",".join(f"{d:g}" for d in suite.depths))
-            if suite.samples:
+            # The suite's samples and mode go with the suite's own tasks (questions sharing a context, say).
+            if suite.samples and tasks is None:
                 chosen["samples"] = suite.samples
+            if suite.mode and tasks is None:
+                chosen["mode"] = suite.mode
         else:
             chosen["suite"] = None
         if model is not None:
@@ -158,6 +164,18 @@ class RunConfig:
         if not self.methods:
             raise UsageError("no methods given; write for example --methods full,snapkv:0.5")
 
+    def plan_differences(self, other: dict[str, Any]) -> list[str]:
+        """What makes another stored configuration a different plan (different rows), in words; empty when the
+        two plan the same rows. The threshold, retries and the suite's name change no row; the model is checked
+        apart, by the identity of the weights it loads."""
+        theirs = RunConfig.from_dict(other)
+        differences = []
+        for name in _PLAN_FIELDS:
+            mine, old = getattr(self, name), getattr(theirs, name)
+            if mine != old:
+                differences.append(f"{name} {_show(old)} there, {_show(mine)} here")
+        return differences
+
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -169,6 +187,15 @@ class RunConfig:
 
 
 _OPTION_FIELDS = {f.name for f in dataclasses.fields(RunConfig)} - {"suite"}
+_PLAN_FIELDS = [
+    f.name for f in dataclasses.fields(RunConfig) if f.name not in ("suite", "retries", "threshold", "model")
+]
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(format_length(v) if isinstance(v, int) else str(v) for v in value)
+    return str(value)
 
 
 def _whole(name: str, value: str | int) -> int:

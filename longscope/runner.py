@@ -50,11 +50,23 @@ def run(
     backend: Backend | None = None,
     executor: Executor | None = None,
     show_progress: bool = True,
+    add: bool = False,
 ) -> Summary:
     """Run (or resume) the plan into ``out_dir``. Bad input raises UsageError before any sample runs, and
-    before the store is created or touched."""
+    before the store is created or touched. A run directory tells one story: the same plan resumes; another
+    plan is refused unless ``add`` says to add its rows, and then every invocation is recorded so the re-run
+    commands reproduce all rows."""
     tasks, methods = validate(config)
     meta, done = RunStore.prepare(out_dir)
+    invocations = _invocations(meta)
+    same = [old for old in invocations if not config.plan_differences(old)]
+    if invocations and not same and not add:
+        raise UsageError(
+            f"{out_dir} holds another plan ({config.plan_differences(invocations[-1])[0]}); give another --out, "
+            "or add --add to put these rows into that run beside the others"
+        )
+    if not same:
+        invocations = [*invocations, config.as_dict()]
     previous = meta.get("model")
     backend = backend or resolve(config.model)
     model_id = identity(backend)
@@ -71,6 +83,7 @@ def run(
     try:
         store.set_meta("model", model_id)
         store.set_meta("config", config.as_dict())
+        store.set_meta("invocations", invocations)
         store.set_meta("state", "running")
         for record in rejected:
             store.write(*rows.rejected(record, backend, config.mode, methods[0]))
@@ -93,6 +106,15 @@ def run(
         return summarise(store.results(), config.threshold)
     finally:
         store.close()
+
+
+def _invocations(meta: dict) -> list[dict]:
+    """Every configuration that wrote into a run, in order (a run written before they were recorded has its
+    one configuration)."""
+    recorded = meta.get("invocations")
+    if isinstance(recorded, list):
+        return recorded
+    return [meta["config"]] if isinstance(meta.get("config"), dict) else []
 
 
 class _Progress:

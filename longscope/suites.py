@@ -7,7 +7,11 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from longscope.config import MODES, RunConfig
 from longscope.core import UsageError
+from longscope.spec import format_length
+
+_DEFAULTS = RunConfig()
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,7 @@ class Suite:
     depths: tuple[float, ...] = ()
     samples: int | None = None
     notes: tuple[str, ...] = field(default=())
+    mode: str | None = None  # how a sample's questions share its context (None: the run's default)
 
 
 # RULER's thirteen tasks at its default knobs, as far as they are synthetic; the two QA tasks need the
@@ -38,15 +43,16 @@ _RULER_LIKE = (
 )
 
 BUILTIN: dict[str, Suite] = {
+    # The default run: the run configuration's own tasks, lengths and depths, over 5 contexts per task and length
+    # whose questions share one prefill.
     "quick": Suite(
         name="quick",
-        description="the default run: a few tasks across the difficulty plane, 1k-4k, minutes on a CPU",
-        # One task per region of the plane: a marked needle, look-alike facts, chains, record threads, word
-        # frequencies and a count over table rows.
-        tasks=("niah", "confusing_facts", "variable_tracking", "threading", "common_words", "db_count"),
-        lengths=("1k", "2k", "4k"),
-        depths=(0.5,),
-        samples=1,
+        description="the default run: needles asked 6-8 at a time over 5 contexts per length, 1k-4k, minutes on a CPU",
+        tasks=tuple(_DEFAULTS.tasks),
+        lengths=tuple(format_length(n) for n in _DEFAULTS.lengths),
+        depths=tuple(_DEFAULTS.depths),
+        samples=5,
+        mode="multi-request",
     ),
     "niah": Suite(
         name="niah",
@@ -135,7 +141,7 @@ def load_suite(name_or_path: str, task_names: list[str]) -> Suite:
 def _suite_from_mapping(raw: object, path: Path) -> Suite:
     if not isinstance(raw, dict):
         raise UsageError(f"suite file {path} must hold a mapping with at least `tasks = [...]`")
-    allowed = {"name", "description", "tasks", "lengths", "depths", "samples"}
+    allowed = {"name", "description", "tasks", "lengths", "depths", "samples", "mode"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise UsageError(f"suite file {path}: unknown key {unknown[0]!r}; keys: {', '.join(sorted(allowed))}")
@@ -147,8 +153,11 @@ def _suite_from_mapping(raw: object, path: Path) -> Suite:
     samples = raw.get("samples")
     if not isinstance(lengths, list) or not isinstance(depths, list):
         raise UsageError(f"suite file {path}: `lengths` and `depths` must be lists")
-    if samples is not None and (not isinstance(samples, int) or samples < 1):
+    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
         raise UsageError(f"suite file {path}: `samples` must be a positive whole number")
+    mode = raw.get("mode")
+    if mode is not None and mode not in MODES:
+        raise UsageError(f"suite file {path}: `mode` must be one of {', '.join(MODES)}")
     try:
         depth_values = tuple(float(d) for d in depths)
     except (TypeError, ValueError):
@@ -160,4 +169,5 @@ def _suite_from_mapping(raw: object, path: Path) -> Suite:
         lengths=tuple(str(n) for n in lengths),
         depths=depth_values,
         samples=samples,
+        mode=mode,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from test_report import PAYLOAD, make_run
 
@@ -39,6 +41,25 @@ def test_report_loads_without_errors_and_shows_its_plots(report):
         assert len(captions) == len(images) and all(c.text.strip() for c in captions)
         severe = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
         assert severe == []
+
+
+def test_every_interval_is_shown_with_its_rule_in_sight(report):
+    with browser.headless(1280, 900) as driver:
+        driver.get(report.resolve().as_uri())
+        tables = driver.find_elements("css selector", "table.scores")
+        assert tables
+        for table in tables:
+            # Each printed interval (or "no interval") carries a mark that the legend right under the table
+            # spells out, visibly: a hover title alone would be lost on a phone.
+            marks = {m.text for m in table.find_elements("css selector", ".ci sup")}
+            legend = table.find_element("xpath", "../following-sibling::ul[contains(@class, 'legend')][1]")
+            assert legend.is_displayed()
+            spelled = {item.text.split(" ", 1)[0] for item in legend.find_elements("tag name", "li")}
+            assert marks and marks <= spelled
+            shortest = table.find_elements("css selector", "tbody tr td:nth-child(2) .ci")
+            assert shortest
+            for ci in shortest:
+                assert re.fullmatch(r"(\[\d+\.\d+, \d+\.\d+\]|no interval)[a-z]+ n=\d+", ci.text), ci.text
 
 
 def test_injected_script_in_a_prediction_does_not_run(report):

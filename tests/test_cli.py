@@ -36,7 +36,7 @@ def test_run_then_show_prints_the_summary(tmp_path, tiny_model_dir):
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     shown = run_cli("show", str(out))
     assert shown.returncode == 0 and "niah_multikey(haystack=noise)" in shown.stdout
-    assert "(n=2)" in shown.stdout
+    assert "n=2" in shown.stdout and "[" in shown.stdout  # every cell carries n and its interval
 
 
 def test_tasks_lists_every_task_with_its_plane_coordinates():

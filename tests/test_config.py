@@ -15,7 +15,10 @@ from longscope.suites import BUILTIN
 def test_the_defaults_are_the_quick_suite():
     quick = BUILTIN["quick"]
     config = RunConfig.from_options(suite=quick)
-    assert config == RunConfig()
+    assert config == dataclasses.replace(RunConfig(), mode="multi-request", samples=5)
+    # The suite's samples and mode go with its tasks: tasks given on the command line get the run defaults.
+    mine = RunConfig.from_options(suite=quick, tasks="niah")
+    assert (mine.mode, mine.samples, mine.lengths) == ("independent", 1, RunConfig().lengths)
     assert config.tasks == list(quick.tasks) and [format_length(n) for n in config.lengths] == list(
         quick.lengths
     )

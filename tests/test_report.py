@@ -77,6 +77,7 @@ def test_report_and_exports_are_written_beside_the_run(small_run):
     store = RunStore.open(folder, create=False)
     try:
         results, metadata, config = store.results(), store.sample_metadata(), store.get_meta("config")
+        store_invocations = store.get_meta("invocations")
     finally:
         store.close()
     with (folder / "results.csv").open(newline="") as handle:
@@ -92,7 +93,16 @@ def test_report_and_exports_are_written_beside_the_run(small_run):
     assert {(c["task"], c["length"]): c["n"] for c in summary["cells"]} == {
         key: cell.n for key, cell in table.cells.items()
     }
-    assert summary["bootstrap"] == {"resamples": 1000, "seed": 0, "level": 0.95}
+    settings = {k: summary["intervals"][k] for k in ("resamples", "seed", "level", "min_bootstrap")}
+    assert settings == {"resamples": 2000, "seed": 0, "level": 0.95, "min_bootstrap": 10}
+    # Every cell and length says how its interval was made, or why it has none; never a zero-width one.
+    for entry in summary["cells"] + summary["overall"]:
+        assert entry["n"] >= 1 and entry["interval"]
+        if entry["interval"] == "none":
+            assert entry["low"] is None and entry["high"] is None and entry["reason"]
+        else:
+            assert entry["low"] < entry["high"] and entry["reason"] is None
+    assert summary["effective_length"]["label"] == table.effective_label()
     # The run's own model is readable (hf:DIR), so the cost model is checked against it; KV bytes exactly.
     assert summary["cost_model"]["kv_mean_abs_error_percent"] == 0.0
     assert summary["cost_model"]["prefill_mean_abs_error_percent"] is not None
@@ -100,6 +110,9 @@ def test_report_and_exports_are_written_beside_the_run(small_run):
     exported = json.loads((folder / "config.json").read_text())
     assert exported["config"] == config
     assert exported["rerun"].startswith("longscope run --model") and "--lengths 0.5k,1k" in exported["rerun"]
+    # One invocation wrote this run: one re-run line (the store records invocations, or only the config).
+    assert exported["rerun_all"] == [exported["rerun"]]
+    assert exported["invocations"] == (store_invocations or [config])
 
 
 def test_page_is_self_contained_with_captioned_figures(small_run):

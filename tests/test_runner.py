@@ -65,7 +65,7 @@ def test_run_writes_one_row_per_planned_sample_and_resume_skips_them(tmp_path):
     # Extending the plan runs only what is new.
     more = CountingBackend(tiny_backend())
     run(RunConfig(model="hf:tiny", **{**CONFIG, "lengths": [512, 1024, 1536]}), tmp_path, backend=more,
-        show_progress=False)  # fmt: skip
+        show_progress=False, add=True)  # fmt: skip
     assert more.calls == 8 and len(rows(tmp_path)) == 24
 
 

@@ -45,7 +45,9 @@ def breakdown(
         number = row.score if metric is None else json.loads(row.details or "{}").get(metric)
         if number is None:
             continue
-        cells[(series_label(row), value)].scores.append(100.0 * float(number))
+        cell = cells[(series_label(row), value)]
+        cell.scores.append(100.0 * float(number))
+        cell.contexts.append(row.sample_id)
     tasks = sorted({task for task, _ in cells})
     values = sorted({value for _, value in cells}, key=lambda v: (str(type(v)), v))
     return Breakdown(by=by, metric=metric, tasks=tasks, values=values, cells=dict(cells))

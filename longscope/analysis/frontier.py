@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from longscope.analysis.intervals import Interval, none, stratified_interval
 from longscope.core import Result
 
 # Cost measures a row carries, with the words the report uses for them.
@@ -38,6 +39,7 @@ class FrontierPoint:
     score: float
     n: int
     dominated: bool
+    interval: Interval = field(default_factory=lambda: none("not computed"))  # of the score, over tasks
 
 
 def frontier(results: Iterable[Result], cost: str) -> list[FrontierPoint]:
@@ -49,16 +51,19 @@ def frontier(results: Iterable[Result], cost: str) -> list[FrontierPoint]:
     if cost not in COSTS:
         raise ValueError(f"cost must be one of {sorted(COSTS)}, got {cost!r}")
     scores: dict[tuple[str, int, str], list[float]] = defaultdict(list)
+    contexts: dict[tuple[str, int, str], list[str]] = defaultdict(list)
     costs: dict[tuple[str, int], list[float]] = defaultdict(list)
     for row in results:
         value = getattr(row, cost)
         if row.status != "ok" or row.score is None or value is None:
             continue
         scores[(row.method, row.length, row.task)].append(100.0 * float(row.score))
+        contexts[(row.method, row.length, row.task)].append(row.sample_id)
         costs[(row.method, row.length)].append(float(value))
     points = []
     for (method, length), values in sorted(costs.items()):
-        task_means = [sum(v) / len(v) for (m, n, _), v in scores.items() if (m, n) == (method, length)]
+        keys = [key for key in scores if key[:2] == (method, length)]
+        task_means = [sum(scores[k]) / len(scores[k]) for k in keys]
         points.append(
             FrontierPoint(
                 method,
@@ -67,6 +72,7 @@ def frontier(results: Iterable[Result], cost: str) -> list[FrontierPoint]:
                 sum(task_means) / len(task_means),
                 len(values),
                 False,
+                stratified_interval([(scores[k], contexts[k]) for k in keys]),
             )
         )
     flagged = []

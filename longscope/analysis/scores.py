@@ -9,15 +9,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from longscope.analysis.bootstrap import (
-    DEFAULT_RESAMPLES,
-    DEFAULT_SEED,
-    bootstrap_ci,
-    bootstrap_ci_of_group_means,
+import numpy as np
+
+from longscope.analysis import intervals
+from longscope.analysis.effective_length import (
+    DEFAULT_SHARE,
+    DEFAULT_THRESHOLD,
+    area_under_curve,
+    effective_length,
+    length_label,
+    relative_effective_length,
 )
-from longscope.analysis.effective_length import DEFAULT_THRESHOLD, effective_length
+from longscope.analysis.intervals import DEFAULT_LEVEL, DEFAULT_RESAMPLES, DEFAULT_SEED, Interval
+from longscope.analysis.paired import PairedDifference, method_differences
 from longscope.analysis.weighting import weighted_average
 from longscope.core import Result
+from longscope.spec import format_length
 
 # Truncation policies a sample may record; "none" means the sample fitted as built.
 TRUNCATING = ("middle", "left", "right")
@@ -29,7 +36,8 @@ class ScoreCell:
     """One task at one length, scores on the 0-100 scale.
 
     ``failed`` rows raised and are not scored; ``truncated`` rows were scored on a cut context; ``skipped``
-    samples were too long for their policy and never ran. Only scored rows enter the mean.
+    samples were too long for their policy and never ran. Only scored rows enter the mean. ``contexts`` names
+    the context each score was asked of: questions sharing one are resampled together.
     """
 
     task: str = ""
@@ -38,8 +46,16 @@ class ScoreCell:
     failed: int = 0
     truncated: int = 0
     skipped: int = 0
-    low: float | None = None
-    high: float | None = None
+    contexts: list[str] = field(default_factory=list)
+    interval: Interval = field(default_factory=lambda: intervals.none("not computed"))
+
+    @property
+    def low(self) -> float | None:
+        return self.interval.low
+
+    @property
+    def high(self) -> float | None:
+        return self.interval.high
 
     def add(self, row: Result, policy: str | None = None) -> None:
         """Count one row: scored (0-100), failed, truncated or skipped. ``policy`` is the truncation the row's
@@ -52,6 +68,15 @@ class ScoreCell:
         else:
             self.truncated += policy != "none"
             self.scores.append(100.0 * float(row.score))
+            self.contexts.append(row.sample_id)
+
+    def bound(
+        self, level: float = DEFAULT_LEVEL, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED
+    ):
+        self.interval = intervals.mean_interval(
+            self.scores, self.contexts, level=level, resamples=resamples, seed=seed
+        )
+        return self
 
     @property
     def n(self) -> int:
@@ -64,13 +89,22 @@ class ScoreCell:
 
 @dataclass
 class OverallCell:
-    """The mean over tasks at one length (each task weighs the same) and its stratified interval."""
+    """The mean over tasks at one length (each task weighs the same) and its stratified interval; ``n`` is the
+    number of scored samples under it."""
 
     length: int
     mean: float | None
-    low: float | None
-    high: float | None
+    interval: Interval
     tasks: int
+    n: int = 0
+
+    @property
+    def low(self) -> float | None:
+        return self.interval.low
+
+    @property
+    def high(self) -> float | None:
+        return self.interval.high
 
 
 @dataclass
@@ -80,6 +114,9 @@ class ScoreTable:
     cells: dict[tuple[str, int], ScoreCell]
     overall: dict[int, OverallCell]
     threshold: float
+    level: float = DEFAULT_LEVEL
+    resamples: int = DEFAULT_RESAMPLES
+    seed: int = DEFAULT_SEED
 
     def per_length(self, task: str | None = None) -> dict[int, float | None]:
         """Mean score by length, of one task or over tasks."""
@@ -90,7 +127,51 @@ class ScoreTable:
         }
 
     def effective_length(self, task: str | None = None) -> int | None:
+        """RULER's: the largest length whose mean exceeds the threshold."""
         return effective_length(self.per_length(task), self.threshold)
+
+    def effective_label(self, task: str | None = None) -> str:
+        """RULER's label: ``4k``, ``>8k`` when the longest tested length passes, ``<1k`` when none does."""
+        return length_label(self.per_length(task), self.threshold, format_length)
+
+    def relative_effective_length(
+        self, task: str | None = None, share: float = DEFAULT_SHARE, base_lengths: int = 1
+    ) -> int | None:
+        """NoLiMa's: the longest length keeping ``share`` of the score over the shortest length(s)."""
+        return relative_effective_length(self.per_length(task), share, base_lengths)
+
+    def auc(self, task: str | None = None) -> float | None:
+        """The area under the score-length curve (log2 lengths), as a mean height on 0-100."""
+        return area_under_curve(self.per_length(task))
+
+    def auc_interval(self, task: str | None = None) -> Interval:
+        """The AUC's interval: every cell under it resampled (by context) within itself, the curve redrawn;
+        only when every cell has at least 10 samples."""
+        names = self.tasks if task is None else [task]
+        cells = [self.cells[(t, n)] for t in names for n in self.lengths if (t, n) in self.cells]
+        cells = [c for c in cells if c.n]
+        if not cells:
+            return intervals.none("no scored samples")
+        small = min(c.n for c in cells)
+        if small < intervals.MIN_BOOTSTRAP:
+            return intervals.none(f"a cell has {small} samples; the AUC gets an interval when every cell has "
+                                  f"{intervals.MIN_BOOTSTRAP}")  # fmt: skip
+        rng = np.random.default_rng(self.seed)
+        draws = {
+            (c.task, c.length): intervals.resampled_means(c.scores, c.contexts, self.resamples, rng)
+            for c in cells
+        }
+        curves = []
+        for i in range(self.resamples):
+            per_length = {}
+            for n in self.lengths:
+                means = [draws[(t, n)][i] for t in names if (t, n) in draws]
+                per_length[n] = sum(means) / len(means) if means else None
+            curves.append(area_under_curve(per_length))
+        low, high = intervals.percentile(np.asarray(curves), self.level)
+        if high - low <= 1e-9:
+            return intervals.collapsed(self.auc(task), [(c.scores, c.contexts) for c in cells], self.level)
+        return Interval(low, high, "stratified bootstrap")
 
     def weighted(self, direction: str, task: str | None = None) -> float | None:
         return weighted_average(self.per_length(task), direction)
@@ -114,7 +195,9 @@ def series_label(row: Result, with_method: bool = True) -> str:
         parts.append(row.method)
     if row.mode != "independent":
         parts.append(row.mode)
-    if row.turn:
+    # Only a conversation makes a turn's place matter; the questions of one context asked apart (independent,
+    # multi-request) are samples of one series, resampled together by context.
+    if row.turn and row.mode == "multi-turn":
         parts.append(f"turn {row.turn + 1}")
     return " · ".join(parts)
 
@@ -130,11 +213,13 @@ def score_table(
     metadata: Mapping[str, Mapping[str, Any]] | None = None,
     *,
     threshold: float = DEFAULT_THRESHOLD,
+    level: float = DEFAULT_LEVEL,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     method: str | None = None,
 ) -> ScoreTable:
-    """Group rows by task and length, score them on 0-100 and bound each mean with a bootstrap interval.
+    """Group rows by series and length, score them on 0-100 and bound each mean with the interval that fits
+    it (``intervals.mean_interval``), and each length's mean over tasks with the stratified bootstrap.
 
     ``metadata`` maps sample ids to sample metadata, where the truncation policy applied is recorded.
     ``method`` keeps only that method's rows: two methods' scores of one cell are not one sample.
@@ -150,24 +235,24 @@ def score_table(
             cell = cells[(task, row.length)] = ScoreCell(task=task, length=row.length)
         cell.add(row, metadata.get(row.sample_id, {}).get("truncation"))
     for cell in cells.values():
-        interval = bootstrap_ci(cell.scores, resamples=resamples, seed=seed)
-        if interval is not None:
-            cell.low, cell.high = interval
+        cell.bound(level, resamples, seed)
     tasks = sorted({task for task, _ in cells})
     lengths = sorted({length for _, length in cells})
     overall = {}
     for length in lengths:
-        groups = [cells[(t, length)].scores for t in tasks if (t, length) in cells and cells[(t, length)].n]
-        means = [sum(g) / len(g) for g in groups]
-        interval = bootstrap_ci_of_group_means(groups, resamples=resamples, seed=seed)
+        scored = [cells[(t, length)] for t in tasks if (t, length) in cells and cells[(t, length)].n]
+        means = [c.mean for c in scored]
         overall[length] = OverallCell(
             length=length,
             mean=sum(means) / len(means) if means else None,
-            low=interval[0] if interval else None,
-            high=interval[1] if interval else None,
-            tasks=len(groups),
+            interval=intervals.stratified_interval(
+                [(c.scores, c.contexts) for c in scored], level=level, resamples=resamples, seed=seed
+            ),
+            tasks=len(scored),
+            n=sum(c.n for c in scored),
         )
-    return ScoreTable(tasks=tasks, lengths=lengths, cells=cells, overall=overall, threshold=threshold)
+    return ScoreTable(tasks=tasks, lengths=lengths, cells=cells, overall=overall, threshold=threshold,
+                      level=level, resamples=resamples, seed=seed)  # fmt: skip
 
 
 def methods_of(results: Iterable[Result]) -> list[str]:
@@ -183,6 +268,7 @@ class Summary:
 
     tables: dict[str, ScoreTable]
     rejected: int = 0
+    differences: list[PairedDifference] = field(default_factory=list)  # each method against full
 
     @property
     def primary(self) -> ScoreTable:
@@ -213,4 +299,5 @@ def summarise(results: list[Result], threshold: float = DEFAULT_THRESHOLD) -> Su
     """Every method's table over ``results``, the reference (full) first."""
     tables = {m: score_table(results, threshold=threshold, method=m) for m in methods_of(results)}
     rejected = sum(1 for row in results if not row.length and row.status == "skipped")
-    return Summary(tables=tables, rejected=rejected)
+    differences = method_differences([r for r in results if r.length]) if "full" in tables else []
+    return Summary(tables=tables, rejected=rejected, differences=differences)

@@ -287,6 +287,7 @@ class HFBackend(HFTokenizer):
             finish_reason=finish,
             kv_bytes=cache_bytes(cache),
             peak_memory_bytes=peak.bytes,
+            reused_tokens=0,  # every plain request prefills its whole prompt
         )
 
     def session(self, method: Any) -> Any:

@@ -40,6 +40,7 @@ class KVSession:
         self.state: ContextState | None = None
         self.prefix: list[int] = []  # the context prompt's tokens, as prefilled
         self.logical: list[int] = []  # the tokens the cache stands for now (prefix + appended)
+        self.reused = 0  # prompt tokens the last request answered from the cache
 
     # -- where the shared context ends ------------------------------------------------------------------
 
@@ -59,11 +60,13 @@ class KVSession:
         method once) plus whatever of the conversation is already there."""
         method = self.method
         split = self.split(prompt, ids, context)
+        self.reused = 0
         if self.state is not None and ids[:split] == self.prefix:
             common = max(split, min(common_prefix(self.logical, ids), len(ids) - 1))
             if common < len(self.logical):
                 method.drop_last(self.state, len(self.logical) - common)
             self.logical = ids[:common]
+            self.reused = common  # prompt tokens this request found in the cache, prefilled by another
         else:
             cache = method.new_cache(self.model)
             self.state = method.prefill(
@@ -182,6 +185,7 @@ class KVSession:
             kv_removed=removed,
             kv_masked=masked,
             kv_entries=entries,
+            reused_tokens=self.reused,
         )
 
 

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import datetime
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from matplotlib.figure import Figure
 
 from longscope.analysis.effective_length import DEFAULT_THRESHOLD
+from longscope.analysis.intervals import MIN_BOOTSTRAP
+from longscope.analysis.paired import PairedDifference, paired_difference, pairs_between
 from longscope.analysis.scores import ScoreTable, methods_of, score_table, series_label
 from longscope.report import figures
 from longscope.report import format as fmt
+from longscope.report.exports import difference_dict, interval_fields, interval_settings
 from longscope.report.load import RunData
-from longscope.report.page import version
+from longscope.report.page import effective_rule, paired_item, version
 from longscope.report.templates import environment
 
 
@@ -30,6 +33,9 @@ class Comparison:
     threshold_note: str | None
     methods: list[str]  # the method each run is compared on
     other_methods: list[list[str]]  # methods a run also has, left out of the comparison
+    # Each later run against the first on the samples both scored (same sample, mode and turn, each run's
+    # compared method), per length and, where there are several, over all of them.
+    differences: list[PairedDifference] = field(default_factory=list)
 
 
 def labels_for(runs: list[RunData]) -> list[str]:
@@ -76,7 +82,24 @@ def compare(runs: list[RunData], threshold: float | None = None) -> Comparison:
         note,
         methods,
         [m[1:] for m in found],
+        run_differences(runs, labels, methods),
     )
+
+
+def run_differences(runs: list[RunData], labels: list[str], methods: list[str]) -> list[PairedDifference]:
+    """Every later run minus the first, paired on the samples both scored. A sample id names the task, its
+    parameters, length, depth and seed, so a pair is the same test item in both runs (built with each run's
+    tokenizer): what differs is the model or method, not the luck of the draw."""
+    reference = [r for r in runs[0].results if r.method == methods[0] and r.length]
+    out = []
+    for run, label, method in zip(runs[1:], labels[1:], methods[1:], strict=True):
+        by_length = pairs_between(reference, [r for r in run.results if r.method == method and r.length])
+        for length in sorted(by_length):
+            out.append(paired_difference(by_length[length], other=label, reference=labels[0], length=length))
+        if len(by_length) != 1:  # several lengths, or none shared: the line over everything says which
+            everything = [p for pairs in by_length.values() for p in pairs]
+            out.append(paired_difference(everything, other=label, reference=labels[0]))
+    return out
 
 
 def _lines_plot(comparison: Comparison) -> figures.Plot:
@@ -93,8 +116,8 @@ def _lines_plot(comparison: Comparison) -> figures.Plot:
         line = axis.plot(
             xs, [c.mean for _, c in points], marker="o", linewidth=2, label=figures.plain(label)
         )[0]
-        axis.fill_between(xs, [c.low for _, c in points], [c.high for _, c in points], color=line.get_color(),
-                          alpha=0.12, linewidth=0)  # fmt: skip
+        axis.fill_between(xs, *figures.band([c for _, c in points]), color=line.get_color(), alpha=0.12,
+                          linewidth=0)  # fmt: skip
     axis.axhline(comparison.threshold, color="#c0392b", linestyle="--", linewidth=1.2,
                  label=f"threshold {comparison.threshold:g}")  # fmt: skip
     figures._length_axis(axis, lengths)
@@ -105,8 +128,8 @@ def _lines_plot(comparison: Comparison) -> figures.Plot:
     return figures.Plot(
         "fig-compare",
         "Runs against length",
-        "Mean score over the shared tasks at each shared length, one line per run, with bootstrap 95% bands; "
-        "the dashed line is the threshold.",
+        "Mean score over the shared tasks at each shared length, one line per run, with its stratified "
+        "bootstrap 95% band where every task has enough samples for one; the dashed line is the threshold.",
         figures._png(figure),
         "line chart of each run's mean score against length",
     )
@@ -144,6 +167,7 @@ def _task_panels(comparison: Comparison) -> figures.Plot:
 
 
 def render_comparison(comparison: Comparison) -> str:
+    legend = fmt.Legend()
     runs = []
     for run, label, own, shared, method in zip(
         comparison.runs, comparison.labels, comparison.own, comparison.shared, comparison.methods, strict=True
@@ -156,8 +180,11 @@ def render_comparison(comparison: Comparison) -> str:
                 "state": "unfinished" if run.in_progress else (run.state or "—"),
                 "method": method,
                 "rows": len(run.results),
-                "effective_shared": fmt.length(shared.effective_length()) if shared.cells else "—",
-                "effective_own": fmt.length(own.effective_length()),
+                "effective_shared": shared.effective_label() if shared.cells else "—",
+                "effective_own": own.effective_label(),
+                "auc": {"mean": fmt.score(shared.auc()), **legend.cell(shared.auc_interval(), fmt.AUC_KIND)}
+                if shared.cells
+                else None,
                 "wavg_inc": fmt.score(shared.weighted("inc")),
                 "wavg_dec": fmt.score(shared.weighted("dec")),
             }
@@ -170,9 +197,7 @@ def render_comparison(comparison: Comparison) -> str:
                 "task": task,
                 "length": fmt.length(length),
                 "total": False,
-                "cells": [
-                    {"mean": fmt.score(c.mean), "ci": fmt.interval(c.low, c.high), "n": c.n} for c in cells
-                ],
+                "cells": [{"mean": fmt.score(c.mean), **legend.cell(c.interval), "n": c.n} for c in cells],
             }
         )
     for length in sorted({n for _, n in comparison.shared_cells}):
@@ -182,11 +207,12 @@ def render_comparison(comparison: Comparison) -> str:
                 "task": "mean over shared tasks",
                 "length": fmt.length(length),
                 "total": True,
-                "cells": [
-                    {"mean": fmt.score(c.mean), "ci": fmt.interval(c.low, c.high), "n": None} for c in overall
-                ],
+                "cells": [{"mean": fmt.score(c.mean), **legend.cell(c.interval), "n": c.n} for c in overall],
             }
         )
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for d in comparison.differences:
+        groups.setdefault(d.other, []).append(paired_item(d))
     notes = [comparison.threshold_note] if comparison.threshold_note else []
     notes += [f"{label} is compared on its {method} rows; its other methods ({', '.join(others)}) are left out."
               for label, method, others in zip(comparison.labels, comparison.methods, comparison.other_methods,
@@ -210,6 +236,11 @@ def render_comparison(comparison: Comparison) -> str:
             notes=notes,
             threshold=f"{comparison.threshold:g}",
             shared_rows=shared_rows,
+            legend=legend.entries,
+            effective_rule=effective_rule(comparison.threshold),
+            min_bootstrap=MIN_BOOTSTRAP,
+            reference=comparison.labels[0],
+            paired=[{"run": run, "items": items} for run, items in groups.items()],
             plots=plots,
             not_shared=[
                 {"task": task, "length": fmt.length(length), "runs": ", ".join(found)}
@@ -224,6 +255,8 @@ def render_comparison(comparison: Comparison) -> str:
 def comparison_dict(comparison: Comparison) -> dict[str, Any]:
     return {
         "threshold": comparison.threshold,
+        "effective_rule": effective_rule(comparison.threshold),
+        "intervals": interval_settings(comparison.shared[0]) if comparison.shared else None,
         "runs": [
             {
                 "label": label,
@@ -232,7 +265,15 @@ def comparison_dict(comparison: Comparison) -> dict[str, Any]:
                 "state": run.state,
                 "method": method,
                 "effective_length_shared": shared.effective_length() if shared.cells else None,
+                "effective_label_shared": shared.effective_label() if shared.cells else None,
                 "effective_length_own": own.effective_length(),
+                "effective_label_own": own.effective_label(),
+                "relative_effective_length_shared": shared.relative_effective_length()
+                if shared.cells
+                else None,
+                "auc_shared": {"value": shared.auc(), **interval_fields(shared.auc_interval())}
+                if shared.cells
+                else None,
                 "weighted_average_shared": {"inc": shared.weighted("inc"), "dec": shared.weighted("dec")},
                 "cells": [
                     {
@@ -240,12 +281,15 @@ def comparison_dict(comparison: Comparison) -> dict[str, Any]:
                         "length": c.length,
                         "n": c.n,
                         "mean": c.mean,
-                        "ci_low": c.low,
-                        "ci_high": c.high,
+                        **interval_fields(c.interval),
                         "failed": c.failed,
                     }
                     for c in sorted(shared.cells.values(), key=lambda c: (c.task, c.length))
                 ],  # fmt: skip
+                "overall": [
+                    {"length": n, "n": c.n, "tasks": c.tasks, "mean": c.mean, **interval_fields(c.interval)}
+                    for n, c in shared.overall.items()
+                ],
             }
             for run, label, own, shared, method in zip(
                 comparison.runs,
@@ -257,6 +301,8 @@ def comparison_dict(comparison: Comparison) -> dict[str, Any]:
             )
         ],
         "shared_cells": [{"task": t, "length": n} for t, n in comparison.shared_cells],
+        # Each later run minus the first (runs[0]), paired on the samples both scored.
+        "paired": [difference_dict(d) for d in comparison.differences],
         "not_shared": [
             {"task": t, "length": n, "only_in": found} for (t, n), found in comparison.not_shared.items()
         ],

@@ -9,28 +9,46 @@ import json
 from pathlib import Path
 from typing import Any
 
-from longscope.analysis.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, DEFAULT_SEED
+from longscope.analysis import intervals
+from longscope.analysis.benchmarks import benchmark_reports
 from longscope.analysis.degradation import degradation
+from longscope.analysis.effective_length import DEFAULT_SHARE
 from longscope.analysis.frontier import COSTS, frontier
 from longscope.analysis.heatmap import depth_grids
+from longscope.analysis.intervals import Interval
+from longscope.analysis.paired import PairedDifference
 from longscope.analysis.scores import ScoreTable
 from longscope.cache import atomic_write_text
 from longscope.core import Result
 from longscope.report.load import RunData
-from longscope.report.page import Analyses, rerun_command
+from longscope.report.page import (
+    AUC_RULE,
+    INTERVAL_RULES,
+    RELATIVE_RULE,
+    Analyses,
+    effective_rule,
+    rerun_command,
+    rerun_commands,
+)
 
 RESULT_COLUMNS = [f.name for f in dataclasses.fields(Result)]
+# Read from the sample rather than the row: the realised length in characters, the measure that does not
+# depend on a tokenizer.
+SAMPLE_COLUMNS = ["realised_chars"]
 
 
 def results_csv(data: RunData) -> str:
-    """One line per result row, with the truncation policy its sample recorded, in store order."""
+    """One line per result row in store order, with the sample's realised length in characters. Truncation is
+    the policy the sample recorded where it did (what the score tables count), else the row's own."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*RESULT_COLUMNS, "truncation"])
+    writer.writerow([*RESULT_COLUMNS, *SAMPLE_COLUMNS])
     for row in data.results:
         meta = data.metadata.get(row.sample_id, {})
-        writer.writerow([*("" if getattr(row, c) is None else getattr(row, c) for c in RESULT_COLUMNS),
-                         meta.get("truncation", "")])  # fmt: skip
+        values = {c: getattr(row, c) for c in RESULT_COLUMNS}
+        values["truncation"] = meta.get("truncation") or row.truncation
+        values.update({c: meta.get(c) for c in SAMPLE_COLUMNS})
+        writer.writerow(["" if v is None else v for v in values.values()])
     return buffer.getvalue()
 
 
@@ -38,17 +56,59 @@ def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
+def interval_fields(iv: Interval) -> dict[str, Any]:
+    """An interval as summary.json writes it: its ends, the rule that made it, or why there is none."""
+    return {"low": _round(iv.low), "high": _round(iv.high), "interval": iv.kind, "reason": iv.reason or None}
+
+
 def _overall(table: ScoreTable) -> list[dict[str, Any]]:
     return [
-        {
-            "length": n,
-            "mean": _round(c.mean),
-            "ci_low": _round(c.low),
-            "ci_high": _round(c.high),
-            "tasks": c.tasks,
-        }
+        {"length": n, "n": c.n, "tasks": c.tasks, "mean": _round(c.mean), **interval_fields(c.interval)}
         for n, c in table.overall.items()
     ]
+
+
+def _auc(table: ScoreTable, task: str | None = None) -> dict[str, Any]:
+    return {"value": _round(table.auc(task)), **interval_fields(table.auc_interval(task))}
+
+
+def _curve(table: ScoreTable) -> dict[str, Any]:
+    """What reads the mean-over-tasks curve of one table: RULER's and NoLiMa's lengths, the AUC, the wAvgs."""
+    return {
+        "effective_length": table.effective_length(),
+        "effective_label": table.effective_label(),
+        "relative_effective_length": table.relative_effective_length(),
+        "auc": _auc(table),
+        "weighted_average": {"inc": _round(table.weighted("inc")), "dec": _round(table.weighted("dec"))},
+    }
+
+
+def difference_dict(d: PairedDifference) -> dict[str, Any]:
+    return {
+        "other": d.other,
+        "reference": d.reference,
+        "length": d.length,  # null: every length together
+        "n": d.n,
+        "difference": _round(d.difference),
+        "low": _round(d.low),
+        "high": _round(d.high),
+        "test": d.test,
+        "p_value": d.p_value,
+        "significant": bool(d.significant),
+        "level": d.level,
+        "reason": d.reason or None,
+        "sentence": d.sentence(),
+    }
+
+
+def interval_settings(table: ScoreTable) -> dict[str, Any]:
+    return {
+        "level": table.level,
+        "resamples": table.resamples,
+        "seed": table.seed,
+        "min_bootstrap": intervals.MIN_BOOTSTRAP,
+        "rules": INTERVAL_RULES,
+    }
 
 
 def summary_dict(data: RunData, analyses: Analyses) -> dict[str, Any]:
@@ -61,12 +121,27 @@ def summary_dict(data: RunData, analyses: Analyses) -> dict[str, Any]:
         "in_progress": data.in_progress,
         "rows": len(data.results),
         "threshold": table.threshold,
-        "bootstrap": {"resamples": DEFAULT_RESAMPLES, "seed": DEFAULT_SEED, "level": DEFAULT_LEVEL},
+        "intervals": interval_settings(table),
         "tasks": table.tasks,
         "lengths": table.lengths,
         "effective_length": {
+            "rule": effective_rule(table.threshold),
             "overall": table.effective_length(),
+            "label": table.effective_label(),
             "per_task": {task: table.effective_length(task) for task in table.tasks},
+            "labels": {task: table.effective_label(task) for task in table.tasks},
+        },
+        "relative_effective_length": {
+            "rule": RELATIVE_RULE,
+            "share": DEFAULT_SHARE,
+            "base_lengths": 1,
+            "overall": table.relative_effective_length(),
+            "per_task": {task: table.relative_effective_length(task) for task in table.tasks},
+        },
+        "auc": {
+            "rule": AUC_RULE,
+            "overall": _auc(table),
+            "per_task": {task: _auc(table, task) for task in table.tasks},
         },
         "weighted_average": {
             "inc": _round(table.weighted("inc")),
@@ -85,8 +160,7 @@ def summary_dict(data: RunData, analyses: Analyses) -> dict[str, Any]:
                 "length": c.length,
                 "n": c.n,
                 "mean": _round(c.mean),
-                "ci_low": _round(c.low),
-                "ci_high": _round(c.high),
+                **interval_fields(c.interval),
                 "failed": c.failed,
                 "truncated": c.truncated,
                 "skipped": c.skipped,
@@ -95,13 +169,12 @@ def summary_dict(data: RunData, analyses: Analyses) -> dict[str, Any]:
             for c in sorted(t.cells.values(), key=lambda c: (c.task, c.length))
         ],  # fmt: skip
         "by_method": {
-            method: {
-                "effective_length": t.effective_length(),
-                "weighted_average": {"inc": _round(t.weighted("inc")), "dec": _round(t.weighted("dec"))},
-                "overall": _overall(t),
-            }
-            for method, t in analyses.tables.items()
+            method: {**_curve(t), "overall": _overall(t)} for method, t in analyses.tables.items()
         },  # fmt: skip
+        "paired": {
+            "reference": analyses.primary,
+            "differences": [difference_dict(d) for d in analyses.differences],
+        },
         "degradation": {
             name: {str(s.length): _round(s.relative) for s in result.steps}
             for name, result in [("overall", degradation(table.per_length()))]
@@ -117,6 +190,18 @@ def summary_dict(data: RunData, analyses: Analyses) -> dict[str, Any]:
             for grid in depth_grids([r for r in data.series if r.method == analyses.primary], data.metadata)
         },  # fmt: skip
         "frontier": {cost: [dataclasses.asdict(p) for p in frontier(data.series, cost)] for cost in COSTS},
+        # Each published benchmark as its paper prints it (LongBench: x100, 2 decimals, the mean of the datasets).
+        "benchmarks": [
+            {
+                "name": report.name,
+                "subsets": {
+                    name: {"n": cell.n, "mean": _round(cell.mean)} for name, cell in report.subsets.items()
+                },
+                "printed": report.published_scores(),
+                "printed_average": report.published_average(),
+            }
+            for report in benchmark_reports(data.series, data.metadata)
+        ],
         "cost_model": None,
     }
     check = analyses.cost.overlay
@@ -136,7 +221,13 @@ def summary_dict(data: RunData, analyses: Analyses) -> dict[str, Any]:
 
 
 def config_dict(data: RunData) -> dict[str, Any]:
-    return {"config": data.config, "model": data.model, "rerun": rerun_command(data)}
+    return {
+        "config": data.config,
+        "invocations": data.invocations,
+        "model": data.model,
+        "rerun": rerun_command(data),  # the first line alone, as before several invocations were recorded
+        "rerun_all": rerun_commands(data),
+    }
 
 
 def write_exports(data: RunData, analyses: Analyses, folder: Path) -> list[Path]:

@@ -71,6 +71,13 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text)
 
 
+def band(cells) -> tuple[list[float], list[float]]:
+    """Lower and upper ends for a shaded band, NaN (a gap) where a point has no interval."""
+    lows = [c.low if c.interval.available else math.nan for c in cells]
+    highs = [c.high if c.interval.available else math.nan for c in cells]
+    return lows, highs
+
+
 def scores_by_length(table: ScoreTable, method: str | None = None) -> Plot:
     figure = Figure(figsize=(7.5, 4.2))
     axis = figure.add_subplot()
@@ -82,7 +89,10 @@ def scores_by_length(table: ScoreTable, method: str | None = None) -> Plot:
         if not cells:
             continue
         means = [c.mean for c in cells]
-        errors = [[c.mean - c.low for c in cells], [c.high - c.mean for c in cells]]
+        # A cell without an interval gets no bar at all (NaN draws nothing): a bar of zero length would claim
+        # a certainty the scores do not have.
+        errors = [[max(0.0, c.mean - c.low) if c.interval.available else math.nan for c in cells],
+                  [max(0.0, c.high - c.mean) if c.interval.available else math.nan for c in cells]]  # fmt: skip
         # Each task's points are nudged sideways a little, so that equal scores keep apart error bars.
         dodge = 2 ** ((index - (count - 1) / 2) * 0.025)
         axis.errorbar([n * dodge for n in lengths], means, yerr=errors, color=palette[index], marker="o", markersize=4, capsize=3, linewidth=1.2,
@@ -90,8 +100,7 @@ def scores_by_length(table: ScoreTable, method: str | None = None) -> Plot:
     overall = [(n, table.overall[n]) for n in table.lengths if table.overall[n].mean is not None]
     if overall:
         xs = [n for n, _ in overall]
-        axis.fill_between(xs, [c.low for _, c in overall], [c.high for _, c in overall], color="black",
-                          alpha=0.08, linewidth=0)  # fmt: skip
+        axis.fill_between(xs, *band([c for _, c in overall]), color="black", alpha=0.08, linewidth=0)
         axis.plot(xs, [c.mean for _, c in overall], color="black", linewidth=2.6, marker="s",
                   label="mean over tasks")  # fmt: skip
     axis.axhline(table.threshold, color="#c0392b", linestyle="--", linewidth=1.2,
@@ -104,8 +113,10 @@ def scores_by_length(table: ScoreTable, method: str | None = None) -> Plot:
     return Plot(
         "fig-scores" + (f"-{_slug(method)}" if method else ""),
         "Score against length" + (f" ({method})" if method else ""),
-        f"Mean score of each task at each length with bootstrap 95% intervals; the black line is the mean "
-        f"over tasks, the dashed line the threshold ({table.threshold:g}) that sets the effective length.",
+        f"Mean score of each task at each length with its {100 * table.level:g}% interval (Wilson for pass/fail "
+        f"scores, a bootstrap for graded ones; no bar where there are too few samples for one); the black line "
+        f"is the mean over tasks with its stratified band where every task has enough samples, the dashed line "
+        f"the threshold ({table.threshold:g}) a length's score must exceed to count in the effective length.",
         _png(figure),
         "line chart of score against length per task",
     )

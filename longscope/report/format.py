@@ -1,6 +1,11 @@
-"""How the report writes numbers: lengths as 1k/4k, bytes in binary units, seconds and scores briefly."""
+"""How the report writes numbers: lengths as 1k/4k, bytes in binary units, seconds and scores briefly, and
+every interval with the name of the rule that made it, or the reason there is none."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from longscope.analysis.intervals import Interval
 
 
 def length(tokens: int | None) -> str:
@@ -18,7 +23,75 @@ def score(value: float | None, digits: int = 1) -> str:
 
 
 def interval(low: float | None, high: float | None) -> str:
-    return "" if low is None or high is None else f"[{low:.1f}, {high:.1f}]"
+    if low is None or high is None:
+        return ""
+    # Rounding must not make a real interval look like a point: widen the digits until its ends differ.
+    for digits in (1, 2, 3):
+        shown = f"{low:.{digits}f}", f"{high:.{digits}f}"
+        if shown[0] != shown[1] or high - low <= 0:
+            break
+    return f"[{shown[0]}, {shown[1]}]"
+
+
+# What each interval kind is, in words a reader of a table can check against the method.
+KINDS = {
+    "wilson": "Wilson score interval (pass/fail scores, each sample its own context)",
+    "wilson (per context)": "Wilson score interval counting each context once (pass/fail questions that share "
+    "contexts, fewer than 10 contexts)",
+    "bootstrap": "percentile bootstrap over samples",
+    "cluster bootstrap": "percentile bootstrap drawing whole contexts (questions sharing one are drawn together)",
+    "wilson bound": "Wilson bound of the mean (every bootstrap resample gave the same mean; the bound holds for "
+    "any score in 0-100)",
+    "stratified bootstrap": "stratified bootstrap over tasks (each task resampled within itself, every task "
+    "weighing the same)",
+}
+# The area under the curve is bootstrapped by the same rule, with every cell under it as a stratum.
+AUC_KIND = (
+    "stratified bootstrap of the area (every task × length cell resampled within itself, the curve redrawn)"
+)
+
+
+def kind_text(iv: Interval, level: float = 0.95, described: str | None = None) -> str:
+    """``95% Wilson score interval (...)`` or ``no interval: <reason>``; ``described`` names the rule where the
+    kind alone would mislead (the AUC's strata are cells, not tasks)."""
+    if not iv.available:
+        return f"no interval: {iv.reason}" if iv.reason else "no interval"
+    return f"{100 * level:g}% {described or KINDS.get(iv.kind, iv.kind)}"
+
+
+def interval_text(iv: Interval) -> str:
+    """The interval as the tables print it: its ends, or ``no interval`` (the reason goes in the legend);
+    never an empty string, so a missing interval cannot pass for a missing number."""
+    return interval(iv.low, iv.high) if iv.available else "no interval"
+
+
+@dataclass
+class Legend:
+    """Footnote marks for the interval kinds and the reasons of missing intervals in one table, each text
+    marked once (a, b, ...) and listed under the table, so every cell can say how its interval was made."""
+
+    level: float = 0.95
+    marks: dict[str, str] = field(default_factory=dict)  # text -> mark
+
+    def cell(self, iv: Interval, described: str | None = None) -> dict[str, str]:
+        """What a template needs to print one interval: its text, its mark and the mark's meaning."""
+        text = kind_text(iv, self.level, described)
+        if text not in self.marks:
+            self.marks[text] = _letters(len(self.marks))
+        return {"ci": interval_text(iv), "mark": self.marks[text], "title": text}
+
+    @property
+    def entries(self) -> list[dict[str, str]]:
+        return [{"mark": mark, "text": text} for text, mark in self.marks.items()]
+
+
+def _letters(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("a") + rest) + letters
+    return letters
 
 
 def nbytes(value: float | None) -> str:

@@ -23,6 +23,9 @@ class RunData:
     config: dict[str, Any] = field(default_factory=dict)
     model: str | None = None
     state: str | None = None
+    # The run configuration of each `longscope run` that wrote rows here, in order; a run from before several
+    # invocations were recorded has its one configuration.
+    invocations: list[dict[str, Any]] = field(default_factory=list)
 
     @functools.cached_property
     def series(self) -> list[Result]:
@@ -89,14 +92,19 @@ def load_run(run_dir: Path) -> RunData:
         results = store.results()
         metadata, answers = _samples(store)
         config = store.get_meta("config") or {}
+        config = config if isinstance(config, dict) else {}
+        invocations = store.get_meta("invocations")
+        if not isinstance(invocations, list) or not invocations:
+            invocations = [config] if config else []
         return RunData(
             run_dir=run_dir,
             results=results,
             metadata=metadata,
             answers=answers,
-            config=config if isinstance(config, dict) else {},
+            config=config,
             model=store.get_meta("model"),
             state=store.get_meta("state"),
+            invocations=[i for i in invocations if isinstance(i, dict)],
         )
     except sqlite3.DatabaseError as exc:
         raise UsageError(f"cannot read the run in {run_dir}: {exc}") from None

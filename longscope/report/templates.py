@@ -43,6 +43,10 @@ td .bad { color: var(--bad); display: block; font-size: 0.78rem; }
 td.pred { white-space: pre-wrap; word-break: break-word; max-width: 32ch; font-family: ui-monospace, Menlo, Consolas, monospace;
           font-size: 0.8rem; }
 tr.total td { font-weight: 700; }
+ul.legend { margin: 2px 0 10px; padding-left: 1.2em; }
+ul.paired li.total { font-weight: 600; }
+ul.paired .where { color: var(--muted); }
+.sig { color: var(--accent); }
 figure { margin: 14px 0 22px; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 420px), 1fr)); gap: 0 18px; }
 figure img { display: block; max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; }
@@ -87,12 +91,21 @@ FIGURE = """{% macro figure(plot) -%}
 </figure>
 {%- endmacro %}"""
 
-REPORT = """{% extends "base" %}{% from "figure" import figure %}
+# A score as the tables print it: the mean, then the interval (its letter names the rule, its title says it in
+# full) and n; a legend under each table spells the letters out.
+NUMBERS = """{% macro cell_text(cell) -%}
+{{ cell.mean }}<span class="ci" title="{{ cell.title }}">{{ cell.ci }}<sup>{{ cell.mark }}</sup>{% if cell.n is defined and cell.n is not none %} n={{ cell.n }}{% endif %}</span>
+{%- endmacro %}
+{% macro legend_list(entries) -%}
+{% if entries %}<ul class="legend small muted">{% for e in entries %}<li><sup>{{ e.mark }}</sup> {{ e.text }}</li>{% endfor %}</ul>{% endif %}
+{%- endmacro %}"""
+
+REPORT = """{% extends "base" %}{% from "figure" import figure %}{% from "numbers" import cell_text, legend_list %}
 {% block body %}
 <h1>{{ model_name }}</h1>
 <div class="muted">longscope report of <code>{{ run_dir }}</code> · {{ n_rows }} result rows · model {{ model_id or "unknown" }}</div>
 <nav>
-<a href="#headline">headline</a><a href="#scores">scores</a>
+<a href="#headline">headline</a>{% if paired %}<a href="#paired">paired</a>{% endif %}<a href="#scores">scores</a>
 {% if degradation %}<a href="#degradation">degradation</a>{% endif %}
 {% if heatmaps %}<a href="#depth">depth × length</a>{% endif %}
 {% if plane %}<a href="#plane">difficulty plane</a>{% endif %}
@@ -110,28 +123,37 @@ this report shows the {{ n_rows }} samples finished so far. Run the same command
 <section id="headline">
 <h2>Headline{% if several_methods %} ({{ primary }}){% endif %}</h2>
 <div class="cards">
-<div class="card"><div class="label">effective context length</div>
+<div class="card"><div class="label">effective context length (RULER)</div>
 <div class="value">{{ effective }}</div>
-<div class="extra">{% if effective == "none" %}no tested length has a mean score ≥ {{ threshold }}{% else %}largest length whose mean score ≥ {{ threshold }}{% endif %}</div></div>
+<div class="extra">longest length whose mean score over tasks exceeds {{ threshold }}; “&gt;” the longest tested passes, “&lt;” none does</div></div>
+<div class="card"><div class="label">relative effective length (NoLiMa, {{ relative_share }})</div>
+<div class="value">{{ relative }}</div>
+<div class="extra">longest length keeping {{ relative_share }} of the score at the shortest length</div></div>
+<div class="card"><div class="label">area under the score-length curve</div>
+<div class="value">{{ auc }}</div><div class="extra">{% if auc_ci %}{{ auc_ci }} · {% endif %}{{ auc_kind }}</div></div>
 <div class="card"><div class="label">wAvg (inc), weights rise with length</div>
 <div class="value">{{ wavg_inc }}</div></div>
 <div class="card"><div class="label">wAvg (dec), weights fall with length</div>
 <div class="value">{{ wavg_dec }}</div></div>
 {% for item in per_length %}
 <div class="card"><div class="label">mean score at {{ item.length }}</div>
-<div class="value">{{ item.mean }}</div><div class="extra">95% CI {{ item.ci or "—" }} · {{ item.tasks }} tasks</div></div>
+<div class="value">{{ item.mean }}</div><div class="extra">{% if item.ci %}{{ item.ci }} · {% endif %}{{ item.kind }} · n={{ item.n }} over {{ item.tasks }} tasks</div></div>
 {% endfor %}
 </div>
+<p class="small muted" id="rules">{{ effective_rule }} {{ relative_rule }} {{ auc_rule }}</p>
 {% if method_rows %}
 <div class="scroll"><table id="methods">
-<thead><tr><th>method</th><th class="num">effective</th><th class="num">wAvg inc</th><th class="num">wAvg dec</th>
+<thead><tr><th>method</th><th class="num">effective</th><th class="num">relative</th><th class="num">AUC</th>
+<th class="num">wAvg inc</th><th class="num">wAvg dec</th>
 {% for h in method_headers %}<th class="num">{{ h }}</th>{% endfor %}</tr></thead>
 <tbody>{% for row in method_rows %}<tr><td>{{ row.method }}</td><td class="num">{{ row.effective }}</td>
+<td class="num">{{ row.relative }}</td><td class="num">{{ cell_text(row.auc) }}</td>
 <td class="num">{{ row.wavg_inc }}</td><td class="num">{{ row.wavg_dec }}</td>
-{% for v in row.means %}<td class="num">{{ v }}</td>{% endfor %}</tr>{% endfor %}</tbody>
+{% for cell in row.cells %}<td class="num">{% if cell %}{{ cell_text(cell) }}{% else %}—{% endif %}</td>{% endfor %}</tr>{% endfor %}</tbody>
 </table></div>
-<p class="small muted">Mean score over tasks at each length, per method. Degradation, depth and the difficulty plane
-below describe {{ primary }}.</p>
+{{ legend_list(method_legend) }}
+<p class="small muted">Mean score over tasks at each length, per method, with n the scored samples under it.
+Degradation, depth and the difficulty plane below describe {{ primary }}.</p>
 {% endif %}
 {% if totals.failed or totals.truncated or totals.skipped %}
 <p><strong>Not in the scores:</strong> {{ totals.failed }} failed, {{ totals.skipped }} skipped;
@@ -139,23 +161,45 @@ below describe {{ primary }}.</p>
 {% endif %}
 </section>
 
+{% if paired %}
+<section id="paired">
+<h2>Methods against {{ paired.reference }} on the same samples</h2>
+<p class="small muted">Each method's score minus {{ paired.reference }}'s, in points, on the samples both scored
+(same sample, mode and turn), with its paired {{ level }}% interval: McNemar's exact test for pass/fail scores,
+else a paired bootstrap (by context, from {{ min_bootstrap }} contexts) whose interval decides significance.
+A sample one method failed or skipped is left out of both sides.</p>
+{% for group in paired.groups %}
+<h3>{{ group.method }}</h3>
+<ul class="paired">{% for item in group["items"] %}<li{% if item.total %} class="total"{% endif %}><span class="where">{{ item.length }}:</span>
+{% if item.significant %}<strong class="sig">{{ item.sentence }}</strong>{% else %}{{ item.sentence }}{% endif %}</li>
+{% endfor %}</ul>
+{% endfor %}
+</section>
+{% endif %}
+
 <section id="scores">
 <h2>Score by task and length</h2>
-<p class="small muted">Mean score (0-100) with its bootstrap 95% interval ({{ resamples }} resamples, seed {{ seed }});
-n is the number of scored samples. Failed samples are counted apart, not scored as zero.</p>
+<p class="small muted">Mean score (0-100) with its {{ level }}% interval and n, the number of scored samples.
+The letter after an interval says how it was made (listed under each table): {{ interval_rules["pass/fail"] }}
+for pass/fail scores; for graded ones, {{ interval_rules["graded"] }}; for the mean over tasks,
+{{ interval_rules["mean over tasks"] }}. Bootstraps draw {{ resamples }} resamples with seed {{ seed }}.
+Failed samples are counted apart, not scored as zero. A length passes when its score exceeds the threshold
+({{ threshold }}), RULER's stated rule.</p>
 {% for section in score_sections %}
 {% if several_methods %}<h3>{{ section.method }}</h3>{% endif %}
 <div class="scroll"><table class="scores">
 <thead><tr><th>task</th>{% for h in section.length_headers %}<th class="num">{{ h }}</th>{% endfor %}<th class="num">effective</th>
-<th class="num">wAvg inc</th><th class="num">wAvg dec</th></tr></thead>
+<th class="num">relative</th><th class="num">AUC</th><th class="num">wAvg inc</th><th class="num">wAvg dec</th></tr></thead>
 <tbody>
 {% for row in section.rows %}
 <tr{% if row.total %} class="total"{% endif %}><td>{{ row.task }}</td>
-{% for cell in row.cells %}<td class="num">{% if cell %}{{ cell.mean }}<span class="ci">{{ cell.ci }}{% if cell.n is not none %} n={{ cell.n }}{% endif %}</span>
+{% for cell in row.cells %}<td class="num">{% if cell %}{{ cell_text(cell) }}
 {% for note in cell.notes %}<span class="bad">{{ note }}</span>{% endfor %}{% endif %}</td>{% endfor %}
-<td class="num">{{ row.effective }}</td><td class="num">{{ row.wavg_inc }}</td><td class="num">{{ row.wavg_dec }}</td></tr>
+<td class="num">{{ row.effective }}</td><td class="num">{{ row.relative }}</td><td class="num">{{ cell_text(row.auc) }}</td>
+<td class="num">{{ row.wavg_inc }}</td><td class="num">{{ row.wavg_dec }}</td></tr>
 {% endfor %}
 </tbody></table></div>
+{{ legend_list(section.legend) }}
 {{ figure(section.plot) }}
 {% endfor %}
 </section>
@@ -163,26 +207,33 @@ n is the number of scored samples. Failed samples are counted apart, not scored 
 {% if benchmarks %}
 <section id="benchmarks">
 <h2>Published benchmarks</h2>
-<p class="small muted">Each benchmark as its paper reports it: every subset's mean score (0-100) and their
-unweighted average, then its own breakdowns. Truncated records were cut to the model window by the benchmark's
+<p class="small muted">Each benchmark as its paper reports it: every subset's mean score (0-100) with its 95%
+interval and their unweighted average (with the stratified interval where every subset has 10 samples), then its
+own breakdowns. Truncated records were cut to the model window by the benchmark's
 rule; skipped ones (invalid records, or too long under the skip rule) and failed ones are not scored.</p>
 {% for bench in benchmarks %}
 <h3>{{ bench.name }}</h3>
 <div class="scroll"><table>
 <thead><tr><th>subset</th><th class="num">score</th><th class="num">n</th><th class="num">truncated</th>
 <th class="num">skipped</th><th class="num">failed</th></tr></thead>
-<tbody>{% for row in bench.subsets %}<tr><td>{{ row.name }}</td><td class="num">{{ row.mean }}</td>
+<tbody>{% for row in bench.subsets %}<tr><td>{{ row.name }}</td><td class="num">{{ cell_text(row.score) }}</td>
 <td class="num">{{ row.n }}</td><td class="num">{{ row.truncated }}</td><td class="num">{{ row.skipped }}</td>
 <td class="num">{{ row.failed }}</td></tr>{% endfor %}
-<tr class="total"><td>average over subsets</td><td class="num">{{ bench.average }}</td><td class="num">{{ bench.totals.scored }}</td>
+<tr class="total"><td>average over subsets</td><td class="num">{{ cell_text(bench.average) }}</td><td class="num">{{ bench.totals.scored }}</td>
 <td class="num">{{ bench.totals.truncated }}</td><td class="num">{{ bench.totals.skipped }}</td><td class="num">{{ bench.totals.failed }}</td></tr>
 </tbody></table></div>
+{% if bench.printed %}
+<p class="small">As {{ bench.name }} prints it (its own rounding, the average over its datasets):
+{% for name, value in bench.printed.items() %}{{ name }} <b>{{ value }}</b>{% if not loop.last %} · {% endif %}{% endfor %}
+— average <b>{{ bench.printed_average }}</b>.</p>
+{% endif %}
 {% for b in bench.breakdowns %}
 <div class="scroll"><table>
 <thead><tr><th>{{ b.key }}</th><th class="num">score</th><th class="num">n</th></tr></thead>
-<tbody>{% for row in b.rows %}<tr><td>{{ row.value }}</td><td class="num">{{ row.mean }}</td><td class="num">{{ row.n }}</td></tr>{% endfor %}</tbody>
+<tbody>{% for row in b.rows %}<tr><td>{{ row.value }}</td><td class="num">{{ cell_text(row.score) }}</td><td class="num">{{ row.n }}</td></tr>{% endfor %}</tbody>
 </table></div>
 {% endfor %}
+{{ legend_list(bench.legend) }}
 {% endfor %}
 </section>
 {% endif %}
@@ -224,9 +275,10 @@ rule; skipped ones (invalid records, or too long under the skip rule) and failed
 <thead><tr><th>method</th><th class="num">length</th><th class="num">score</th><th class="num">KV cache</th>
 <th class="num">time to first token</th><th class="num">input tokens</th><th>on the frontier</th></tr></thead>
 <tbody>{% for row in frontier.rows %}<tr><td>{{ row.method }}</td><td class="num">{{ row.length }}</td>
-<td class="num">{{ row.score }}</td><td class="num">{{ row.kv }}</td><td class="num">{{ row.ttft }}</td>
+<td class="num">{{ cell_text(row.score) }}</td><td class="num">{{ row.kv }}</td><td class="num">{{ row.ttft }}</td>
 <td class="num">{{ row.tokens }}</td><td>{{ row.frontier }}</td></tr>{% endfor %}</tbody>
 </table></div>
+{{ legend_list(frontier.legend) }}
 </section>
 {% endif %}
 {% endif %}
@@ -278,36 +330,57 @@ rule; skipped ones (invalid records, or too long under the skip rule) and failed
 <li><a href="summary.json">summary.json</a>: the numbers on this page.</li>
 <li><a href="config.json">config.json</a>: the run's configuration.</li>
 </ul>
-{% if rerun %}<p>Re-run it:</p><pre>{{ rerun }}</pre>{% endif %}
+{% if rerun %}<p>Re-run it{% if rerun | length > 1 %} (one line per invocation that wrote rows here, in order;
+<code>--add</code> adds a later plan's rows to the run){% endif %}:</p><pre id="rerun">{{ rerun | join("\n") }}</pre>{% endif %}
 </section>
 {% endblock %}
 """
 
-COMPARE = """{% extends "base" %}{% from "figure" import figure %}
+COMPARE = """{% extends "base" %}{% from "figure" import figure %}{% from "numbers" import cell_text, legend_list %}
 {% block body %}
 <h1>Comparison of {{ runs | length }} runs</h1>
-<nav><a href="#runs">runs</a><a href="#scores">scores</a>{% if not_shared %}<a href="#not-shared">not compared</a>{% endif %}</nav>
+<nav><a href="#runs">runs</a>{% if paired %}<a href="#paired">paired</a>{% endif %}<a href="#scores">scores</a>{% if not_shared %}<a href="#not-shared">not compared</a>{% endif %}</nav>
 {% for note in notes %}<div class="banner" role="status">{{ note }}</div>{% endfor %}
 <section id="runs">
 <h2>Runs</h2>
 <div class="scroll"><table>
 <thead><tr><th>run</th><th>model</th><th>method</th><th>state</th><th class="num">rows</th><th class="num">effective (shared tasks)</th>
-<th class="num">effective (own tasks)</th><th class="num">wAvg inc</th><th class="num">wAvg dec</th></tr></thead>
+<th class="num">effective (own tasks)</th><th class="num">AUC (shared)</th><th class="num">wAvg inc</th><th class="num">wAvg dec</th></tr></thead>
 <tbody>{% for run in runs %}<tr><td><strong>{{ run.label }}</strong><br><code class="small">{{ run.dir }}</code></td>
 <td>{{ run.model }}</td><td>{{ run.method }}</td><td>{{ run.state }}</td><td class="num">{{ run.rows }}</td><td class="num">{{ run.effective_shared }}</td>
-<td class="num">{{ run.effective_own }}</td><td class="num">{{ run.wavg_inc }}</td><td class="num">{{ run.wavg_dec }}</td></tr>{% endfor %}</tbody>
+<td class="num">{{ run.effective_own }}</td><td class="num">{% if run.auc %}{{ cell_text(run.auc) }}{% else %}—{% endif %}</td>
+<td class="num">{{ run.wavg_inc }}</td><td class="num">{{ run.wavg_dec }}</td></tr>{% endfor %}</tbody>
 </table></div>
-<p class="small muted">Effective lengths and weighted averages over the shared tasks and lengths, so that the runs are
-measured on the same ground; "own tasks" uses everything each run has. Threshold {{ threshold }}.</p>
+<p class="small muted">Effective lengths, the area under the score-length curve and weighted averages over the shared
+tasks and lengths, so that the runs are measured on the same ground; "own tasks" uses everything each run has.
+{{ effective_rule }}</p>
 </section>
+{% if paired %}
+<section id="paired">
+<h2>Runs against {{ reference }} on the same samples</h2>
+<p class="small muted">Each run's score minus {{ reference }}'s, in points, on the samples both scored (same sample,
+mode and turn, each run on the method it is compared on), with its paired 95% interval: McNemar's exact test for
+pass/fail scores, else a paired bootstrap (by context, from {{ min_bootstrap }} contexts) whose interval decides
+significance. A sample either run failed or skipped is left out of both sides.</p>
+{% for group in paired %}
+<h3>{{ group.run }}</h3>
+<ul class="paired">{% for item in group["items"] %}<li{% if item.total %} class="total"{% endif %}><span class="where">{{ item.length }}:</span>
+{% if item.significant %}<strong class="sig">{{ item.sentence }}</strong>{% else %}{{ item.sentence }}{% endif %}</li>
+{% endfor %}</ul>
+{% endfor %}
+</section>
+{% endif %}
 <section id="scores">
 <h2>Scores on what the runs share</h2>
 {% if shared_rows %}
+<p class="small muted">Mean score (0-100) with its 95% interval and n; the letter after an interval names its rule
+(listed under the table), or the reason there is none.</p>
 <div class="scroll"><table>
 <thead><tr><th>task</th><th class="num">length</th>{% for run in runs %}<th class="num">{{ run.label }}</th>{% endfor %}</tr></thead>
 <tbody>{% for row in shared_rows %}<tr{% if row.total %} class="total"{% endif %}><td>{{ row.task }}</td><td class="num">{{ row.length }}</td>
-{% for cell in row.cells %}<td class="num">{{ cell.mean }}<span class="ci">{{ cell.ci }}{% if cell.n is not none %} n={{ cell.n }}{% endif %}</span></td>{% endfor %}</tr>{% endfor %}</tbody>
+{% for cell in row.cells %}<td class="num">{{ cell_text(cell) }}</td>{% endfor %}</tr>{% endfor %}</tbody>
 </table></div>
+{{ legend_list(legend) }}
 {% for plot in plots %}{{ figure(plot) }}{% endfor %}
 {% else %}
 <p><strong>The runs share no task at any common length:</strong> there is nothing to compare side by side.</p>
@@ -331,7 +404,7 @@ def environment() -> Environment:
     """Autoescape on for every template: model outputs and task names reach the page only as text."""
 
     class Templates(BaseLoader):
-        sources = {"base": BASE, "figure": FIGURE, "report": REPORT, "compare": COMPARE}
+        sources = {"base": BASE, "figure": FIGURE, "numbers": NUMBERS, "report": REPORT, "compare": COMPARE}
 
         def get_source(self, env, name):
             return self.sources[name], None, lambda: True
