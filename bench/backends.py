@@ -75,6 +75,7 @@ def main() -> None:
     args = parser.parse_args()
     lengths = [int(x) for x in args.lengths.split(",")]
 
+    from longscope import bundled
     from longscope.backends import smollm2
     from longscope.backends.llamacpp import LlamaCppBackend
 
@@ -83,7 +84,7 @@ def main() -> None:
     hf = smollm2.load()
     hf_load_s = time.perf_counter() - started
     started = time.perf_counter()
-    gguf = LlamaCppBackend(smollm2.gguf_path(), threads=args.threads)
+    gguf = LlamaCppBackend(bundled.gguf_path(), threads=args.threads)
     gguf_load_s = time.perf_counter() - started
     backends = {"hf": hf, "gguf": gguf}
 
@@ -106,7 +107,7 @@ def main() -> None:
         return round(by["gguf"][key] / by["hf"][key], 2)
 
     report = {
-        "model": f"{smollm2.NAME} ({smollm2.GGUF_FILE})",
+        "model": f"{bundled.NAME} ({bundled.GGUF_FILE})",
         "results": rows,
         "gguf_over_hf": {
             str(length): {"prefill": ratio(length, "prefill_tok_s"), "decode": ratio(length, "decode_tok_s")}

