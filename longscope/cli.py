@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from longscope import terminal
 from longscope.analysis.breakdown import breakdown
@@ -74,7 +75,7 @@ def run(
         None, help="records of a published benchmark: a JSON/JSONL/Parquet file or a directory of them"
     ),
     limit: int | None = typer.Option(None, help="at most this many records per published benchmark subset"),
-    out_dir: Path | None = typer.Option(
+    out_dir: str | None = typer.Option(
         None, "--out", help="run directory (default runs/<model>); reruns resume"
     ),
     add: bool = typer.Option(
@@ -104,7 +105,9 @@ def run(
         data=data,
         limit=limit,
     )
-    target = out_dir or _default_out(model)
+    if out_dir is not None and not out_dir.strip():
+        raise UsageError("--out is empty; give the run directory, e.g. --out runs/mine")
+    target = Path(out_dir) if out_dir is not None else _default_out(config.model)
     try:
         summary = runner.run(config, target, show_progress=progress, add=add)
     except KeyboardInterrupt:
@@ -240,7 +243,8 @@ def main() -> None:
     try:
         app()
     except UsageError as exc:
-        Console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # The message may quote the user's own text, which must print as written, never as markup.
+        Console(stderr=True).print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

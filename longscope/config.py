@@ -163,6 +163,8 @@ class RunConfig:
                 raise UsageError(f"depth {depth:g} is outside [0, 1]")
         if not self.methods:
             raise UsageError("no methods given; write for example --methods full,snapkv:0.5")
+        if not 0.0 <= self.threshold <= 100.0:
+            raise UsageError(f"--threshold is a score from 0 to 100 (got {self.threshold:g})")
 
     def plan_differences(self, other: dict[str, Any]) -> list[str]:
         """What makes another stored configuration a different plan (different rows), in words; empty when the

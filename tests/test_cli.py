@@ -94,6 +94,15 @@ def test_kill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path, tiny_mo
         (["run", "--tasks", "niah(num_keys=x)"], "parameter num_keys"),
         (["run", "--model", "hf:/nonexistent/model"], "cannot load model '/nonexistent/model'"),
         (["show", "/nonexistent/run"], "does not exist"),
+        (["run", "--threshold", "150"], "--threshold is a score from 0 to 100 (got 150)"),
+        (["run", "--out", ""], "--out is empty"),
+        (
+            ["run", "--tasks", "niah(max_new_tokens=0)", "--model", "hf:/nonexistent"],
+            "max_new_tokens must be",
+        ),
+        # The user's own text is printed as written, never read as markup.
+        (["run", "--tasks", "nope[/x]"], "cannot read task 'nope[/x]'"),
+        (["show", "/nonexistent/[/red]run"], "/nonexistent/[/red]run does not exist"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(args, fragment):

@@ -69,7 +69,11 @@ def test_one_pass_gets_wilson_not_a_point(tmp_path):
     # The headline says what interval it shows: with one task, the mean over tasks is that task's own mean,
     # with its own interval.
     (overall,) = summary["overall"]
-    assert overall["interval"] == "wilson" and overall["n"] == 1 and overall["low"] == pytest.approx(20.65, abs=0.01)
+    assert (
+        overall["interval"] == "wilson"
+        and overall["n"] == 1
+        and overall["low"] == pytest.approx(20.65, abs=0.01)
+    )
 
 
 def test_graded_cell_below_ten_has_no_interval_and_says_why(tmp_path):
@@ -231,3 +235,17 @@ def test_published_benchmark_subsets_carry_their_intervals(tmp_path):
     assert "[34.2, 100.0]" in section  # Wilson for two passes of two
     assert "3 samples; graded scores get a bootstrap interval from 10" in section
     assert "a task has 2 samples here" in section  # the average over subsets: no interval, and why
+
+
+def test_results_csv_neutralises_spreadsheet_formulas(tmp_path):
+    import csv
+
+    rows = [row("niah", 1024, i, 1.0) for i in range(4)]
+    for r, text in zip(rows, ["=1+1", "+cmd", "@SUM(A1)", "-2"], strict=True):
+        r.prediction = text
+    folder = write_run(tmp_path, rows)
+    report(folder)
+    with (folder / "results.csv").open(newline="") as handle:
+        lines = list(csv.DictReader(handle))
+    assert sorted(line["prediction"] for line in lines) == ["'+cmd", "'-2", "'=1+1", "'@SUM(A1)"]
+    assert all(line["score"] == "1.0" for line in lines)  # numbers stay numbers

@@ -48,8 +48,18 @@ def results_csv(data: RunData) -> str:
         values = {c: getattr(row, c) for c in RESULT_COLUMNS}
         values["truncation"] = meta.get("truncation") or row.truncation
         values.update({c: meta.get(c) for c in SAMPLE_COLUMNS})
-        writer.writerow(["" if v is None else v for v in values.values()])
+        writer.writerow([_cell(v) for v in values.values()])
     return buffer.getvalue()
+
+
+def _cell(value: object) -> object:
+    """A CSV cell that a spreadsheet will not run: text opening with =, +, -, @ (or a tab or carriage return,
+    which some spreadsheets skip before those) gets a leading apostrophe. Numbers are written as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:

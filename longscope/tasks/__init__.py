@@ -78,7 +78,11 @@ def make_task(spec: str) -> Task:
             )
         params["subset"] = parsed.subset
     params.update(parsed.params)
-    return configure(cls, params, "task")
+    task = configure(cls, params, "task")
+    budget = getattr(task, "max_new_tokens", None)
+    if budget is not None and budget < 1:  # known before any model loads
+        raise UsageError(f"{task.label()}: max_new_tokens must be at least 1 (got {budget})")
+    return task
 
 
 __all__ = ["TASKS", "Task", "cached_sample", "make_task", "split_list", "task_metrics"]

@@ -192,6 +192,8 @@ class Task:
 
     def check(self, backend: Backend, length: int) -> None:
         """Raise a UsageError for parameters that cannot work at this length, before any sample is built."""
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise UsageError(f"{self.label()}: max_new_tokens must be at least 1 (got {self.max_new_tokens})")
         if length <= self.max_new_tokens:
             raise UsageError(
                 f"{self.label()}: length {length} leaves no room for the prompt after the output budget "
