@@ -26,6 +26,10 @@ app = typer.Typer(
 )
 out = Console()
 
+from longscope.cli_probe import app as probe_app  # noqa: E402 - mounted once the main app exists
+
+app.add_typer(probe_app, name="probe")
+
 
 def _default_out(model: str) -> Path:
     # openai:URL#MODEL?options names the model after the '#'; other URIs by their last path component.
@@ -83,6 +87,22 @@ def run(
         "--add",
         help="add this plan's rows to an existing run of another plan (each invocation is recorded)",
     ),
+    executor_name: str = typer.Option(
+        "local", "--executor", help="where samples run: local, or ray (pip install 'longscope[ray]')"
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        help="an existing Ray cluster (HOST:PORT, ray://HOST:PORT or auto); default: a local one",
+    ),
+    endpoint: list[str] | None = typer.Option(
+        None,
+        "--endpoint",
+        help="with --executor ray and an openai: model, a server with the same model; repeat for each",
+    ),
+    ray_workers: int | None = typer.Option(
+        None, "--ray-workers", help="model replicas on Ray (default: one per GPU, else one per 4 CPUs)"
+    ),
     progress: bool = typer.Option(True, help="show the progress bar"),
     report: bool = typer.Option(True, help="write report.html and the exports into the run directory"),
 ) -> None:
@@ -108,8 +128,12 @@ def run(
     if out_dir is not None and not out_dir.strip():
         raise UsageError("--out is empty; give the run directory, e.g. --out runs/mine")
     target = Path(out_dir) if out_dir is not None else _default_out(config.model)
+    from longscope.executors.ray import make_executor
+
+    runner.validate(config)  # bad input fails before a cluster is started for it
+    executor = make_executor(executor_name, ray_address, endpoint or [], config.model, workers=ray_workers)
     try:
-        summary = runner.run(config, target, show_progress=progress, add=add)
+        summary = runner.run(config, target, executor=executor, show_progress=progress, add=add)
     except KeyboardInterrupt:
         Console(stderr=True).print(
             f"interrupted: finished samples are saved in {target}; run the same command to resume"
@@ -241,7 +265,17 @@ def cost(
 def main() -> None:
     """Entry point: a usage error is one line and exit code 2; an interrupt keeps what finished."""
     try:
-        app()
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except typer.TyperException as exc:
+        # A flag typed wrong is bad input like any other: one line, not a box.
+        Console(stderr=True).print(
+            f"[red]error:[/] {escape(exc.format_message())}", highlight=False, soft_wrap=True
+        )
+        sys.exit(exc.exit_code)
     except UsageError as exc:
         # The message may quote the user's own text, which must print as written, never as markup.
         Console(stderr=True).print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)

@@ -204,6 +204,8 @@ class Generation:
     # answer, read chunks in turn) may make several, and input/output tokens are then summed over them.
     calls: int = 1
     reused_tokens: int | None = None  # prompt tokens answered from a cache another request had filled
+    # The share of the gold evidence inside what a retrieval method sent (None: no retrieval, or no known evidence).
+    retrieval_recall: float | None = None
 
 
 @dataclass(frozen=True)
@@ -310,6 +312,8 @@ class Result:
     kv_entries: int | None = None
     calls: int | None = None  # model calls made for the answer (a prompt-level method may make several)
     reused_tokens: int | None = None  # prompt tokens answered from a cache another request filled
+    retrieval_recall: float | None = None  # share of the gold evidence in what a retrieval method sent
+    past_window: bool | None = None  # the length is above the model's trained window (a method reads past it)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -111,6 +111,16 @@ def check_plan(tasks: list[Task], methods: list[Method], config: RunConfig, back
             f"length {too_long[0]} is above the context window of {backend.model_name} "
             f"({backend.context_window} tokens); use lengths up to {backend.context_window}"
         )
+    if too_long and built_to_length:
+        claims = {m.label(): m.extended_window(backend.context_window) for m in methods if m.extends_window}
+        widest = max(claims, key=lambda label: claims[label] or 0)
+        reach = claims[widest] or backend.context_window
+        if max(too_long) > reach:
+            raise UsageError(
+                f"length {max(too_long)} is above the longest window any method claims on "
+                f"{backend.model_name} ({reach} tokens, by {widest}, trained window "
+                f"{backend.context_window}); use lengths up to {reach}"
+            )
     for task in built_to_length:
         for length in config.lengths:
             task.check(backend, length)
@@ -141,6 +151,12 @@ def _fit(item: WorkItem, sample: Sample, backend: Backend, config: RunConfig) ->
             f"{sample.id}: multi-turn mode replies with each turn's gold answer, and a turn has none"
         )
     realised = sample.metadata.get("realised_tokens", backend.context_window + 1)
+    claimed = item.method.extended_window(backend.context_window)
+    if claimed is not None and realised > claimed:
+        # Another method in the plan reads further: this one gets skipped rows past its own window.
+        return Prepared(
+            item, sample, f"longer than the {claimed} tokens {item.method.label()} claims to read"
+        )
     if realised > backend.context_window and not item.method.extends_window:
         # The user's policy, else the task's own (a benchmark's rule); a task built to the run's lengths has
         # none: it is above the window only because a method that reads past it is in the plan.
@@ -158,8 +174,7 @@ def _fit(item: WorkItem, sample: Sample, backend: Backend, config: RunConfig) ->
         over = _turn_over_window(backend, item, sample)
         if over is not None:
             return Prepared(item, sample, over)
-    if item.method.budget is not None:
-        item.method.check_context(len(backend.encode(sample.context)), sample.id)
+    item.method.check_sample(sample, backend)
     return Prepared(item, sample)
 
 

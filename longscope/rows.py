@@ -11,6 +11,7 @@ from longscope.plan import Prepared, Rejected, WorkItem
 _MEASURED = (
     "input_tokens", "output_tokens", "prefill_s", "decode_s", "wall_s", "kv_bytes", "peak_memory_bytes",
     "finish_reason", "retries", "kv_removed", "kv_masked", "kv_entries", "calls", "reused_tokens",
+    "retrieval_recall",
 )  # fmt: skip
 
 
@@ -34,6 +35,7 @@ def _row(key: str, item: WorkItem, sample: Sample, backend: Backend, turn: int, 
         truncation=sample.metadata.get("truncation", "none"),
         diffusion=item.task.diffusion,
         scope=item.task.scope,
+        past_window=item.length > backend.context_window if item.length else None,
     )
 
 

@@ -96,6 +96,11 @@ def test_kill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path, tiny_mo
         (["show", "/nonexistent/run"], "does not exist"),
         (["run", "--threshold", "150"], "--threshold is a score from 0 to 100 (got 150)"),
         (["run", "--out", ""], "--out is empty"),
+        # Flags typed wrong are one line too, not a usage box.
+        (["run", "--samples", "abc"], "Invalid value for '--samples'"),
+        (["run", "--threshold", "abc"], "Invalid value for '--threshold'"),
+        (["run", "--bogus"], "No such option: --bogus"),
+        (["frob"], "No such command 'frob'"),
         (
             ["run", "--tasks", "niah(max_new_tokens=0)", "--model", "hf:/nonexistent"],
             "max_new_tokens must be",

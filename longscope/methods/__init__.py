@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from typing import Any
 
 from longscope.core import Registry, UsageError, configure
@@ -60,8 +61,39 @@ def build(cls: type[Method], params: dict[str, Any]) -> Method:
     return configure(cls, params, "method")
 
 
+# A sweep inside a method's parameters: ``k=1..32`` (doubling from the first value: 1,2,4,...,32, the last
+# added when doubling skips it) or ``k=1|4|16`` (the values listed).
+_SWEEP = re.compile(r"(?<=[(,])\s*([A-Za-z_]\w*)\s*=\s*(\d+\.\.\d+|[^,()|]+(?:\|[^,()|]+)+)\s*(?=[,)])")
+
+
+def _sweep_values(text: str, where: str) -> list[str]:
+    if ".." not in text:
+        return [value.strip() for value in text.split("|")]
+    low, high = (int(part) for part in text.split(".."))
+    if not 1 <= low <= high:
+        raise UsageError(f"{where}: sweep {text} needs 1 <= first <= last, e.g. k=1..32")
+    values = []
+    while low <= high:
+        values.append(low)
+        low *= 2
+    if values[-1] != high:
+        values.append(high)
+    return [str(value) for value in values]
+
+
+def expand_sweeps(item: str) -> list[str]:
+    """One method spec per combination of its sweeps, in the order written: ``rag-bm25(k=1..4)`` →
+    ``rag-bm25(k=1)``, ``rag-bm25(k=2)``, ``rag-bm25(k=4)``."""
+    match = _SWEEP.search(item)
+    if match is None:
+        return [item]
+    name, values = match.group(1), _sweep_values(match.group(2), f"method {item}")
+    head, tail = item[: match.start()], item[match.end() :]
+    return [spec for value in values for spec in expand_sweeps(f"{head}{name}={value}{tail}")]
+
+
 def parse_methods(text: str) -> list[Method]:
-    methods = [make_method(item) for item in split_list(text)]
+    methods = [make_method(spec) for item in split_list(text) for spec in expand_sweeps(item)]
     if not methods:
         raise UsageError("no methods given; write for example --methods full,snapkv:0.5")
     labels = [m.label() for m in methods]

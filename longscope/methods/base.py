@@ -100,12 +100,23 @@ class Method:
                 f"model (smollm2 or hf:PATH); {backend.kind} backends accept only prompt-level methods and full"
             )
 
+    def extended_window(self, trained: int) -> int | None:
+        """The longest input (tokens) this method claims to read on a model trained to ``trained`` tokens; None
+        when it does not read past the trained window. The plan refuses lengths above the largest claim."""
+        return None
+
     def check_context(self, context_tokens: int, sample_id: str) -> None:
         if self.budget is not None and self.budget > context_tokens:
             raise UsageError(
                 f"method {self.label()}: budget {self.budget} is larger than the context of {sample_id} "
                 f"({context_tokens} tokens); give a budget below {context_tokens} or a ratio"
             )
+
+    def check_sample(self, sample: Sample, backend: Backend) -> None:
+        """Raise a UsageError for a built sample this method cannot run (a budget above its context; a
+        retrieval method's k above its chunks), before the store is touched. The default checks the budget."""
+        if self.budget is not None:
+            self.check_context(len(backend.encode(sample.context)), sample.id)
 
     # -- answering -------------------------------------------------------------------------------------
 

@@ -15,7 +15,15 @@ from longscope.methods import METHODS, make_method
 from longscope.methods.base import KVMethod, kv_heads
 
 KV_METHODS = [name for name, cls in METHODS.items() if issubclass(cls, KVMethod)]
-COMPRESSING = [name for name in KV_METHODS if name != "full"]
+# Methods that change how positions are encoded and keep every KV entry: a ratio or budget means nothing to
+# them (they refuse one), so the compression checks do not apply; they get the checks below instead.
+POSITIONAL = {
+    "pi": "divides positions by its factor",
+    "ntk": "raises the rotary base",
+    "yarn": "interpolates slow rotary frequencies",
+    "self-extend": "groups the positions of distant keys",
+}
+COMPRESSING = [name for name in KV_METHODS if name != "full" and name not in POSITIONAL]
 # How each method is written on the command line when its bare name is not enough.
 SPELLING = {"kvpress": "kvpress:KnormPress"}
 
@@ -121,7 +129,7 @@ def test_the_promised_entries_are_kept(name, amount):
 @pytest.mark.parametrize("name", KV_METHODS)
 def test_the_shared_cache_is_restored_after_a_multi_request_question(name):
     backend = _backend()
-    method = make_method(name if name == "full" else spec(name, ":0.5"))
+    method = make_method(name if name == "full" or name in POSITIONAL else spec(name, ":0.5"))
     session = backend.session(method)
     first, second = _request("Which colour comes first?"), _request("Which number is last?")
     answer = session.ask(second).text
@@ -147,6 +155,24 @@ def test_bad_amounts_are_refused_in_one_line(name):
         method.check_context(500, "sample")
     with pytest.raises(UsageError, match=r"unknown .*'nosuch'"):
         make_method(spec(name, "(nosuch=1):0.5"))
+
+
+def test_positional_methods_are_registered_and_claim_a_window():
+    for name in POSITIONAL:
+        assert name in KV_METHODS, f"{name} is not registered"
+        method = make_method(name)
+        assert method.extends_window and method.extended_window(4096) > 4096
+
+
+@pytest.mark.parametrize("name", list(POSITIONAL))
+def test_positional_methods_keep_every_entry_and_refuse_amounts(name):
+    backend = _backend()
+    request = _request("Which colour comes first?")
+    generation = backend.session(make_method(name)).ask(request)
+    assert generation.kv_removed == 0 and generation.kv_masked == 0
+    for amount in (":0.5", ":budget=100"):
+        with pytest.raises(UsageError, match="keeps every KV entry"):
+            make_method(name + amount)
 
 
 def test_layers_of_different_lengths_are_answered_token_by_token_and_match_full_when_nothing_is_dropped():

@@ -19,6 +19,9 @@ from longscope.methods.base import ContextState, KVMethod, layer_lengths
 ATTENTION_NAME = "longscope_lambda"
 # Scores materialised at once per query block (fp32 elements): bounds attention memory whatever the window.
 _SCORE_ELEMENTS = 1 << 26
+# How many trained windows a plan may ask Λ-attention to read: nothing in the method stops there, but the
+# distance cap is untested beyond it, so longer lengths are refused rather than run on trust.
+READ_MULTIPLE = 8
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,10 @@ class LambdaShaped(KVMethod):
             )
         cap = self.cap if self.cap is not None else min(window or trained, trained)
         return Geometry(sinks=self.sinks, window=window, cap=cap, chunk=min(self.chunk, window or self.chunk))
+
+    def extended_window(self, trained: int) -> int | None:
+        # Memory is bounded by the window at any length; the claim is a plan limit, the longest reach tried.
+        return READ_MULTIPLE * trained
 
     def check_backend(self, backend: Backend) -> None:
         super().check_backend(backend)
