@@ -26,6 +26,7 @@ class Scheme:
     check: Callable[[ModelURI], None] = _no_check
     bare: bool = False
     rank: int = 100  # place in the list of accepted URIs
+    precisions: tuple[str, ...] = ()  # weight precisions ``?precision=`` may ask for; none: refused
 
 
 def deferred(module: str, name: str) -> Callable[[ModelURI], Any]:
@@ -39,15 +40,26 @@ def deferred(module: str, name: str) -> Callable[[ModelURI], Any]:
 
 
 SCHEMES: Registry[Scheme] = Registry("model scheme")
+_IN_PROCESS_PRECISIONS = ("fp32", "bf16")  # as longscope.backends.hf.PRECISIONS, without importing torch here
 
 SCHEMES.add(
     "smollm2",
     Scheme(
-        "smollm2 (the bundled default)", deferred("longscope.backends.smollm2", "load_uri"), bare=True, rank=0
+        "smollm2[?precision=fp32|bf16] (the bundled default)",
+        deferred("longscope.backends.smollm2", "load_uri"),
+        bare=True,
+        rank=0,
+        precisions=_IN_PROCESS_PRECISIONS,
     ),
 )
 SCHEMES.add(
-    "hf", Scheme("hf:PATH_OR_ID (transformers)", deferred("longscope.backends.hf", "load_uri"), rank=1)
+    "hf",
+    Scheme(
+        "hf:PATH_OR_ID[?precision=fp32|bf16] (transformers)",
+        deferred("longscope.backends.hf", "load_uri"),
+        rank=1,
+        precisions=_IN_PROCESS_PRECISIONS,
+    ),
 )
 SCHEMES.add(
     "gguf",
@@ -88,8 +100,25 @@ def parse_uri(uri: str) -> ModelURI:
     scheme = SCHEMES.get(parsed.scheme) if parsed.scheme in SCHEMES else None
     if scheme is None or scheme.bare != parsed.bare or not (parsed.bare or parsed.target):
         raise UsageError(f"unknown model {uri.strip()!r}; give {accepted()}")
+    _check_precision(parsed, scheme)
     scheme.check(parsed)
     return parsed
+
+
+def _check_precision(parsed: ModelURI, scheme: Scheme) -> None:
+    """A ``precision=`` option only where the backend can load weights in it, else one UsageError line."""
+    asked = parsed.option("precision")
+    if asked is None:
+        return
+    if not scheme.precisions:
+        raise UsageError(
+            f"the {parsed.scheme} backend cannot honour precision={asked}: it serves its weights as "
+            "they are stored; precision= is for the in-process models (smollm2, hf:)"
+        )
+    if asked not in scheme.precisions:
+        raise UsageError(
+            f"unknown precision {asked!r} in {parsed.text!r}; give one of {', '.join(scheme.precisions)}"
+        )
 
 
 def resolve(uri: str) -> Backend:

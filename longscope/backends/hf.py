@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers.cache_utils import DynamicLayer
 
 from longscope.backends.decoding import decode_tokens
 from longscope.backends.memory import PeakMemory
@@ -53,8 +54,51 @@ def _seam_probe() -> str:
 
 
 def load_uri(uri: ModelURI) -> HFBackend:
-    """The ``hf:`` scheme's loader: a hub id or a local directory."""
-    return HFBackend.load(uri.location)
+    """The ``hf:`` scheme's loader: a hub id or a local directory (``?precision=fp32|bf16`` optional)."""
+    return HFBackend.load(uri.location, precision=uri.option("precision"))
+
+
+# Weight precisions an in-process model can be loaded in, by the name a model URI gives them.
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+class _ReservedLayer(DynamicLayer):
+    """A DynamicLayer whose keys and values live at the front of a buffer sized for the whole answer, so a
+    decode step writes one position in place instead of concatenating (copying) the whole cache per layer.
+    ``keys``/``values`` stay views of exactly the held length, so counts and byte totals read as before; a
+    layer someone replaced or that outgrows the buffer falls back to concatenation."""
+
+    def reserve(self, extra: int) -> None:
+        held = self.keys.shape[-2]
+        shape = (*self.keys.shape[:-2], held + extra, self.keys.shape[-1])
+        self._key_buffer = self.keys.new_empty(shape)
+        self._value_buffer = self.values.new_empty(shape)
+        self._key_buffer[..., :held, :].copy_(self.keys)
+        self._value_buffer[..., :held, :].copy_(self.values)
+        self.keys = self._key_buffer[..., :held, :]
+        self.values = self._value_buffer[..., :held, :]
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, cache_kwargs: dict[str, Any] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        held = self.keys.shape[-2]
+        end = held + key_states.shape[-2]
+        buffer = self._key_buffer
+        if end > buffer.shape[-2] or self.keys.data_ptr() != buffer.data_ptr():
+            return super().update(key_states, value_states, cache_kwargs)
+        buffer[..., held:end, :].copy_(key_states)
+        self._value_buffer[..., held:end, :].copy_(value_states)
+        self.keys = buffer[..., :end, :]
+        self.values = self._value_buffer[..., :end, :]
+        return self.keys, self.values
+
+
+def reserve_cache(cache: Any, extra: int) -> None:
+    """Give every plain (full-attention, dynamic) layer of ``cache`` room for ``extra`` more positions."""
+    for layer in getattr(cache, "layers", ()):
+        if type(layer) is DynamicLayer and layer.is_initialized and layer.keys.numel():
+            layer.__class__ = _ReservedLayer
+            layer.reserve(extra)
 
 
 def _blocks(pieces: list[str], every: int = 16) -> list[str]:
@@ -205,15 +249,29 @@ class HFBackend(HFTokenizer):
         if tokenizer.eos_token_id is not None:
             eos_ids.append(tokenizer.eos_token_id)
         self.eos_ids = {int(i) for i in eos_ids if i is not None}
+        self.precision = {v: k for k, v in PRECISIONS.items()}.get(next(model.parameters()).dtype, "")
 
     @classmethod
-    def load(cls, path_or_id: str, *, name: str | None = None, revision: str | None = None) -> HFBackend:
-        """Load a model by hub id or local path: CUDA in bf16 when present (flash attention if installed)."""
+    def load(
+        cls,
+        path_or_id: str,
+        *,
+        name: str | None = None,
+        revision: str | None = None,
+        precision: str | None = None,
+    ) -> HFBackend:
+        """Load a model by hub id or local path: CUDA in bf16 when present (flash attention if installed), the
+        CPU in fp32; ``precision`` ("fp32" or "bf16") overrides that and is appended to the revision, so rows
+        and cached answers of another precision are told apart."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         quiet_transformers()
         on_gpu = torch.cuda.is_available()
-        kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if on_gpu else torch.float32}
+        if precision is not None and precision not in PRECISIONS:
+            raise UsageError(f"unknown precision {precision!r}; give one of {', '.join(PRECISIONS)}")
+        default = "bf16" if on_gpu else "fp32"
+        chosen = precision or default
+        kwargs: dict[str, Any] = {"dtype": PRECISIONS[chosen]}
         if on_gpu:
             kwargs["device_map"] = "cuda"
             kwargs["attn_implementation"] = "flash_attention_2" if _has_flash_attention() else "sdpa"
@@ -228,9 +286,12 @@ class HFBackend(HFTokenizer):
                 f"cannot load model {path_or_id!r}: {first} "
                 "(give a local directory with config.json and weights, or a hub id while online)"
             ) from None
-        return cls(
-            model, tokenizer, name=name or path_or_id, revision=revision or _revision_of(path_or_id, model)
-        )
+        revision = revision or _revision_of(path_or_id, model)
+        if chosen != default:  # today's rows (the default precision) keep their revision and cache keys
+            revision += f"+{chosen}"
+        backend = cls(model, tokenizer, name=name or path_or_id, revision=revision)
+        backend.precision = chosen
+        return backend
 
     # -- generation ----------------------------------------------------------------------------------
 
@@ -265,6 +326,8 @@ class HFBackend(HFTokenizer):
         prefill_s = time.perf_counter() - started
 
         decode_started = time.perf_counter()
+        # After the prefill's peak is read, so the memory column means what it did; its copy counts as decode.
+        reserve_cache(cache, request.max_new_tokens)
 
         def step(fed: int) -> int:
             nonlocal cache

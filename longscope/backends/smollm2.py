@@ -43,13 +43,14 @@ def convert(target: Path) -> dict:
     return meta
 
 
-def load() -> HFBackend:
+def load(precision: str | None = None) -> HFBackend:
     target = converted_dir()
     marker = target / _MARKER
     meta = json.loads(marker.read_text()) if marker.is_file() else convert(target)
-    return HFBackend.load(str(target), name=NAME, revision=f"gguf-sha256:{meta['sha256'][:16]}")
+    revision = f"gguf-sha256:{meta['sha256'][:16]}"
+    return HFBackend.load(str(target), name=NAME, revision=revision, precision=precision)
 
 
 def load_uri(uri: ModelURI) -> HFBackend:
-    """The ``smollm2`` scheme's loader: the bundled model, converted on first use."""
-    return load()
+    """The ``smollm2`` scheme's loader: the bundled model, converted on first use (``?precision=`` optional)."""
+    return load(uri.option("precision"))

@@ -1,5 +1,9 @@
 """The one parser of model URIs: ``smollm2``, ``hf:PATH_OR_ID``, ``gguf:PATH``, ``openai:BASE_URL#MODEL?k=v``.
 
+Every scheme may end in ``?precision=NAME`` (``smollm2?precision=bf16``, ``hf:PATH?precision=bf16``); it is
+split off only when the query is exactly that option, so a path or hub id holding a ``?`` stays whole. Which
+schemes honour it is the registry's business.
+
 Only the syntax is read here; whether a scheme exists, and the cheap checks its backend makes before loading
 anything, belong to the scheme registry in ``longscope.backends``.
 """
@@ -29,11 +33,26 @@ class ModelURI:
     model: str = ""
     options: tuple[tuple[str, str], ...] = ()  # in the order written
     bare: bool = False
+    suffix: str = ""  # a trailing ``?precision=...`` taken off a non-server URI, as written
 
     @property
     def text(self) -> str:
         """The URI as written, without the whitespace around its parts."""
-        return self.scheme if self.bare else f"{self.scheme}:{self.target}"
+        return (self.scheme if self.bare else f"{self.scheme}:{self.target}") + self.suffix
+
+    def option(self, key: str) -> str | None:
+        """The last value given for option ``key``, or None."""
+        values = [value for name, value in self.options if name == key]
+        return values[-1] if values else None
+
+
+def _split_precision(text: str) -> tuple[str, tuple[tuple[str, str], ...], str]:
+    """``text`` without a trailing ``?precision=NAME`` query, that option, and the suffix as written."""
+    head, mark, query = text.rpartition("?")
+    options = tuple(parse_qsl(query, keep_blank_values=True)) if mark else ()
+    if not options or any(name != "precision" for name, _ in options):
+        return text, (), ""
+    return head.strip(), options, mark + query
 
 
 def parse_model_uri(text: str) -> ModelURI:
@@ -42,9 +61,11 @@ def parse_model_uri(text: str) -> ModelURI:
     scheme, colon, rest = text.partition(":")
     rest = rest.strip()
     if not colon:
-        return ModelURI(scheme=text, bare=True)
+        name, options, suffix = _split_precision(text)
+        return ModelURI(scheme=name, bare=True, options=options, suffix=suffix)
     if scheme not in SERVER_SCHEMES or not rest:
-        return ModelURI(scheme=scheme, target=rest, location=rest)
+        rest, options, suffix = _split_precision(rest)
+        return ModelURI(scheme=scheme, target=rest, location=rest, options=options, suffix=suffix)
     base, model, options = _split_server_target(scheme, rest)
     return ModelURI(scheme=scheme, target=rest, location=base, model=model, options=options)
 
