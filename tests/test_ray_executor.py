@@ -312,3 +312,25 @@ def test_endpoints_share_the_work_and_give_the_local_rows(
     run(config, tmp_path / "ray", executor=executor, show_progress=False)
     assert stored(tmp_path / "ray") == stored(tmp_path / "local")
     assert len(executor.answered) == 2 and min(executor.answered) >= 1 and sum(executor.answered) == 4
+
+
+def test_ray_bad_input_from_the_command_line_is_one_line_and_exit_2(tmp_path, tiny_model_dir):
+    from conftest import run_cli
+
+    port = free_port()
+    out = tmp_path / "run"
+    for args, fragment in (
+        (
+            ["--executor", "ray", "--ray-address", f"127.0.0.1:{port}"],
+            f"cannot reach the Ray cluster at 127.0.0.1:{port}",
+        ),
+        (["--executor", "dask"], "unknown executor 'dask'"),
+        (["--endpoint", "http://127.0.0.1:1/v1"], "need --executor ray"),
+    ):
+        done = run_cli("run", "--model", f"hf:{tiny_model_dir}", "--tasks", "niah", "--lengths", "512",
+                       "--out", str(out), *args)  # fmt: skip
+        lines = [
+            line for line in done.stderr.splitlines() if line.strip() and "Token authentication" not in line
+        ]
+        assert done.returncode == 2 and len(lines) == 1 and fragment in lines[0], done.stderr
+        assert not out.exists()  # nothing was written before the refusal
