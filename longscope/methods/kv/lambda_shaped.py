@@ -15,6 +15,7 @@ from transformers.models.llama.modeling_llama import rotate_half
 
 from longscope.core import Backend, UsageError
 from longscope.methods.base import ContextState, KVMethod, layer_lengths
+from longscope.methods.kv._attention_switch import attention_function
 
 ATTENTION_NAME = "longscope_lambda"
 # Scores materialised at once per query block (fp32 elements): bounds attention memory whatever the window.
@@ -146,19 +147,8 @@ class LambdaShaped(KVMethod):
     def attending(self, model: Any, state: ContextState) -> Iterator[None]:
         """Switch the model's attention to the Λ function for the duration, and back afterwards, even on error."""
         run = _Run(state, rotary_module(model))
-        config = model.config
-        previous = {"": config._attn_implementation}
-        for key in getattr(config, "sub_configs", {}) or {}:
-            sub = getattr(config, key, None)
-            if sub is not None:
-                previous[key] = sub._attn_implementation
-        token = _ACTIVE.set(run)
-        try:
-            config._attn_implementation = ATTENTION_NAME
+        with attention_function(model, ATTENTION_NAME, _ACTIVE, run):
             yield
-        finally:
-            config._attn_implementation = previous
-            _ACTIVE.reset(token)
 
     def restore(self, state: ContextState) -> None:
         """Back to the cache the prefill left: a copy of the saved sinks + window (the question slid past them)."""

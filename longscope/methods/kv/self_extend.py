@@ -15,6 +15,7 @@ from transformers.models.llama.modeling_llama import rotate_half
 
 from longscope.core import Backend, UsageError
 from longscope.methods.base import ContextState
+from longscope.methods.kv._attention_switch import attention_function
 from longscope.methods.kv._rope_scaling import PositionMethod, find_rotary, trained_positions
 
 ATTENTION_NAME = "longscope_self_extend"
@@ -83,19 +84,8 @@ class SelfExtend(PositionMethod):
         """The model's attention goes through the grouped function for the duration, and back, even on error."""
         self._check_window(trained_positions(model, self.label()))
         run = _Grouping(find_rotary(model, self.label()).inv_freq, self.group, self.window)
-        config = model.config
-        previous = {"": config._attn_implementation}
-        for key in getattr(config, "sub_configs", {}) or {}:
-            sub = getattr(config, key, None)
-            if sub is not None:
-                previous[key] = sub._attn_implementation
-        token = _ACTIVE.set(run)
-        try:
-            config._attn_implementation = ATTENTION_NAME
+        with attention_function(model, ATTENTION_NAME, _ACTIVE, run):
             yield
-        finally:
-            config._attn_implementation = previous
-            _ACTIVE.reset(token)
 
 
 @dataclass(frozen=True)
