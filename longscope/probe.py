@@ -94,7 +94,7 @@ def probe(
         raise UsageError(f"the probe needs at least 1 sample (got {samples})")
     if bin_tokens < 1:
         raise UsageError(f"the probe's bin must be at least 1 token (got {bin_tokens})")
-    if not getattr(getattr(backend, "capabilities", None), "in_process_model", False):
+    if not backend.capabilities.in_process_model:
         raise UsageError(
             "the probe reads the model's logits and needs an in-process model (smollm2 or hf:PATH)"
         )

@@ -31,8 +31,22 @@ TRUNCATING = ("middle", "left", "right")
 SKIPPING = "skip"
 
 
+class Bounded:
+    """A mean with its ``interval``: its ends read as ``low`` and ``high`` (None where there is none)."""
+
+    interval: Interval
+
+    @property
+    def low(self) -> float | None:
+        return self.interval.low
+
+    @property
+    def high(self) -> float | None:
+        return self.interval.high
+
+
 @dataclass
-class ScoreCell:
+class ScoreCell(Bounded):
     """One task at one length, scores on the 0-100 scale.
 
     ``failed`` rows raised and are not scored; ``truncated`` rows were scored on a cut context; ``skipped``
@@ -48,14 +62,6 @@ class ScoreCell:
     skipped: int = 0
     contexts: list[str] = field(default_factory=list)
     interval: Interval = field(default_factory=lambda: intervals.none("not computed"))
-
-    @property
-    def low(self) -> float | None:
-        return self.interval.low
-
-    @property
-    def high(self) -> float | None:
-        return self.interval.high
 
     def add(self, row: Result, policy: str | None = None) -> None:
         """Count one row: scored (0-100), failed, truncated or skipped. ``policy`` is the truncation the row's
@@ -88,7 +94,7 @@ class ScoreCell:
 
 
 @dataclass
-class OverallCell:
+class OverallCell(Bounded):
     """The mean over tasks at one length (each task weighs the same) and its stratified interval; ``n`` is the
     number of scored samples under it."""
 
@@ -97,14 +103,6 @@ class OverallCell:
     interval: Interval
     tasks: int
     n: int = 0
-
-    @property
-    def low(self) -> float | None:
-        return self.interval.low
-
-    @property
-    def high(self) -> float | None:
-        return self.interval.high
 
 
 @dataclass
