@@ -96,9 +96,10 @@ def truncate(
     return _with(truncated, {**record, **extra}), record
 
 
-def keep_tokens(backend: Backend, text: str, keep: int, policy: str) -> str:
-    """``text`` cut to at most ``keep`` of its tokens where ``policy`` says (middle keeps head and tail)."""
-    ids = backend.encode(text)
+def keep_tokens(backend: Backend, text: str, keep: int, policy: str, ids: list[int] | None = None) -> str:
+    """``text`` cut to at most ``keep`` of its tokens where ``policy`` says (middle keeps head and tail);
+    ``ids``: its tokens, when the caller has them already."""
+    ids = backend.encode(text) if ids is None else ids
     return text if keep >= len(ids) else _cut(backend, ids, len(ids) - keep, policy)
 
 

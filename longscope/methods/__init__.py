@@ -9,7 +9,7 @@ from typing import Any
 
 from longscope.core import Registry, UsageError, configure
 from longscope.methods.base import ContextState, KVMethod, Method, PromptMethod
-from longscope.spec import parse_amount, parse_params, parse_spec, split_list
+from longscope.spec import parse_amount, parse_spec, split_list
 
 METHODS: Registry[type[Method]] = Registry("method", loader=lambda: _discover())
 # Methods whose spec is not NAME(...) but a name with its own syntax after the colon (kvpress:PressName(...)).
@@ -36,10 +36,6 @@ def _discover() -> None:
             prefix = getattr(loaded, "SPEC_PREFIX", None)
             if parser is not None and prefix:
                 SPEC_PARSERS[prefix] = parser
-
-
-def parse_args(text: str, where: str) -> dict[str, Any]:
-    return parse_params(text, where)
 
 
 def make_method(spec: str) -> Method:

@@ -121,7 +121,7 @@ def split_top(text: str, separator: str) -> list[str]:
 
 def split_press(text: str, where: str) -> tuple[str, dict[str, Any], str | None]:
     """``SnapKVPress(window_size=32):0.5`` → (class name, arguments unchecked, the text after the colon)."""
-    from longscope.methods import parse_args
+    from longscope.spec import parse_params
 
     match = _PRESS_SPEC.match(text)
     if not match:
@@ -130,7 +130,7 @@ def split_press(text: str, where: str) -> tuple[str, dict[str, Any], str | None]
             "and for the method itself :RATIO or :budget=N after it"
         )
     name = press_class_name(match.group(1))
-    return name, parse_args(match.group(2) or "", f"{where}:{name}"), match.group(3)
+    return name, parse_params(match.group(2) or "", f"{where}:{name}"), match.group(3)
 
 
 def parse_press(text: str, where: str = "kvpress") -> tuple[str, dict[str, Any]]:

@@ -248,7 +248,8 @@ class KVPress(PressMethod):
 def parse_spec(rest: str, spec: str) -> KVPress:
     """``kvpress:PressName(arg=value,...)`` with ``:0.5`` / ``:budget=N`` after it, or ``ratio=``/``budget=``
     (or kvpress's own ``compression_ratio=``) inside the parentheses."""
-    from longscope.methods import build, parse_amount
+    from longscope.methods import build
+    from longscope.spec import parse_amount
 
     if not rest.strip():
         return build(KVPress, {})  # refused, with the list of presses

@@ -30,6 +30,6 @@ class Truncate(PromptMethod):
 
     def answer(self, sample: Sample, turn: int, request: GenerationRequest, backend: Backend) -> Generation:
         context = request.context or ""
-        kept = self.kept(len(backend.encode(context)))
-        cut = keep_tokens(backend, context, kept, self.policy)
+        ids = backend.encode(context)
+        cut = keep_tokens(backend, context, self.kept(len(ids)), self.policy, ids)
         return combined([backend.generate(request.with_context(cut) if request.context else request)])
