@@ -69,6 +69,10 @@ class Sample:
     # False for a benchmark that feeds its prompt as plain text, without the model's chat template (LongBench's
     # few-shot and code-completion datasets).
     chat: bool = True
+    # The context's units (sentences, records, passages: exact substrings of ``context``) that carry what the
+    # answers need, as the generator placed them; empty where it is not known. Measured scope and diffusion,
+    # and retrieval recall, are read from it.
+    evidence: tuple[str, ...] = ()
 
     @property
     def question(self) -> str:
@@ -125,6 +129,8 @@ class Sample:
         for turn in raw["turns"]:
             if not turn["forbidden"]:
                 del turn["forbidden"]
+        if not raw["evidence"]:  # samples without known evidence keep the bytes they had before it existed
+            del raw["evidence"]
         return json.dumps(raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
@@ -143,6 +149,7 @@ class Sample:
             )
             for t in raw["turns"]
         )
+        raw["evidence"] = tuple(raw.get("evidence", ()))
         return cls(**raw)
 
 
