@@ -52,7 +52,7 @@ def main() -> None:
 
     from longscope.backends.smollm2 import converted_dir, load
     from longscope.methods.prompt._chunks import chunk_context
-    from longscope.methods.prompt._retrieve import bm25_scores, dense_scores, embedder, ranking
+    from longscope.retrieval import bm25_scores, dense_scores, embedder, ranking
 
     if not (converted_dir() / "tokenizer.json").is_file():
         load()

@@ -14,6 +14,7 @@ from longscope.analysis.breakdown import breakdown
 from longscope.analysis.scores import summarise
 from longscope.config import DEFAULT_SUITE, DEFAULT_THRESHOLD, RunConfig
 from longscope.core import UsageError
+from longscope.redact import redact
 from longscope.store import RunStore
 from longscope.suites import load_suite
 from longscope.tasks import TASKS
@@ -41,7 +42,9 @@ def _default_out(model: str) -> Path:
 @app.command()
 def run(
     model: str = typer.Option(
-        RunConfig.model, help="smollm2 (bundled), hf:PATH_OR_ID, gguf:PATH or openai:BASE_URL#MODEL[?options]"
+        RunConfig.model,
+        help="smollm2 (bundled), hf:PATH_OR_ID, gguf:PATH or openai:BASE_URL#MODEL[?options]; a server's "
+        "timeout follows each request's size (30 s + 1 s per 100 prompt tokens, at most 600 s) unless ?timeout=S",
     ),
     suite: str = typer.Option(
         DEFAULT_SUITE, help="a built-in suite (quick, niah, ruler-like, plane) or a .toml/.yaml suite file"
@@ -79,6 +82,11 @@ def run(
         None, help="records of a published benchmark: a JSON/JSONL/Parquet file or a directory of them"
     ),
     limit: int | None = typer.Option(None, help="at most this many records per published benchmark subset"),
+    judge: str | None = typer.Option(
+        None,
+        help="a model URI that grades open-ended outputs (checklist_writing, hellobench, L-Eval's open-ended "
+        "tasks); openai: URIs may give price_in=/price_out= per million tokens",
+    ),
     out_dir: str | None = typer.Option(
         None, "--out", help="run directory (default runs/<model>); reruns resume"
     ),
@@ -103,6 +111,11 @@ def run(
     ray_workers: int | None = typer.Option(
         None, "--ray-workers", help="model replicas on Ray (default: one per GPU, else one per 4 CPUs)"
     ),
+    measure_plane: str = typer.Option(
+        "bm25,dense",
+        "--measure-plane",
+        help="retrievers that measure each sample's diffusion from its evidence (bm25, dense), or none",
+    ),
     progress: bool = typer.Option(True, help="show the progress bar"),
     report: bool = typer.Option(True, help="write report.html and the exports into the run directory"),
 ) -> None:
@@ -124,26 +137,64 @@ def run(
         mode=mode,
         data=data,
         limit=limit,
+        judge=judge,
     )
     if out_dir is not None and not out_dir.strip():
         raise UsageError("--out is empty; give the run directory, e.g. --out runs/mine")
     target = Path(out_dir) if out_dir is not None else _default_out(config.model)
     from longscope.executors.ray import make_executor
+    from longscope.retrieval import parse_retrievers
 
     runner.validate(config)  # bad input fails before a cluster is started for it
+    retrievers = parse_retrievers(measure_plane)
     executor = make_executor(executor_name, ray_address, endpoint or [], config.model, workers=ray_workers)
     try:
-        summary = runner.run(config, target, executor=executor, show_progress=progress, add=add)
+        summary = runner.run(
+            config,
+            target,
+            executor=executor,
+            show_progress=progress,
+            add=add,
+            plane_retrievers=retrievers,
+        )
     except KeyboardInterrupt:
         Console(stderr=True).print(
             f"interrupted: finished samples are saved in {target}; run the same command to resume"
         )
         raise typer.Exit(130) from None
     terminal.print_summary(out, summary, target, config.threshold)
+    _print_long_output(target)
+    _print_judging(target)
     if report:
         from longscope.report.commands import build_report
 
         out.print(build_report(target, config.threshold).message, markup=False, highlight=False)
+
+
+def _print_judging(run_dir: Path) -> None:
+    """The judge's share of a run, apart from the model's, and the judged samples skipped for want of one."""
+    from longscope.judging.report import judging_lines
+
+    store = RunStore.open(run_dir, create=False)
+    try:
+        lines = judging_lines(store.results())
+    finally:
+        store.close()
+    for line in lines:
+        out.print(line, markup=False, highlight=False)
+
+
+@app.command()
+def regrade(
+    run_dir: Path = typer.Argument(..., help="a run directory graded by a judge"),
+    judge: str = typer.Option(..., "--judge", help="another judge's model URI"),
+) -> None:
+    """Grade a run's judged outputs again with another judge, beside the first judge's rows, and compare them."""
+    from longscope.judging.regrade import regrade as regrade_run
+
+    compared = regrade_run(run_dir, judge)
+    out.print(compared.sentence(), markup=False, highlight=False)
+    _print_judging(run_dir)
 
 
 @app.command("methods")
@@ -158,6 +209,14 @@ def list_methods(
     width = listing.terminal_width()
     if name is not None:
         text = listing.method_detail(name, listing.lookup(METHODS.items(), name, "method"), width)
+        if name == "kvpress":  # every installed press, with its arguments
+            from longscope.methods.kv._press_lookup import press_catalogue
+
+            text += "\n\n" + listing.kvpress_presses(press_catalogue(), width)
+        elif name == "leaderboard":
+            from longscope.methods.kv.leaderboard import ALIASES
+
+            text += "\n\n" + listing.leaderboard_names(ALIASES, width)
     elif verbose:
         text = listing.methods_verbose(METHODS.items(), width)
     else:
@@ -195,6 +254,20 @@ def plane_grid(points: dict[str, tuple[float, float]], bins: int = 5, width: int
     return listing.plane_text(points, width or listing.terminal_width(), bins)
 
 
+
+def _print_long_output(run_dir: Path) -> None:
+    """The long-output lines (methods, positions, the packing drop) after the score tables, when the run has
+    long-output rows."""
+    from longscope.analysis.long_output import long_output, summary_lines
+
+    store = RunStore.open(run_dir, create=False)
+    try:
+        analysis = long_output(store.results(), store.sample_metadata())
+    finally:
+        store.close()
+    for line in summary_lines(analysis) if analysis is not None else []:
+        out.print(escape(line), highlight=False)
+
 @app.command()
 def show(
     run_dir: Path = typer.Argument(..., help="a run directory"),
@@ -216,8 +289,28 @@ def show(
         terminal.print_breakdown(out, breakdown(results, metadata, by=by, metric=metric), run_dir)
     else:
         terminal.print_summary(out, summarise(results, threshold), run_dir, threshold)
+        _print_long_output(run_dir)
     if state == "running":
         out.print("[yellow]This run did not finish: the table shows the samples done so far.[/]")
+
+
+@app.command("export")
+def export_command(
+    run_dir: Path = typer.Argument(..., help="a run directory"),
+    format_: str = typer.Option(
+        "kvpress", "--format", help="kvpress: the folders kvpress's evaluation writes"
+    ),
+    out_dir: Path | None = typer.Option(None, "--out", help="where to write (default: RUN/kvpress)"),
+) -> None:
+    """Write a run's rows in another tool's layout: kvpress's evaluation folders (predictions.csv, metrics.json,
+    config.yaml per press and ratio), to set beside its leaderboard."""
+    from longscope.report.kvpress_export import export_kvpress
+
+    if format_ != "kvpress":
+        raise UsageError(f"unknown export format {format_!r}; formats: kvpress")
+    target = out_dir or run_dir / "kvpress"
+    written = export_kvpress(run_dir, target)
+    out.print(f"wrote {len(written)} kvpress result folders under {target}", markup=False, highlight=False)
 
 
 @app.command("report")
@@ -273,12 +366,12 @@ def main() -> None:
     except typer.TyperException as exc:
         # A flag typed wrong is bad input like any other: one line, not a box.
         Console(stderr=True).print(
-            f"[red]error:[/] {escape(exc.format_message())}", highlight=False, soft_wrap=True
+            f"[red]error:[/] {escape(redact(exc.format_message()))}", highlight=False, soft_wrap=True
         )
         sys.exit(exc.exit_code)
     except UsageError as exc:
         # The message may quote the user's own text, which must print as written, never as markup.
-        Console(stderr=True).print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        Console(stderr=True).print(f"[red]error:[/] {escape(redact(str(exc)))}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

@@ -12,7 +12,13 @@ from longscope.core import UsageError
 from longscope.spec import format_length, parse_depths, parse_lengths, split_list
 
 DEFAULT_SUITE = "quick"
-MODES = ("independent", "multi-request", "multi-turn")
+# multi-turn-own: a conversation whose earlier replies are the model's own answers, not the gold ones (SCBench's
+# --disable_golden_context).
+MODES = ("independent", "multi-request", "multi-turn", "multi-turn-own")
+# Bounds that keep a mistyped number from planning work that never ends (a million seeds per task, length and
+# depth is already far beyond any evaluation).
+MAX_SAMPLES = 1_000_000
+MAX_RETRIES = 1000
 
 
 @dataclass
@@ -44,6 +50,7 @@ class RunConfig:
     mode: str = "independent"  # how a sample's turns share its context: one of MODES
     data: str | None = None  # a file or directory of published benchmark records
     limit: int | None = None  # at most this many records per published benchmark (subset)
+    judge: str | None = None  # the model URI that grades open-ended outputs (longscope.judging); None: no judge
 
     # -- the command line -------------------------------------------------------------------------------
 
@@ -68,6 +75,8 @@ class RunConfig:
             argv += ["--data", self.data]
         if self.limit is not None:
             argv += ["--limit", str(self.limit)]
+        if self.judge is not None:
+            argv += ["--judge", self.judge]
         return argv
 
     @classmethod
@@ -101,6 +110,7 @@ class RunConfig:
         mode: str | None = None,
         data: str | None = None,
         limit: str | int | None = None,
+        judge: str | None = None,
     ) -> RunConfig:
         """A configuration from command-line text: what is given wins, then the suite (a ``suites.Suite``),
         then the defaults above."""
@@ -118,6 +128,8 @@ class RunConfig:
                 chosen["samples"] = suite.samples
             if suite.mode and tasks is None:
                 chosen["mode"] = suite.mode
+            if getattr(suite, "methods", ()) and methods is None:
+                chosen["methods"] = list(suite.methods)
         else:
             chosen["suite"] = None
         if model is not None:
@@ -144,18 +156,23 @@ class RunConfig:
             chosen["mode"] = mode
         if data is not None:
             chosen["data"] = data
+        if judge is not None:
+            chosen["judge"] = judge
         return dataclasses.replace(base, **chosen)
 
     def validate(self) -> None:
         """Checks that need no model and no task registry: ranges and choices, one line each."""
         if not self.tasks:
             raise UsageError("no tasks given; `longscope tasks` lists them")
-        if self.samples < 1:
-            raise UsageError(f"--samples must be at least 1 (got {self.samples})")
+        if not 1 <= self.samples <= MAX_SAMPLES:
+            raise UsageError(f"--samples must be from 1 to {MAX_SAMPLES:,} (got {self.samples})")
+        # Seeds are stored as SQLite integers: every seed of the plan must fit in 64 bits.
+        if not -(2**63) <= self.seed <= 2**63 - 1 - self.samples:
+            raise UsageError(f"--seed {self.seed} is out of range; seeds are 64-bit integers, e.g. --seed 0")
         if self.limit is not None and self.limit < 1:
             raise UsageError(f"--limit must be at least 1 (got {self.limit})")
-        if self.retries < 0:
-            raise UsageError(f"--retries must be 0 or more (got {self.retries})")
+        if not 0 <= self.retries <= MAX_RETRIES:
+            raise UsageError(f"--retries must be from 0 to {MAX_RETRIES} (got {self.retries})")
         if self.mode not in MODES:
             raise UsageError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
         for depth in self.depths:
@@ -202,9 +219,12 @@ def _show(value: Any) -> str:
 
 def _whole(name: str, value: str | int) -> int:
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise UsageError(f"--{name} must be a whole number (got {value!r})") from None
+    if not -(2**63) <= number < 2**63:
+        raise UsageError(f"--{name} {number} is out of range; give a number below 2**63")
+    return number
 
 
 def rerun_command(config: RunConfig, run_dir: str) -> str:

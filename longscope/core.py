@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
@@ -91,28 +91,41 @@ class Sample:
         msgs.append({"role": "user", "content": user})
         return msgs
 
-    def conversation(self, turn: int, all_answers: bool = False) -> list[dict[str, str]]:
+    def conversation(
+        self, turn: int, all_answers: bool = False, replies: Sequence[str] | None = None
+    ) -> list[dict[str, str]]:
         """One conversation up to ``turn``: the first question over the context, then every earlier turn's
         gold answer as the assistant's reply and the next question as the user's (the multi-turn mode).
         ``all_answers``: the reply names every gold answer (a turn that asks for all of them), else the first
-        (the answers are alternatives)."""
+        (the answers are alternatives). ``replies``: the model's own earlier answers, in place of the gold ones
+        (the multi-turn-own mode)."""
         msgs = self.messages(0)
         for earlier in range(turn):
             done = self.turns[earlier]
             gold = ", ".join(done.answers) if all_answers else (done.answers[0] if done.answers else "")
+            if replies is not None:
+                gold = replies[earlier]
             reply = done.answer_prefix + " " + gold if done.answer_prefix else gold
             msgs.append({"role": "assistant", "content": reply.strip()})
             msgs.append({"role": "user", "content": self.turns[earlier + 1].question})
         return msgs
 
     def request(
-        self, turn: int = 0, *, conversation: bool = False, all_answers: bool = False, **overrides: Any
+        self,
+        turn: int = 0,
+        *,
+        conversation: bool = False,
+        all_answers: bool = False,
+        replies: Sequence[str] | None = None,
+        **overrides: Any,
     ) -> GenerationRequest:
         # A benchmark's own stop strings (LongBench stops samsum at a newline) travel in the metadata.
         stop = tuple(self.metadata.get("stop", ()))
         return GenerationRequest(
             **{
-                "messages": self.conversation(turn, all_answers) if conversation else self.messages(turn),
+                "messages": self.conversation(turn, all_answers, replies)
+                if conversation
+                else self.messages(turn),
                 "answer_prefix": self.turns[turn].answer_prefix,
                 "max_new_tokens": self.max_new_tokens,
                 "chat": self.chat,
@@ -213,6 +226,10 @@ class Generation:
     reused_tokens: int | None = None  # prompt tokens answered from a cache another request had filled
     # The share of the gold evidence inside what a retrieval method sent (None: no retrieval, or no known evidence).
     retrieval_recall: float | None = None
+    # KV bytes a method that selects blocks per step read into attention, averaged over the answer's decode steps.
+    kv_bytes_loaded: int | None = None
+    # The share of the prefill's causal attention score work a sparse prefill did not compute.
+    attention_flops_skipped: float | None = None
 
 
 @dataclass(frozen=True)
@@ -321,6 +338,24 @@ class Result:
     reused_tokens: int | None = None  # prompt tokens answered from a cache another request filled
     retrieval_recall: float | None = None  # share of the gold evidence in what a retrieval method sent
     past_window: bool | None = None  # the length is above the model's trained window (a method reads past it)
+    # The difficulty plane measured on the sample's evidence (None where the evidence is not known): the share of
+    # the context's units it needs, and 1 - the mean reciprocal rank of those units under each retriever.
+    measured_scope: float | None = None
+    measured_diffusion_bm25: float | None = None
+    measured_diffusion_dense: float | None = None
+    kv_bytes_loaded: int | None = None  # KV bytes a selecting method read per decode step (mean over the answer)
+    attention_flops_skipped: float | None = None  # share of the prefill's causal attention work not computed
+    # The output's own text (scoring/output_measures.py): its words (characters for CJK text) and the share of
+    # its word 4-grams that repeat an earlier one.
+    output_words: int | None = None
+    repetition: float | None = None
+    # The judge's share of a judged row, counted apart from the evaluated model's (None: no judge graded it).
+    judge: str | None = None  # the judge's identity, kind:model@revision
+    judge_input_tokens: int | None = None
+    judge_output_tokens: int | None = None
+    judge_calls: int | None = None  # 0 when the judgement came from the judge's cache
+    judge_s: float | None = None
+    judge_cost: float | None = None  # None where the judge URI gives no prices
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -341,3 +341,26 @@ def _grid(cells: dict[tuple[int, int], list[str]], span: list[str], bins: int, t
     console = Console(file=io.StringIO(), width=10_000, record=True, color_system=None)
     console.print(table)
     return "\n".join(line.rstrip() for line in console.export_text().splitlines())
+
+
+def kvpress_presses(catalogue: Sequence[tuple[str, Sequence[tuple[str, Any]], str]], width: int) -> str:
+    """Every installed kvpress press with its arguments and defaults, as written after ``kvpress:``."""
+    lines = wrap(f"kvpress presses installed ({len(catalogue)}); write kvpress:PressName(arg=value,...):RATIO, "
+                 "a press argument as a press spec (press=SnapKVPress(window_size=32)):", width)  # fmt: skip
+    for name, args, how in catalogue:
+        lines.append("")
+        lines += wrap(f"{name} — {how}", width, hang="  ")
+        shown = ", ".join(f"{arg}={_show(default)}" for arg, default in args) or "no arguments"
+        lines += wrap(shown, width, indent="  ")
+    return "\n".join(lines)
+
+
+def leaderboard_names(aliases: dict[str, tuple[str, dict[str, Any]]], width: int) -> str:
+    """kvpress's leaderboard names and the press each stands for."""
+    lines = wrap("kvpress leaderboard names; write leaderboard:NAME:RATIO, or leaderboard:NAME(query_aware=true)"
+                 ":RATIO for its query-aware rows:", width)  # fmt: skip
+    lines.append("")
+    for alias, (press, args) in sorted(aliases.items()):
+        inside = ",".join(f"{k}={v}" for k, v in args.items())
+        lines += wrap(f"{alias} — {press}({inside})" if inside else f"{alias} — {press}", width, hang="    ")
+    return "\n".join(lines)

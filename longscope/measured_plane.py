@@ -3,8 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from longscope.methods.prompt._retrieve import RETRIEVERS, ranking, scores
+import numpy as np
+
+from longscope.core import Sample
+from longscope.haystack import split_sentences
+from longscope.retrieval import RETRIEVERS, ranking, scores, scores_many
+
+# Units shorter than this are not taken as part of a longer evidence passage merely because their text occurs
+# inside it ("Yes." inside a paragraph); a unit that holds a piece of evidence always counts.
+_MIN_INSIDE = 16
+
+
+@dataclass(frozen=True)
+class SamplePlane:
+    """A sample's measured coordinates: scope for the sample, diffusion for each turn, per retriever."""
+
+    scope: float
+    diffusion: dict[str, tuple[float, ...]]  # retriever -> one value per turn
+
+    def turn(self, turn: int) -> dict[str, float]:
+        """The row fields of one turn: measured scope, and diffusion under each retriever."""
+        fields = {"measured_scope": self.scope}
+        for retriever, values in self.diffusion.items():
+            fields[f"measured_diffusion_{retriever}"] = values[min(turn, len(values) - 1)]
+        return fields
 
 
 def measured_scope(evidence: Sequence[int], units: int) -> float:
@@ -14,11 +38,14 @@ def measured_scope(evidence: Sequence[int], units: int) -> float:
     return len(set(evidence)) / units
 
 
+def _mean_reciprocal_rank(values: np.ndarray, evidence: Sequence[int]) -> float:
+    rank = {unit: position + 1 for position, unit in enumerate(ranking(values))}
+    return sum(1.0 / rank[unit] for unit in set(evidence)) / len(set(evidence))
+
+
 def reciprocal_rank(units: list[str], evidence: Sequence[int], question: str, retriever: str) -> float:
     """Mean over the evidence units of 1 / their rank (1 is best) when every unit is ranked for the question."""
-    order = ranking(scores(retriever, units, question))
-    rank = {unit: position + 1 for position, unit in enumerate(order)}
-    return sum(1.0 / rank[unit] for unit in set(evidence)) / len(set(evidence))
+    return _mean_reciprocal_rank(scores(retriever, units, question), evidence)
 
 
 def measured_diffusion(
@@ -31,3 +58,53 @@ def measured_diffusion(
         raise ValueError("diffusion needs at least one evidence unit")
     ranks = [reciprocal_rank(units, evidence, question, retriever) for retriever in retrievers]
     return 1.0 - sum(ranks) / len(ranks)
+
+
+def context_units(context: str) -> list[str]:
+    """The context cut into the units the plane counts: its lines (records), each cut into sentences."""
+    return [
+        sentence.strip()
+        for line in context.split("\n")
+        for sentence in split_sentences(line)
+        if sentence.strip()
+    ]
+
+
+def evidence_units(units: list[str], evidence: Sequence[str]) -> list[int]:
+    """Indices of the units that hold a piece of evidence, or lie inside one (a passage of many sentences)."""
+    pieces = [piece.strip() for piece in evidence if piece.strip()]
+    return [
+        i
+        for i, unit in enumerate(units)
+        if any(piece in unit or (len(unit) >= _MIN_INSIDE and unit in piece) for piece in pieces)
+    ]
+
+
+def measure_sample(sample: Sample, retrievers: Sequence[str] = RETRIEVERS) -> SamplePlane | None:
+    """Scope and per-turn diffusion of a sample whose generator recorded its evidence; None where the evidence
+    is not known (most published records) or no longer in the context (truncated away)."""
+    units = context_units(sample.context)
+    if not units:
+        return None
+    if sample.metadata.get("evidence") == "every unit":
+        every = list(range(len(units)))
+        turn_evidence = [every for _ in sample.turns]
+    else:
+        found = evidence_units(units, sample.evidence)
+        if not found:
+            return None
+        per_turn = sample.metadata.get("turn_evidence") or []
+        turn_evidence = [
+            (evidence_units(units, per_turn[t]) if t < len(per_turn) else []) or found
+            for t in range(len(sample.turns))
+        ]
+        every = found
+    questions = [turn.question for turn in sample.turns]
+    diffusion = {}
+    for retriever in retrievers:
+        ranked = scores_many(retriever, units, questions)
+        diffusion[retriever] = tuple(
+            round(1.0 - _mean_reciprocal_rank(values, wanted), 4)
+            for values, wanted in zip(ranked, turn_evidence, strict=True)
+        )
+    return SamplePlane(scope=round(measured_scope(every, len(units)), 4), diffusion=diffusion)

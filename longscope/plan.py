@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from longscope.config import RunConfig
 from longscope.core import Backend, Sample, UsageError
+from longscope.measured_plane import SamplePlane, measure_sample
 from longscope.methods.base import Method
 from longscope.tasks import Task, cached_sample
 from longscope.truncation import truncate
@@ -40,12 +41,20 @@ class WorkItem:
         """Whether the sample's turns share one context state (prefilled once)."""
         return self.mode != "independent"
 
-    def request(self, sample: Sample, turn: int):
-        """The request of one turn: its own question, or (multi-turn) the conversation up to it."""
+    def request(self, sample: Sample, turn: int, replies: list[str] | None = None):
+        """The request of one turn: its own question, or (multi-turn) the conversation up to it; in the
+        multi-turn-own mode the earlier replies are ``replies``, the model's own answers (the executor passes
+        them as they come)."""
+        own = None
+        if self.mode == "multi-turn-own":
+            # Before the answers exist (the plan's window check) the replies count as empty.
+            own = list(replies or [])[:turn]
+            own += [""] * (turn - len(own))
         return sample.request(
             turn,
-            conversation=self.mode == "multi-turn",
+            conversation=self.mode in ("multi-turn", "multi-turn-own"),
             all_answers=self.task.metric in ALL_ANSWERS_METRICS,
+            replies=own,
         )
 
 
@@ -57,6 +66,7 @@ class Prepared:
     item: WorkItem
     sample: Sample
     skip: str | None = None
+    plane: SamplePlane | None = None  # scope and diffusion measured on the sample's evidence
 
     @property
     def turns(self) -> int:
@@ -101,6 +111,7 @@ def check_plan(tasks: list[Task], methods: list[Method], config: RunConfig, back
     the window for tasks built to the run's lengths, parameters that cannot fit a length."""
     for method in methods:
         method.check_backend(backend)
+        method.check_mode(config.mode)
     # A method that reads past the trained window may be given longer lengths; the other methods then get
     # skipped rows at those lengths.
     beyond = any(method.extends_window for method in methods)
@@ -144,8 +155,29 @@ def prepare(items: list[WorkItem], backend: Backend, config: RunConfig, done: se
     return prepared
 
 
+def measure_planes(work: list[Prepared], retrievers: tuple[str, ...]) -> list[Prepared]:
+    """Each prepared sample with its measured scope and diffusion (once per sample, whatever the methods), where
+    its generator recorded the evidence; ``retrievers`` empty measures nothing."""
+    if not retrievers:
+        return work
+    planes: dict[tuple, SamplePlane | None] = {}
+    measured = []
+    for item in work:
+        # A truncated sample is measured on what it still holds.
+        key = (item.sample.id, item.sample.metadata.get("truncation"), len(item.sample.context))
+        if key not in planes:
+            planes[key] = measure_sample(item.sample, retrievers)
+        measured.append(dataclasses.replace(item, plane=planes[key]))
+    return measured
+
+
 def _fit(item: WorkItem, sample: Sample, backend: Backend, config: RunConfig) -> Prepared:
     """The window check, truncation and skip of one sample, the same for synthetic and published tasks."""
+    if item.mode == "multi-turn-own" and len(sample.turns) < 2:
+        raise UsageError(
+            f"mode multi-turn-own: {item.task.name} asks one question per sample ({sample.id}), so there is no "
+            "earlier answer to carry; use it on a task with turns (scbench, niah_multikey(questions=5))"
+        )
     if item.mode == "multi-turn" and any(not turn.answers for turn in sample.turns[:-1]):
         raise UsageError(
             f"{sample.id}: multi-turn mode replies with each turn's gold answer, and a turn has none"

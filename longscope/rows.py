@@ -5,18 +5,28 @@ from __future__ import annotations
 import json
 
 from longscope.core import Backend, Generation, Result, Sample, Turn
+from longscope.measured_plane import SamplePlane
 from longscope.plan import Prepared, Rejected, WorkItem
+from longscope.scoring.output_measures import output_words, repetition
 
 # What a row copies from the backend's answer: tokens, timings, memory, and the cache the method left.
 _MEASURED = (
     "input_tokens", "output_tokens", "prefill_s", "decode_s", "wall_s", "kv_bytes", "peak_memory_bytes",
     "finish_reason", "retries", "kv_removed", "kv_masked", "kv_entries", "calls", "reused_tokens",
-    "retrieval_recall",
+    "retrieval_recall", "kv_bytes_loaded", "attention_flops_skipped",
 )  # fmt: skip
 
 
-def _row(key: str, item: WorkItem, sample: Sample, backend: Backend, turn: int, status: str) -> Result:
-    return Result(
+def _row(
+    key: str,
+    item: WorkItem,
+    sample: Sample,
+    backend: Backend,
+    turn: int,
+    status: str,
+    plane: SamplePlane | None = None,
+) -> Result:
+    row = Result(
         key=key,
         sample_id=sample.id,
         task=sample.task,
@@ -37,6 +47,10 @@ def _row(key: str, item: WorkItem, sample: Sample, backend: Backend, turn: int, 
         scope=item.task.scope,
         past_window=item.length > backend.context_window if item.length else None,
     )
+    if plane is not None:
+        for name, value in plane.turn(turn).items():
+            setattr(row, name, value)
+    return row
 
 
 def _turn_depth(item: WorkItem, sample: Sample, turn: int) -> float | None:
@@ -56,11 +70,13 @@ def answered(
     score: float,
     details: dict,
 ) -> Result:
-    row = _row(work.item.key(turn), work.item, work.sample, backend, turn, "ok")
+    row = _row(work.item.key(turn), work.item, work.sample, backend, turn, "ok", work.plane)
     row.attempts = attempts
     row.prediction = generation.text
     row.score = score
     row.details = json.dumps(details, sort_keys=True) if details else None
+    row.output_words = output_words(generation.text)
+    row.repetition = repetition(generation.text)
     for name in _MEASURED:
         setattr(row, name, getattr(generation, name))
     return row
@@ -68,7 +84,7 @@ def answered(
 
 def failed(work: Prepared, backend: Backend, turn: int, attempts: int, error: str) -> Result:
     """A turn that raised on every attempt: kept as a row with its error, retried on the next run."""
-    row = _row(work.item.key(turn), work.item, work.sample, backend, turn, "failed")
+    row = _row(work.item.key(turn), work.item, work.sample, backend, turn, "failed", work.plane)
     row.attempts = attempts
     row.error = error[:2000]
     return row
@@ -78,7 +94,7 @@ def skipped(work: Prepared, backend: Backend) -> list[Result]:
     """The rows of a sample that is not run, one per turn, with the reason: counted apart, never scored."""
     rows = []
     for turn in range(work.turns):
-        row = _row(work.item.key(turn), work.item, work.sample, backend, turn, "skipped")
+        row = _row(work.item.key(turn), work.item, work.sample, backend, turn, "skipped", work.plane)
         row.error = work.skip or "longer than the model window; truncation policy skip"
         rows.append(row)
     return rows

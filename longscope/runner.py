@@ -16,8 +16,12 @@ from longscope.config import RunConfig
 from longscope.core import Backend, Result, UsageError
 from longscope.executors.base import Executor
 from longscope.executors.local import LocalExecutor
+from longscope.judging.prompts import PROMPTS
+from longscope.judging.setup import check_judge_uri, grade_results, judge_work, make_judge, refuse_unjudged
 from longscope.methods import Method, parse_methods
-from longscope.plan import Prepared, Rejected, check_plan, plan, prepare
+from longscope.plan import Prepared, Rejected, check_plan, measure_planes, plan, prepare
+from longscope.retrieval import RETRIEVERS
+from longscope.run_lock import holding_run_dir
 from longscope.store import RunStore
 from longscope.tasks import Task, make_task
 from longscope.truncation import check_policy
@@ -36,6 +40,9 @@ def validate(config: RunConfig) -> tuple[list[Task], list[Method]]:
         tasks = [task.with_limit(config.limit) for task in tasks]
     if config.truncation is not None:
         check_policy(config.truncation)
+    if config.judge is not None:
+        check_judge_uri(config.judge)
+    refuse_unjudged(tasks, config.judge)
     return tasks, parse_methods(",".join(config.methods))
 
 
@@ -43,6 +50,7 @@ def identity(backend: Backend) -> str:
     return f"{backend.kind}:{backend.model_name}@{backend.model_revision}"
 
 
+@holding_run_dir  # one run at a time per directory, from the first check to the last row
 def run(
     config: RunConfig,
     out_dir: Path,
@@ -51,11 +59,14 @@ def run(
     executor: Executor | None = None,
     show_progress: bool = True,
     add: bool = False,
+    plane_retrievers: tuple[str, ...] = RETRIEVERS,
+    judge_backend: Backend | None = None,
 ) -> Summary:
     """Run (or resume) the plan into ``out_dir``. Bad input raises UsageError before any sample runs, and
     before the store is created or touched. A run directory tells one story: the same plan resumes; another
     plan is refused unless ``add`` says to add its rows, and then every invocation is recorded so the re-run
-    commands reproduce all rows."""
+    commands reproduce all rows. ``plane_retrievers``: the retrievers that measure each sample's diffusion
+    (none: the plane stays declared)."""
     tasks, methods = validate(config)
     meta, done = RunStore.prepare(out_dir)
     invocations = _invocations(meta)
@@ -75,8 +86,10 @@ def run(
             f"{out_dir} holds results of {previous}, not {model_id}; give another --out for this model"
         )
     check_plan(tasks, methods, config, backend)
+    judge = None if config.judge is None else make_judge(config.judge, judge_backend)
     items = plan(tasks, config, methods)
-    work = prepare(items, backend, config, done)
+    work = measure_planes(prepare(items, backend, config, done), plane_retrievers)
+    work = judge_work(work, judge)
     rejected = [Rejected(task, ref, reason) for task in tasks for ref, reason in task.rejected()]
 
     store = RunStore.open(out_dir, create=True)
@@ -85,6 +98,8 @@ def run(
         store.set_meta("config", config.as_dict())
         store.set_meta("invocations", invocations)
         store.set_meta("state", "running")
+        if judge is not None:
+            store.set_meta("judge", judge.describe() | {"prompts": {n: p.as_dict() for n, p in PROMPTS.items()}})
         for record in rejected:
             store.write(*rows.rejected(record, backend, config.mode, methods[0]))
         to_run = [item for item in work if item.skip is None]
@@ -95,6 +110,8 @@ def run(
         with _Progress(to_run, total=len(items), show=show_progress) as progress:
 
             def on_done(item: Prepared, results: list[Result]) -> None:
+                # Grading happens here, on the driver, for every executor: rows from Ray workers too.
+                results = grade_results(judge, item, results)
                 for result in results:
                     store.write(result, item.sample)
                 progress.advance(item, results)

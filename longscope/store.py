@@ -7,10 +7,12 @@ import json
 import os
 import sqlite3
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 from longscope.core import Result, Sample, UsageError
+from longscope.redact import redact, redact_value
 
 DB_NAME = "run.db"
 # PRAGMA application_id marks the file as ours, so a foreign SQLite file is never written to.
@@ -40,13 +42,65 @@ CREATE TABLE IF NOT EXISTS results (
 """
 
 
-def _check_existing(path: Path) -> None:
-    """Refuse a file that is not a longscope run database, reading it only (it must be left as it was)."""
+# What every longscope run database holds, whatever version wrote it (newer versions only add columns).
+_REQUIRED_COLUMNS = {
+    "meta": {"key", "value"},
+    "samples": {"id", "task", "body"},
+    "results": {"key", "sample_id", "status", "finished_at"},
+}
+_HEADER = b"SQLite format 3\x00"
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + "-wal")
+
+
+def _read_uri(path: Path) -> str:
+    """How to open ``path`` for reading without creating anything beside it. With no -wal file there is no
+    writer and nothing uncommitted, so the file is opened as immutable (no -shm or -wal is made, and a
+    read-only directory is no obstacle); with one, read-only through the WAL, which holds the newest rows."""
+    quoted = urllib.parse.quote(str(path.resolve()))
+    return f"file:{quoted}?mode=ro" if _wal(path).exists() else f"file:{quoted}?immutable=1"
+
+
+def _check_header(path: Path) -> None:
+    """Refuse a file whose first page shows it is not SQLite, or that is shorter than its header says."""
+    corrupt = f"{path} is corrupt or not an SQLite database"
     try:
-        probe = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        with path.open("rb") as handle:
+            header = handle.read(100)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(header) < 100 or not header.startswith(_HEADER):
+        raise UsageError(f"{corrupt}; move it away or choose another --out") from None
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    # The page count in the header is valid only when its version number matches the change counter.
+    counted = header[92:96] == header[24:28] and pages > 0
+    size = path.stat().st_size
+    if size % page_size or (counted and size < pages * page_size and not _wal(path).exists()):
+        raise UsageError(f"{corrupt} (truncated: {size} bytes); move it away or choose another --out")
+
+
+def _check_existing(path: Path) -> None:
+    """Refuse a file that is not a longscope run database, reading it only (it must be left as it was, with
+    no -shm or -wal file made beside it)."""
+    _check_header(path)
+    try:
+        probe = sqlite3.connect(_read_uri(path), uri=True)
         try:
             app_id = probe.execute("PRAGMA application_id").fetchone()[0]
             tables = {row[0] for row in probe.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            columns = {
+                table: {row[1] for row in probe.execute(f"PRAGMA table_info({table})")}
+                for table in _REQUIRED_COLUMNS
+                if table in tables
+            }
+            schema = None
+            if "key" in columns.get("meta", set()):
+                row = probe.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+                schema = row[0] if row else None
         finally:
             probe.close()
     except sqlite3.DatabaseError as exc:
@@ -57,6 +111,32 @@ def _check_existing(path: Path) -> None:
         raise UsageError(
             f"{path} is an SQLite database that longscope did not write; move it away or choose another --out"
         )
+    missing = [
+        f"{table}.{column}"
+        for table, needed in _REQUIRED_COLUMNS.items()
+        for column in sorted(needed - columns.get(table, needed if table == "samples" else set()))
+    ]
+    if missing:
+        raise UsageError(
+            f"{path} is marked as a longscope run but lacks {', '.join(missing)}; it is damaged or was edited "
+            "by hand: move it away or choose another --out"
+        )
+    if schema is not None and (not str(schema).isdigit() or int(schema) > SCHEMA_VERSION):
+        raise UsageError(
+            f"{path} has run schema {schema!r}, which this longscope (schema {SCHEMA_VERSION}) cannot read; "
+            "upgrade longscope or choose another --out"
+        )
+
+
+def _check_writable(run_dir: Path) -> None:
+    """Refuse, in words, a run directory (or database) this process may read but not write."""
+    targets = [run_dir, *(p for p in (run_dir / DB_NAME, _wal(run_dir / DB_NAME)) if p.exists())]
+    for target in targets:
+        if not os.access(target, os.W_OK | (os.X_OK if target.is_dir() else 0)):
+            raise UsageError(
+                f"cannot write to {target}: it is read-only; `longscope show` and `longscope report` still read "
+                "it, and a run needs a writable --out (copy it, or choose another)"
+            )
 
 
 class RunStore:
@@ -78,6 +158,7 @@ class RunStore:
         path = run_dir / DB_NAME
         if path.exists():
             _check_existing(path)
+            _check_writable(run_dir)
             store = RunStore.open(run_dir, create=False)
             try:
                 meta = {row[0]: json.loads(row[1]) for row in store.connection.execute("SELECT * FROM meta")}
@@ -117,7 +198,11 @@ class RunStore:
                 raise UsageError(
                     f"cannot write to output directory {run_dir}: {exc.strerror or exc}; choose another --out"
                 ) from None
-        connection = sqlite3.connect(path, timeout=30)
+            _check_writable(run_dir)
+            connection = sqlite3.connect(path, timeout=30)
+        else:
+            # Reading needs no write access: `show` and `report` work on a read-only copy of a run.
+            connection = sqlite3.connect(_read_uri(path), uri=True, timeout=30)
         connection.row_factory = sqlite3.Row
         if create:
             connection.execute("PRAGMA journal_mode=WAL")
@@ -149,7 +234,10 @@ class RunStore:
 
     def set_meta(self, key: str, value: Any) -> None:
         with self.connection:
-            self.connection.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+            # The run's configuration names the model URI, which may carry a key: none is ever stored.
+            self.connection.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(redact_value(value)))
+            )
 
     # -- results -------------------------------------------------------------------------------------
 
@@ -161,7 +249,11 @@ class RunStore:
 
     def write(self, result: Result, sample: Sample) -> None:
         """Record one finished or failed sample; a retry replaces the earlier failed row for the same key."""
-        values = [getattr(result, name) for name in _RESULT_COLUMNS]
+        # An error may quote a server's URL or echo its key; the store never holds either.
+        values = [
+            redact(value) if name == "error" and value else value
+            for name, value in ((name, getattr(result, name)) for name in _RESULT_COLUMNS)
+        ]
         with self.connection:
             self.connection.execute(
                 "INSERT OR IGNORE INTO samples VALUES (?, ?, ?)", (sample.id, sample.task, sample.to_json())

@@ -24,6 +24,7 @@ class Suite:
     samples: int | None = None
     notes: tuple[str, ...] = field(default=())
     mode: str | None = None  # how a sample's questions share its context (None: the run's default)
+    methods: tuple[str, ...] = ()  # the methods it compares when --methods is not given (empty: the run's)
 
 
 # RULER's thirteen tasks at its default knobs, as far as they are synthetic; the two QA tasks need the
@@ -71,6 +72,32 @@ BUILTIN: dict[str, Suite] = {
         samples=1,
         notes=("compare --mode independent, multi-request and multi-turn, with --methods",),
     ),
+    # Long outputs sized for the bundled model: every answer within 512 tokens, every request 1.5k tokens, well
+    # inside its 8k window; the same five questions packed and one at a time, so the report shows the packing drop.
+    "longgen": Suite(
+        name="longgen",
+        description="long outputs: packed vs one-at-a-time questions, length following, procedures, constrained writing",
+        tasks=(
+            "packed_questions(questions=5)",
+            "packed_questions(questions=5,one_at_a_time=True)",
+            "length_following(words=100)",
+            "length_following(words=200)",
+            "length_following(words=150,language=zh)",
+            "procedural(kind=html_to_tsv,budget=512)",
+            "procedural(kind=procedure,budget=512)",
+            "procedural(kind=schedule,budget=512)",
+            "constrained_writing",
+        ),
+        # 1.5k: the smallest length that holds the HTML table and schedule beside their 512-token answers.
+        lengths=("1536",),
+        samples=1,
+        # The one-at-a-time questions share their context's prefill, as the quick suite's do.
+        mode="multi-request",
+        notes=(
+            "add --methods full,plan-write,recurrent to compare generation methods on the same samples",
+            "the 8k output budgets and 10,000-word targets are for models whose window holds them",
+        ),
+    ),
     "ruler-like": Suite(
         name="ruler-like",
         description="RULER's synthetic families at its default knobs, 4k to 128k",
@@ -83,6 +110,35 @@ BUILTIN: dict[str, Suite] = {
         ),
     ),
 }
+
+
+def _kvpress_leaderboard() -> Suite:
+    """kvpress's leaderboard (its evaluation/leaderboard.sh) on the RULER-like tasks at 4k: no press, then every
+    ratio of its query-agnostic presses and of its query-aware ones. Qfilter is left out: its filters are
+    trained per model and downloaded from a model hub."""
+    from longscope.methods.kv.leaderboard import QUERY_AGNOSTIC, QUERY_AWARE, RATIOS
+
+    agnostic = [
+        f"leaderboard:{name}:{ratio:g}" for name in QUERY_AGNOSTIC if name != "qfilter" for ratio in RATIOS
+    ]
+    aware = [f"leaderboard:{name}(query_aware=true):{ratio:g}" for name in QUERY_AWARE for ratio in RATIOS]
+    return Suite(
+        name="kvpress-leaderboard",
+        description="kvpress's leaderboard: its presses at 0.25-0.875, query-agnostic and query-aware, RULER-like at 4k",
+        tasks=_RULER_LIKE,
+        lengths=("4k",),
+        depths=(0.5,),
+        samples=10,
+        methods=("full", *agnostic, *aware),
+        notes=(
+            "10 samples per task for a CPU; kvpress's RULER 4k set has 500 per task: add --samples 500",
+            "longscope export RUN --format kvpress writes its evaluation folders to set beside the leaderboard",
+            "qfilter is left out: its filters are downloaded per model; qa_1/qa_2 need --tasks ruler_qa:... --data",
+        ),
+    )
+
+
+BUILTIN["kvpress-leaderboard"] = _kvpress_leaderboard()
 
 
 def plane_suite(task_names: list[str]) -> Suite:
@@ -134,6 +190,9 @@ def load_suite(name_or_path: str, task_names: list[str]) -> Suite:
             raw = yaml.safe_load(text)
     except Exception as exc:  # tomllib, json and yaml each raise their own parse errors
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        mark = getattr(exc, "problem_mark", None)  # yaml puts the place apart from its first line
+        if mark is not None:
+            detail = f"{getattr(exc, 'problem', None) or detail} (at line {mark.line + 1}, column {mark.column + 1})"
         raise UsageError(f"cannot read suite file {path}: {detail}") from None
     return _suite_from_mapping(raw, path)
 

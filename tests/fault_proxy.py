@@ -32,7 +32,8 @@ class FaultProxy:
     Actions: ``"pass"``; ``"500"`` (or any status, answered with an OpenAI-style error body);
     ``"429:SECONDS"`` (Retry-After in seconds); ``"stall:SECONDS"`` (say nothing for that long, then close);
     ``"drop"`` (close the connection without a byte); ``"drop-mid"`` (forward, then cut the answer off
-    after its first bytes). When the schedule is empty, requests pass. ``fail_paths`` answers every request
+    after its first bytes); ``"invalid-json"`` and ``"empty-200"`` (a 200 whose JSON body is cut short, or
+empty). When the schedule is empty, requests pass. ``fail_paths`` answers every request
     whose path starts with one of them with that status (e.g. ``{"/v1/models": 401}``), and
     ``models_patch`` adds fields to each entry of the model list (e.g. a reported ``max_model_len``).
     """
@@ -114,6 +115,10 @@ class FaultProxy:
             _drop(handler)
         elif kind == "429":
             _reply(handler, 429, {"error": {"message": "rate limited"}}, {"Retry-After": argument or "1"})
+        elif kind == "invalid-json":
+            _reply_bytes(handler, 200, b'{"choices": [{"message": ')
+        elif kind == "empty-200":
+            _reply_bytes(handler, 200, b"")
         else:
             _reply(handler, int(kind), {"error": {"message": f"injected {kind}"}})
 
@@ -151,7 +156,10 @@ class FaultProxy:
 
 
 def _reply(handler: BaseHTTPRequestHandler, status: int, payload: dict, headers: dict | None = None) -> None:
-    data = json.dumps(payload).encode()
+    _reply_bytes(handler, status, json.dumps(payload).encode(), headers)
+
+
+def _reply_bytes(handler: BaseHTTPRequestHandler, status: int, data: bytes, headers: dict | None = None) -> None:
     handler.send_response(status)
     handler.send_header("Content-Type", "application/json")
     handler.send_header("Content-Length", str(len(data)))

@@ -45,6 +45,23 @@ class BenchmarkReport:
         values = [value for value in printed.values() if value is not None]
         return published_score(self.name, sum(values) / len(values)) if values else None
 
+    def category_scores(self) -> dict[str, float | None] | None:
+        """Each of the benchmark's categories (the loader's ``categories``: name -> its datasets) as the mean of
+        its datasets' printed scores, in the loader's order, with the overall mean of the categories under
+        ``"average"`` (HELMET's collect_results.py averages so); None for a benchmark without categories. A
+        category none of whose datasets was scored is None and left out of the overall mean."""
+        categories = _declared_categories(self.name)
+        printed = self.published_scores()
+        if not categories or printed is None:
+            return None
+        scores: dict[str, float | None] = {}
+        for category, datasets in categories.items():
+            values = [printed[d] for d in datasets if printed.get(d) is not None]
+            scores[category] = published_score(self.name, sum(values) / len(values)) if values else None
+        present = [value for value in scores.values() if value is not None]
+        scores["average"] = published_score(self.name, sum(present) / len(present)) if present else None
+        return scores
+
     def totals(self) -> dict[str, int]:
         return {
             "scored": sum(t.n for t in self.subsets.values()),
@@ -65,11 +82,14 @@ class PrintRule:
 
 # LongBench's eval.py prints round(100 * mean, 2) per dataset file (and LongBench-E per length range within).
 PRINTED: dict[str, PrintRule] = {"longbench": PrintRule(decimals=2, by="dataset")}
+# HELMET's tables give one decimal per dataset (its scores on the 0-100 scale).
+PRINTED["helmet"] = PrintRule(decimals=1, by="dataset")
 
 
 def published_score(benchmark: str, mean: float | None) -> float | None:
     """A mean on the 0-100 scale (a ``ScoreCell.mean``) as ``benchmark`` prints it: LongBench rounds to 2
-    decimals with Python's round, as its eval.py does. A benchmark without a rule gets the mean unchanged."""
+    decimals with Python's round, as its eval.py does (HELMET to 1). A benchmark without a rule gets the mean
+    unchanged."""
     rule = PRINTED.get(benchmark)
     if mean is None or rule is None:
         return mean
@@ -82,6 +102,14 @@ def _declared_breakdowns(benchmark: str) -> tuple[str, ...]:
     if benchmark not in TASKS:
         return ()
     return tuple(getattr(TASKS.get(benchmark), "breakdowns", ()) or ())
+
+
+def _declared_categories(benchmark: str) -> dict[str, tuple[str, ...]]:
+    from longscope.tasks import TASKS
+
+    if benchmark not in TASKS:
+        return {}
+    return dict(getattr(TASKS.get(benchmark), "categories", None) or {})
 
 
 def benchmark_reports(

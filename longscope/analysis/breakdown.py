@@ -51,3 +51,16 @@ def breakdown(
     tasks = sorted({task for task, _ in cells})
     values = sorted({value for _, value in cells}, key=lambda v: (str(type(v)), v))
     return Breakdown(by=by, metric=metric, tasks=tasks, values=values, cells=dict(cells))
+
+
+# Sample metadata keys that the harder reading tasks set their difficulty by (issue 22): the word overlap of a
+# latent needle and its question, the ladder's level, MRCR's repeated requests, and the operations of a GSM-like
+# graph. The report shows score by each one a run's samples carry.
+REPORT_KEYS = ("overlap", "level", "rounds", "operations")
+
+
+def report_breakdowns(results: Iterable[Result], metadata: dict[str, dict]) -> list[Breakdown]:
+    """One breakdown per key of ``REPORT_KEYS`` that some finished row's sample carries, in that order."""
+    rows = [row for row in results if row.status == "ok"]
+    carried = {key for row in rows for key in metadata.get(row.sample_id, {})}
+    return [breakdown(rows, metadata, by=key) for key in REPORT_KEYS if key in carried]

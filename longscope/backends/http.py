@@ -16,11 +16,13 @@ mode                chat         ``chat``: /chat/completions with messages, the 
                                  chat template, or plain paragraphs without one)
 concurrency         1            requests in flight at once (``capabilities.max_concurrency``, read by executors);
                                  above 1, time to first token includes any queueing in the server
-timeout             600          the longest silence allowed, in seconds: before the first token (long prompts
+timeout             (sized)      the longest silence allowed, in seconds: before the first token (long prompts
                                  prefill for minutes), between streamed chunks, and, without streaming, for the
-                                 whole answer; a stall past it is retried
+                                 whole answer; a stall past it is retried. By default it follows each request's
+                                 size: 30 s + 1 s per 100 prompt tokens (+ 1 s per 5 output tokens without
+                                 streaming), at most 600 s; calls that generate nothing wait at most 120 s
 retries             5            retries of one request after a connection error, a timeout, a dropped stream,
-                                 429 or 5xx; waits double from ``backoff`` (up to 60 s), and a 429's or 503's
+                                 429, 5xx, or a 200 with an empty or invalid JSON body; waits double from ``backoff`` (up to 60 s), and a 429's or 503's
                                  Retry-After (seconds or an HTTP date, up to 300 s) is waited instead
 backoff             1.0          seconds before the first retry
 api_key_env         (none)       environment variable holding the API key, read at start and sent as a bearer
@@ -54,6 +56,10 @@ flagged as approximate like the fallback above. A model id that is a path to a G
 puts a BOS token in front of every prompt by itself gets the prompt without the BOS the template wrote, and the
 count includes it once; where the BOS text is unknown (no local tokenizer) the counts are flagged inexact.
 
+An answer longer than 32 characters per requested token (``max_tokens``) is cut there, the rest of the stream
+left unread, and the row's ``finish_reason`` is ``capped``; a non-streamed body far past that bound is not read
+and the request fails with the reason.
+
 Timings: with streaming, ``prefill_s`` is the time to the first generated token and ``decode_s`` the rest.
 Servers that reuse the cache of a previous prompt's prefix (llama-cpp-python always, vLLM with prefix caching)
 report a shorter prefill for samples that share a beginning; llama.cpp's server is asked not to
@@ -77,7 +83,7 @@ import httpx
 from longscope.backends.http_options import Options, Target, parse_target, target_of
 from longscope.backends.http_stream import Answer, EmptyStream, request_body, send
 from longscope.backends.http_tokens import TokenCounter, load_local_tokenizer, local_tokenizer_uri
-from longscope.backends.http_transport import ServerError, Transport, make_client
+from longscope.backends.http_transport import ServerError, Transport, generation_timeout, make_client
 from longscope.backends.http_window import check_server, discover_window, has_apply_template, window_in_error
 from longscope.backends.reasoning import strip_reasoning
 from longscope.backends.uri import ModelURI
@@ -267,14 +273,15 @@ class OpenAIBackend:
         chat = url.endswith("/chat/completions")
         self.transport.start_count()
         stream = [self.options.stream]
+        timeout = generation_timeout(self.options, prompt_tokens, request.max_new_tokens)
 
         def once() -> Answer:
             try:
-                return send(self.transport, url, {**body, "stream": stream[0]}, chat, stream[0])
+                return send(self.transport, url, {**body, "stream": stream[0]}, chat, stream[0], timeout)
             except EmptyStream:
                 # Ask again without streaming: the server then answers with its error status and reason.
                 stream[0] = False
-                return send(self.transport, url, {**body, "stream": False}, chat, False)
+                return send(self.transport, url, {**body, "stream": False}, chat, False, timeout)
 
         answer = self.transport.with_retries(f"{'chat' if chat else 'completion'} request", once)
         raw = answer.text

@@ -6,10 +6,12 @@ bad URI fails before any work starts.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from longscope import redact
 from longscope.backends.uri import ModelURI, parse_model_uri
 from longscope.core import UsageError
 
@@ -18,7 +20,7 @@ from longscope.core import UsageError
 class Options:
     mode: str = "chat"
     concurrency: int = 1
-    timeout: float = 600.0
+    timeout: float | None = None  # None: follows each request's size (http_transport.generation_timeout)
     retries: int = 5
     backoff: float = 1.0
     api_key_env: str | None = None
@@ -26,6 +28,9 @@ class Options:
     stream: bool = True
     context_window: int | None = None
     prefill: str = "auto"
+    # Prices per million input / output tokens, for a judge's cost (longscope.judging.cost); the backend ignores them.
+    price_in: float | None = None
+    price_out: float | None = None
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,8 @@ class Target:
     options: Options = field(default_factory=Options)
 
 
+# Upper bounds that keep a mistyped number from starting a billion threads or retrying for ever.
+_INT_MAX = {"concurrency": 4096, "retries": 1000, "context_window": 2**40}
 _CHOICES = {"mode": ("chat", "completion"), "prefill": ("auto", "continue", "completion")}
 
 
@@ -45,6 +52,7 @@ def parse_target(target: str) -> Target:
 
 def target_of(uri: ModelURI) -> Target:
     """The server, model and checked options of a parsed ``openai:`` URI; the API key variable must be set."""
+    redact.register_found(uri.text)  # a key written into the URL is masked wherever it shows up later
     values: dict[str, Any] = {}
     known = [f.name for f in fields(Options)]
     for key, raw in uri.options:
@@ -68,11 +76,15 @@ def _option_value(key: str, raw: str) -> Any:
     try:
         if key in ("concurrency", "retries", "context_window"):
             value: Any = int(raw)
-            if value < (0 if key == "retries" else 1):
+            if not (0 if key == "retries" else 1) <= value <= _INT_MAX[key]:
+                raise ValueError
+        elif key in ("price_in", "price_out"):
+            value = float(raw)
+            if not value >= 0:
                 raise ValueError
         elif key in ("timeout", "backoff"):
             value = float(raw)
-            if not value > 0 and not (key == "backoff" and value == 0):
+            if not math.isfinite(value) or (not value > 0 and not (key == "backoff" and value == 0)):
                 raise ValueError
         elif key == "stream":
             if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):

@@ -8,10 +8,28 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from longscope.backends.http_transport import Retryable, ServerError, Transport
+import httpx
+
+from longscope.backends.http_transport import (
+    CONNECT_TIMEOUT_S,
+    Retryable,
+    ServerError,
+    Transport,
+    answer_json,
+)
 from longscope.core import GenerationRequest
 
 _OPENAI_MAX_STOPS = 4
+# What is kept of an answer: at most this many characters per requested token (no tokenizer has tokens this
+# long on average). A server that sends more (a runaway, a hostile or broken one) has the rest dropped, and
+# the row says so with finish_reason "capped"; a non-streamed body past the same bound is not read at all.
+CHARS_PER_TOKEN_KEPT = 32
+CAPPED = "capped"
+
+
+def kept_chars(max_new_tokens: int) -> int:
+    """The most characters of an answer to a request for ``max_new_tokens`` tokens that are kept."""
+    return CHARS_PER_TOKEN_KEPT * max(1, max_new_tokens)
 
 
 class EmptyStream(Exception):
@@ -61,26 +79,39 @@ def request_body(
     return f"{base_url}/chat/completions", {**body, "messages": messages}
 
 
-def send(transport: Transport, url: str, body: dict[str, Any], chat: bool, stream: bool) -> Answer:
-    """One request (no retries here); with streaming, prefill is the time to the first generated piece."""
+def send(
+    transport: Transport,
+    url: str,
+    body: dict[str, Any],
+    chat: bool,
+    stream: bool,
+    timeout: float | None = None,
+) -> Answer:
+    """One request (no retries here); with streaming, prefill is the time to the first generated piece.
+    ``timeout``: the longest silence allowed (None: the client's)."""
     if stream:
         body = {**body, "stream_options": {"include_usage": True}}
+    limit = kept_chars(int(body.get("max_tokens") or 1))
+    extra = {} if timeout is None else {"timeout": httpx.Timeout(timeout, connect=CONNECT_TIMEOUT_S, pool=None)}
     started = time.perf_counter()
-    with transport.client.stream("POST", url, json=body) as response:
+    with transport.client.stream("POST", url, json=body, **extra) as response:
         if response.status_code >= 400:
             response.read()
             transport.check_status(response, "generation")
         if "text/event-stream" not in response.headers.get("content-type", ""):
-            response.read()
-            data = response.json()
+            data = answer_json(response.status_code, _read_bounded(response, limit))
             wall = time.perf_counter() - started
-            choice = (data.get("choices") or [{}])[0]
+            choices = data.get("choices")
+            choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
             text = (choice.get("message") or {}).get("content") if chat else choice.get("text")
-            return Answer(text or "", data.get("usage"), choice.get("finish_reason"), 0, wall, 0.0, wall)
+            text, finish = str(text or ""), choice.get("finish_reason")
+            if len(text) > limit:
+                text, finish = text[:limit], CAPPED
+            return Answer(text, data.get("usage"), finish, 0, wall, 0.0, wall)
         parts: list[str] = []
         first: float | None = None
         usage = finish = None
-        chunks = 0
+        chunks = kept = 0
         done = False
         for line in response.iter_lines():
             if not line.startswith("data:"):
@@ -109,11 +140,32 @@ def send(transport: Transport, url: str, body: dict[str, Any], chat: bool, strea
                         first = time.perf_counter()
                 if piece:
                     parts.append(piece)
+                    kept += len(piece)
                 finish = choice.get("finish_reason") or finish
+            if kept > limit:  # stop reading a runaway answer; what was kept is cut to the bound below
+                finish, done = CAPPED, True
+                break
     ended = time.perf_counter()
     if not done and finish is None:
         if chunks == 0 and usage is None:
             raise EmptyStream()
         raise Retryable("the stream ended before the answer was complete")
     first = first if first is not None else ended
-    return Answer("".join(parts), usage, finish, chunks, first - started, ended - first, ended - started)
+    text = "".join(parts)[:limit]
+    return Answer(text, usage, finish, chunks, first - started, ended - first, ended - started)
+
+
+def _read_bounded(response: httpx.Response, limit_chars: int) -> bytes:
+    """Read a non-streamed body, refusing one far past what the request asked for (JSON escapes can take a
+    character to 12 bytes, and the envelope a little more)."""
+    bound = 12 * limit_chars + 65536
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > bound:
+        raise ServerError(f"the server's answer of {int(declared):,} bytes is far more than was asked for")
+    pieces, size = [], 0
+    for piece in response.iter_bytes():
+        size += len(piece)
+        if size > bound:
+            raise ServerError(f"the server's answer passed {bound:,} bytes, far more than was asked for")
+        pieces.append(piece)
+    return b"".join(pieces)

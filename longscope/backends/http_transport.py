@@ -14,11 +14,20 @@ from typing import Any, TypeVar
 
 import httpx
 
+from longscope import redact
 from longscope.backends.http_options import Options
 
 MAX_BACKOFF_S = 60.0
 MAX_RETRY_AFTER_S = 300.0
 CONNECT_TIMEOUT_S = 10.0
+# Without a ``timeout`` option the silence allowed follows the request's size: a floor, plus the prompt read at
+# a slow server's pace (100 tokens/s), plus, without streaming, the answer written at 5 tokens/s; capped at
+# MAX_TIMEOUT_S. Calls that generate nothing (the model list, tokenize) wait at most CALL_TIMEOUT_S.
+BASE_TIMEOUT_S = 30.0
+PREFILL_TOKENS_PER_S = 100.0
+DECODE_TOKENS_PER_S = 5.0
+MAX_TIMEOUT_S = 600.0
+CALL_TIMEOUT_S = 120.0
 
 T = TypeVar("T")
 
@@ -40,9 +49,12 @@ def make_client(options: Options) -> httpx.Client:
     """A client for up to ``options.concurrency`` requests at once, with the API key as a bearer token."""
     headers = {}
     if options.api_key_env:
-        # Read once, at start; only the variable's name is in the URI and so in the stored config.
-        headers["Authorization"] = f"Bearer {os.environ[options.api_key_env]}"
-    timeout = httpx.Timeout(options.timeout, connect=CONNECT_TIMEOUT_S, pool=None)
+        # Read once, at start; only the variable's name is in the URI and so in the stored config, and the key
+        # itself is masked wherever a server echoes it back (an error message, a row).
+        key = os.environ[options.api_key_env]
+        redact.register(key)
+        headers["Authorization"] = f"Bearer {key}"
+    timeout = httpx.Timeout(options.timeout or CALL_TIMEOUT_S, connect=CONNECT_TIMEOUT_S, pool=None)
     limits = httpx.Limits(max_connections=max(4, 2 * options.concurrency), max_keepalive_connections=None)
     return httpx.Client(headers=headers, timeout=timeout, limits=limits)
 
@@ -115,9 +127,35 @@ class Transport:
         def once() -> dict[str, Any]:
             response = self.client.post(url, json=body)
             self.check_status(response, what or url)
-            return response.json()
+            return answer_json(response.status_code, response.content)
 
         return self.with_retries(what or f"POST {url}", once)
+
+
+def generation_timeout(options: Options, prompt_tokens: int, max_new_tokens: int) -> float:
+    """The longest silence allowed for one generation request: the ``timeout`` option when given, else one
+    that follows the request's size (see BASE_TIMEOUT_S)."""
+    if options.timeout is not None:
+        return options.timeout
+    seconds = BASE_TIMEOUT_S + prompt_tokens / PREFILL_TOKENS_PER_S
+    if not options.stream:
+        seconds += max_new_tokens / DECODE_TOKENS_PER_S
+    return min(MAX_TIMEOUT_S, seconds)
+
+
+def answer_json(status: int, content: bytes) -> dict[str, Any]:
+    """The JSON object of a successful answer; an empty or malformed one is a fault of the wire or the server,
+    worth sending the request again for, like a 5xx."""
+    if not content.strip():
+        raise Retryable(f"the server answered {status} with an empty body")
+    try:
+        body = json.loads(content)
+    except ValueError:
+        shown = content[:80].decode("utf-8", "replace")
+        raise Retryable(f"the server answered {status} with invalid JSON: {shown!r}") from None
+    if not isinstance(body, dict):
+        raise Retryable(f"the server answered {status} with JSON that is not an object")
+    return body
 
 
 def retry_after(response: httpx.Response) -> float | None:

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from longscope import rows
 from longscope.core import Backend, Result
+from longscope.judging.grading import needs_judge
 from longscope.plan import Prepared
 from longscope.scoring import score_turn
 
@@ -36,8 +37,9 @@ def run_item(work: Prepared, backend: Backend, retries: int, attempts_before: di
     item, sample = work.item, work.sample
     results = []
     solver = None
+    replies: list[str] = []  # the answers so far, which the multi-turn-own mode feeds back as the replies
     for turn in range(len(sample.turns)):
-        request = item.request(sample, turn)
+        request = item.request(sample, turn, replies)
         before = attempts_before.get(item.key(turn), 0)
         error = ""
         for attempt in range(1, retries + 2):
@@ -49,11 +51,16 @@ def run_item(work: Prepared, backend: Backend, retries: int, attempts_before: di
                 error = f"{type(exc).__name__}: {exc}".strip()
                 solver = None
                 continue
-            score, details = score_turn(
-                item.task.metric, generation.text, sample.turns[turn], sample.metadata
-            )
+            if needs_judge(sample):  # graded by the run's judge once the row reaches the driver
+                score, details = None, {}
+            else:
+                score, details = score_turn(
+                    item.task.metric, generation.text, sample.turns[turn], sample.metadata
+                )
             results.append(rows.answered(work, backend, turn, before + attempt, generation, score, details))
+            replies.append(generation.text)
             break
         else:
             results.append(rows.failed(work, backend, turn, before + retries + 1, error))
+            replies.append("")  # a failed turn answered nothing
     return results

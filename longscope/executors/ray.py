@@ -53,8 +53,8 @@ def make_executor(
         if address is not None or endpoints or workers is not None:
             raise UsageError("--ray-address, --endpoint and --ray-workers need --executor ray")
         return LocalExecutor()
-    if workers is not None and workers < 1:
-        raise UsageError(f"--ray-workers must be at least 1, not {workers}")
+    if workers is not None and not 1 <= workers <= 4096:
+        raise UsageError(f"--ray-workers must be from 1 to 4096, not {workers}")
     _import_ray()
     uris = endpoint_uris(model, endpoints) if endpoints else []
     if uris:

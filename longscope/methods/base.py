@@ -112,6 +112,10 @@ class Method:
                 f"({context_tokens} tokens); give a budget below {context_tokens} or a ratio"
             )
 
+    def check_mode(self, mode: str) -> None:
+        """Raise a UsageError when this method cannot run in a session mode (one that keeps a cache across
+        turns, run on independent turns), before any sample is built. The default runs in every mode."""
+
     def check_sample(self, sample: Sample, backend: Backend) -> None:
         """Raise a UsageError for a built sample this method cannot run (a budget above its context; a
         retrieval method's k above its chunks), before the store is touched. The default checks the budget."""
@@ -179,6 +183,11 @@ class KVMethod(Method):
         """Context entries held but hidden from attention in the last step (summed over layers and heads)."""
         return 0
 
+    def measurements(self, state: ContextState) -> dict[str, Any]:
+        """Generation fields this method measures itself, set on the answer after it (``kv_bytes_loaded``,
+        ``attention_flops_skipped``); the default measures nothing beyond what every session records."""
+        return {}
+
 
 def layer_lengths(cache: Any) -> list[int]:
     return [layer.get_seq_length() for layer in cache.layers]
@@ -221,7 +230,9 @@ class SessionSolver:
     def answer(self, sample: Sample, turn: int, request: GenerationRequest) -> Generation:
         if self.session is None or not self.shared:
             self.session = self.backend.session(self.method)
-        return self.session.ask(request, keep=self.keep)
+        generation = self.session.ask(request, keep=self.keep)
+        measured = self.method.measurements(self.session.state)
+        return dataclasses.replace(generation, **measured) if measured else generation
 
 
 class PlainSolver:

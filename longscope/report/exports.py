@@ -17,9 +17,11 @@ from longscope.analysis.frontier import COSTS, frontier
 from longscope.analysis.heatmap import depth_grids
 from longscope.analysis.intervals import Interval
 from longscope.analysis.paired import PairedDifference
+from longscope.analysis.plane import difficulty_plane
 from longscope.analysis.scores import ScoreTable
 from longscope.cache import atomic_write_text
 from longscope.core import Result
+from longscope.report import long_output
 from longscope.report.load import RunData
 from longscope.report.page import (
     AUC_RULE,
@@ -121,6 +123,30 @@ def interval_settings(table: ScoreTable) -> dict[str, Any]:
     }
 
 
+def _plane(data: RunData, method: str) -> list[dict[str, Any]]:
+    """Each task and length with its declared coordinates and, where its samples record their evidence, the
+    measured ones (scope; diffusion by BM25, by the dense retriever, and their mean) and the distance."""
+    plane = difficulty_plane([r for r in data.series if r.method == method], data.metadata)
+    return [
+        {
+            "task": p.task,
+            "length": p.length,
+            "declared": {"scope": p.scope, "diffusion": p.diffusion},
+            "measured": None
+            if not p.measured
+            else {
+                "scope": _round(p.measured_scope),
+                "diffusion_bm25": _round(p.measured_diffusion_bm25),
+                "diffusion_dense": _round(p.measured_diffusion_dense),
+                "diffusion": _round(p.measured_diffusion),
+                "distance": _round(p.distance),
+            },
+        }
+        for length in plane.lengths
+        for p in plane.points[length]
+    ]
+
+
 def summary_dict(data: RunData, analyses: Analyses) -> dict[str, Any]:
     table = analyses.table
     summary: dict[str, Any] = {
@@ -200,6 +226,7 @@ def summary_dict(data: RunData, analyses: Analyses) -> dict[str, Any]:
             for grid in depth_grids([r for r in data.series if r.method == analyses.primary], data.metadata)
         },  # fmt: skip
         "frontier": {cost: [dataclasses.asdict(p) for p in frontier(data.series, cost)] for cost in COSTS},
+        "plane": _plane(data, analyses.primary),
         # Each published benchmark as its paper prints it (LongBench: x100, 2 decimals, the mean of the datasets).
         "benchmarks": [
             {
@@ -209,10 +236,12 @@ def summary_dict(data: RunData, analyses: Analyses) -> dict[str, Any]:
                 },
                 "printed": report.published_scores(),
                 "printed_average": report.published_average(),
+                "categories": report.category_scores(),
             }
             for report in benchmark_reports(data.series, data.metadata)
         ],
         "cost_model": None,
+        "long_output": long_output.summary(data, table.level),
     }
     check = analyses.cost.overlay
     if check is not None:

@@ -209,6 +209,12 @@ def plane_plot(plane: Plane) -> Plot:
                 axis.annotate(
                     plain(point.task), (x, y), fontsize=6.5, xytext=(4, 3), textcoords="offset points"
                 )
+                if point.measured:
+                    # Where the samples' evidence puts the task: hollow, joined to the declared point.
+                    mx, my = point.measured_scope, point.measured_diffusion
+                    axis.plot([x, mx], [y, my], color=GREY, linewidth=0.7, zorder=1)
+                    axis.scatter([mx], [my], facecolors="none", edgecolors="black", s=45, marker="D",
+                                 linewidths=0.8)  # fmt: skip
         axis.set_title(fmt.length(length), fontsize=10)
         axis.set_xlim(-0.05, 1.05)
         axis.set_ylim(-0.05, 1.05)
@@ -225,7 +231,8 @@ def plane_plot(plane: Plane) -> Plot:
         "fig-plane",
         "Difficulty plane",
         "Every task placed by its scope (right: more of the context needed) and diffusion (up: harder to "
-        "find), coloured by mean score, one panel per length; × marks a task with no scored sample.",
+        "find), coloured by mean score, one panel per length; × marks a task with no scored sample; a hollow "
+        "diamond joined to a task is where its samples' evidence measures it.",
         _png(figure),
         "scatter plots of tasks on the diffusion-scope plane, one per length",
     )

@@ -18,7 +18,7 @@ from longscope.analysis.plane import difficulty_plane
 from longscope.analysis.scores import OverallCell, ScoreCell, ScoreTable, methods_of, score_table
 from longscope.config import RunConfig
 from longscope.config import rerun_command as rerun_command_of
-from longscope.report import costs, figures
+from longscope.report import costs, figures, long_output
 from longscope.report import format as fmt
 from longscope.report.load import RunData
 from longscope.report.templates import environment
@@ -170,6 +170,28 @@ def _degradation_section(table: ScoreTable) -> dict[str, Any] | None:
     return {"rows": rows, "plot": plot}
 
 
+def _measured_plane_rows(plane) -> list[dict[str, str]]:
+    """Declared against measured coordinates per task and length; declared-only tasks are marked as such."""
+
+    def two(value: float | None, missing: str = "") -> str:
+        return missing if value is None else f"{value:.2f}"
+
+    rows = [
+        {
+            "task": point.task,
+            "length": fmt.length(length),
+            "declared": f"{two(point.scope)} / {two(point.diffusion)}",
+            "scope": two(point.measured_scope, "declared only"),
+            "bm25": two(point.measured_diffusion_bm25),
+            "dense": two(point.measured_diffusion_dense),
+            "distance": two(point.distance),
+        }
+        for length in plane.lengths
+        for point in plane.points[length]
+    ]
+    return rows if any(row["distance"] for row in rows) else []
+
+
 def _frontier_section(data: RunData) -> dict[str, Any] | None:
     points = {cost: frontier(data.series, cost) for cost in COSTS}
     if not any(points.values()):
@@ -242,6 +264,10 @@ def _benchmark_section(data: RunData) -> list[dict[str, Any]]:
                 "printed_average": "—"
                 if report.published_average() is None
                 else f"{report.published_average():.2f}",
+                # HELMET's per-category averages and their mean (None for benchmarks without categories).
+                "categories": {
+                    k: "—" if v is None else f"{v:.2f}" for k, v in (report.category_scores() or {}).items()
+                },
             }  # fmt: skip
         )
     return sections
@@ -410,6 +436,7 @@ def render_report(data: RunData, analyses: Analyses) -> str:
     }
     context["predictions"], context["predictions_note"] = _predictions(data)
     context["benchmarks"] = _benchmark_section(data)
+    context["long_output"] = long_output.section(data, table.level)
     if has_rows:
         all_lengths = sorted({n for t in analyses.tables.values() for n in t.lengths})
         method_legend = fmt.Legend(table.level)
@@ -448,5 +475,9 @@ def render_report(data: RunData, analyses: Analyses) -> str:
         )
         plane = difficulty_plane(primary_rows, data.metadata)
         if any(plane.points.values()):
-            context["plane"] = {"plot": figures.plane_plot(plane), "unplaced": plane.unplaced}
+            context["plane"] = {
+                "plot": figures.plane_plot(plane),
+                "unplaced": plane.unplaced,
+                "measured": _measured_plane_rows(plane),
+            }
     return environment().get_template("report").render(**context)

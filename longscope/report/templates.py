@@ -111,6 +111,7 @@ REPORT = """{% extends "base" %}{% from "figure" import figure %}{% from "number
 {% if plane %}<a href="#plane">difficulty plane</a>{% endif %}
 {% if frontier %}<a href="#frontier">cost frontier</a>{% endif %}
 {% if benchmarks %}<a href="#benchmarks">benchmarks</a>{% endif %}
+{% if long_output %}<a href="#long-output">long outputs</a>{% endif %}
 <a href="#cost">cost model</a><a href="#predictions">predictions</a><a href="#exports">exports</a>
 </nav>
 {% if in_progress %}
@@ -227,6 +228,11 @@ rule; skipped ones (invalid records, or too long under the skip rule) and failed
 {% for name, value in bench.printed.items() %}{{ name }} <b>{{ value }}</b>{% if not loop.last %} · {% endif %}{% endfor %}
 — average <b>{{ bench.printed_average }}</b>.</p>
 {% endif %}
+{% if bench.categories %}
+<p class="small">Per category, as {{ bench.name }} averages them (each the mean of its datasets' scores):
+{% for name, value in bench.categories.items() if name != "average" %}{{ name }} <b>{{ value }}</b>{% if not loop.last %} · {% endif %}{% endfor %}
+— mean of the categories <b>{{ bench.categories.average }}</b>.</p>
+{% endif %}
 {% for b in bench.breakdowns %}
 <div class="scroll"><table>
 <thead><tr><th>{{ b.key }}</th><th class="num">score</th><th class="num">n</th></tr></thead>
@@ -264,6 +270,20 @@ rule; skipped ones (invalid records, or too long under the skip rule) and failed
 <h2>Difficulty plane</h2>
 {{ figure(plane.plot) }}
 {% if plane.unplaced %}<p class="small muted">Not placed (no diffusion/scope recorded): {{ plane.unplaced | join(", ") }}.</p>{% endif %}
+{% if plane.measured %}
+<p class="small">Measured on each sample's evidence (the context units its answers need): scope = evidence units ÷ all
+units; diffusion = 1 − the mean reciprocal rank of the evidence units when every unit is ranked against the question,
+by BM25 and by the dense retriever (their mean is plotted as a hollow marker joined to the declared point). Tasks whose
+samples do not record their evidence stay declared only.</p>
+<div class="scroll"><table>
+<thead><tr><th>task</th><th class="num">length</th><th class="num">declared scope / diffusion</th>
+<th class="num">measured scope</th><th class="num">diffusion (BM25)</th><th class="num">diffusion (dense)</th>
+<th class="num">distance</th></tr></thead>
+<tbody>{% for row in plane.measured %}<tr><td>{{ row.task }}</td><td class="num">{{ row.length }}</td>
+<td class="num">{{ row.declared }}</td><td class="num">{{ row.scope }}</td><td class="num">{{ row.bm25 }}</td>
+<td class="num">{{ row.dense }}</td><td class="num">{{ row.distance }}</td></tr>{% endfor %}</tbody>
+</table></div>
+{% endif %}
 </section>
 {% endif %}
 
@@ -281,6 +301,47 @@ rule; skipped ones (invalid records, or too long under the skip rule) and failed
 {{ legend_list(frontier.legend) }}
 </section>
 {% endif %}
+{% endif %}
+
+{% if long_output %}
+<section id="long-output">
+<h2>Long outputs</h2>
+{% if long_output.length_plot %}{{ figure(long_output.length_plot) }}{% endif %}
+{% if long_output.positions %}
+<h3>Accuracy by position in the answer</h3>
+<div class="scroll"><table>
+<thead><tr><th>method</th>{% for h in long_output.position_headers %}<th class="num">{{ h }}</th>{% endfor %}
+<th class="num">items not found</th></tr></thead>
+<tbody>{% for row in long_output.positions %}<tr><td>{{ row.method }}</td>
+{% for cell in row.cells %}<td class="num">{{ cell_text(cell) }}</td>{% endfor %}
+<td class="num">{{ row.unplaced }}{% if row.unplaced %} (mean {{ row.unplaced_mean }}){% endif %}</td></tr>{% endfor %}</tbody>
+</table></div>
+{{ legend_list(long_output.legend) }}
+{% if long_output.position_plot %}{{ figure(long_output.position_plot) }}{% endif %}
+{% endif %}
+{% if long_output.packing %}
+<h3>The packing drop</h3>
+<p class="small muted">The same questions answered all in one response (packed) and one per response, paired question by
+question; questions of one packed response are resampled together.</p>
+<div class="scroll"><table>
+<thead><tr><th>method</th><th class="num">packed</th><th class="num">one at a time</th><th class="num">questions per response</th><th>difference</th></tr></thead>
+<tbody>{% for row in long_output.packing %}<tr><td>{{ row.method }}</td><td class="num">{{ row.packed }}</td>
+<td class="num">{{ row.separate }}</td><td class="num">{{ row.questions }}</td>
+<td>{% if row.significant %}<strong class="sig">{{ row.sentence }}</strong>{% else %}{{ row.sentence }}{% endif %}</td></tr>{% endfor %}</tbody>
+</table></div>
+{% endif %}
+<h3>Generation methods</h3>
+<div class="scroll"><table>
+<thead><tr><th>method</th><th class="num">score</th><th class="num">n</th><th class="num">failed</th><th class="num">input tokens</th>
+<th class="num">output tokens</th><th class="num">calls</th><th class="num">words per answer</th><th class="num">repeated 4-grams (%)</th></tr></thead>
+<tbody>{% for row in long_output.methods %}<tr><td>{{ row.method }}</td><td class="num">{{ row.score }}</td>
+<td class="num">{{ row.n }}</td><td class="num">{{ row.failed }}</td><td class="num">{{ row.input_tokens }}</td>
+<td class="num">{{ row.output_tokens }}</td><td class="num">{{ row.calls }}</td><td class="num">{{ row.words }}</td>
+<td class="num">{{ row.repetition }}</td></tr>{% endfor %}</tbody>
+</table></div>
+<p class="small muted">Tokens and calls are totals over the method's long-output answers, every call of a multi-call
+method counted; words are whitespace words (characters for CJK text).</p>
+</section>
 {% endif %}
 
 <section id="cost">

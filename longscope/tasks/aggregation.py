@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from longscope.core import Backend, Sample, Turn, UsageError
 from longscope.haystack import FittedContext, GeneratedUnits, Needle, corpus
-from longscope.tasks.base import Task, prompt_tokens
+from longscope.tasks.base import EVERY_UNIT, Task, prompt_tokens
 from longscope.tasks.vocabulary import ADJECTIVES, NOUNS
 
 _CONSONANTS = "bdfgklmnprstvz"
@@ -227,6 +227,7 @@ class CommonWords(Task):
             turns=[Turn(question=question, answers=tuple(common), answer_prefix=prefix)],
             source=GeneratedUnits(make, name="common_words"),
             answers_after_fit=answers_after_fit,
+            evidence=EVERY_UNIT,  # a count over every word of the context
             metadata=facts,
         )
 
@@ -266,6 +267,8 @@ class FrequentWords(Task):
     description: ClassVar[str] = "name the most frequent words of a Zipf-distributed text of made-up words"
     metric: ClassVar[str] = "contains_all"
     uses_depth: ClassVar[bool] = False
+
+    uncounted: ClassVar[tuple[str, ...]] = ("vocabulary",)  # the words drawn from, not all laid down
 
     top: int = 3
     alpha: float = 2.0
@@ -357,6 +360,7 @@ class FrequentWords(Task):
             turns=[Turn(question=question, answers=(), answer_prefix=prefix)],
             source=GeneratedUnits(make, name="frequent_words"),
             answers_after_fit=answers_after_fit,
+            evidence=EVERY_UNIT,  # a count over every word of the context
             metadata=facts,
         )
 

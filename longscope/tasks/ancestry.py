@@ -136,6 +136,8 @@ class Ancestry(Task):
             source=body,
             start=rng.randrange(len(body.sentences)),
             needles=needles,
+            # The k links above the youngest of the asked chain (its first chain_length - 1 needles).
+            evidence=[n.text for n in needles[self.chain_length - 1 - self.k : self.chain_length - 1]],
             metadata={
                 "k": self.k,
                 "chain_length": self.chain_length,

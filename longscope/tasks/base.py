@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -39,6 +39,9 @@ class Task:
     # Where a benchmark loader deliberately departs from the benchmark's official code, or keeps a quirk of it
     # that users would not expect (a short paragraph each), printed by `longscope tasks NAME`.
     departures: ClassVar[tuple[str, ...]] = ()
+    # Whole-number parameters that count nothing laid in the prompt (a vocabulary drawn from, a level), so the
+    # one-token-per-item bound in ``check`` does not apply to them.
+    uncounted: ClassVar[tuple[str, ...]] = ()
     max_new_tokens: int = 64
 
     def work(
@@ -120,6 +123,7 @@ class Task:
         answers_after_fit: Callable[[FittedContext], list[tuple[str, ...]]] | None = None,
         metadata: dict[str, Any] | None = None,
         system: str | None = None,
+        evidence: Sequence[str] | Callable[[FittedContext], Sequence[str]] | None = None,
     ) -> Sample:
         """Fit ``source`` units (plus needles) so the whole request is exactly ``length`` tokens, and wrap it.
 
@@ -127,6 +131,9 @@ class Task:
         fitted (counts, orders, queries over rows), ``answers_after_fit`` returns one answer tuple per turn
         from the fitted context; the questions themselves must not depend on it, since they are part of the
         length.
+
+        ``evidence`` names the context units the answers need (texts, or a function of the fitted context);
+        by default every needle is evidence. ``EVERY_UNIT`` says the answer needs the whole context.
         """
         first = turns[0]
 
@@ -170,6 +177,10 @@ class Task:
         if not backend.capabilities.exact_tokens:
             meta["approximate_tokens"] = True  # counted without the model's tokenizer: lengths are estimates
         meta.update(metadata or {})
+        found = _evidence(evidence, needles, fitted)
+        if found is EVERY_UNIT:
+            meta["evidence"] = "every unit"
+            found = ()
         return Sample(
             id=self.sample_id(length, depth, seed),
             task=self.label(),
@@ -179,6 +190,7 @@ class Task:
             max_new_tokens=self.max_new_tokens,
             system=system,
             metadata=meta,
+            evidence=found,
         )
 
     def rng(self, seed: int) -> random.Random:
@@ -199,6 +211,44 @@ class Task:
                 f"{self.label()}: length {length} leaves no room for the prompt after the output budget "
                 f"max_new_tokens={self.max_new_tokens}"
             )
+        # Every counted item (a key, a question, a segment) takes at least one token of the request, so a count
+        # above the length can never fit; refusing it here keeps generators from working through a billion
+        # items before finding out.
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if (
+                field.name not in ("max_new_tokens", *self.uncounted)
+                and isinstance(value, int)
+                and not isinstance(value, bool)
+                and value > length
+            ):
+                raise UsageError(
+                    f"{self.label()}: {field.name}={value} items cannot fit in a request of {length} tokens; "
+                    f"lower {field.name} or raise the length"
+                )
+
+
+# The answer needs every unit of the context (a count over all words, an order of all segments): recorded as
+# metadata["evidence"] = "every unit" rather than the whole context again.
+EVERY_UNIT: tuple[str, ...] = ("<every unit>",)
+
+
+def _evidence(
+    evidence: Sequence[str] | Callable[[FittedContext], Sequence[str]] | None,
+    needles: list[Needle],
+    fitted: FittedContext,
+) -> tuple[str, ...]:
+    if evidence is EVERY_UNIT:
+        return EVERY_UNIT
+    texts = [n.text for n in needles] if evidence is None else evidence
+    if callable(texts):
+        texts = texts(fitted)
+        if texts is EVERY_UNIT:
+            return EVERY_UNIT
+    # Stripped, so a needle's leading newline or space does not make it a different unit; only what the
+    # context really holds counts (a truncated or refitted context may have lost some).
+    kept = dict.fromkeys(t.strip() for t in texts if t.strip() and t.strip() in fitted.context)
+    return tuple(kept)
 
 
 def prompt_tokens(backend: Backend, template: str, question: str, prefix: str, context: str) -> int:

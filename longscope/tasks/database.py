@@ -545,6 +545,11 @@ class Database(Task):
             needles=needles,
             answers_after_fit=gold,
             metadata=metadata,
+            # The rows the query selects: the relevant rows of the table that fitted, and the planted ones.
+            evidence=lambda fitted: [
+                *(table.unit(i) for i in range(fitted.haystack_units) if table.relevant(i)),
+                *(needle.text for needle in needles),
+            ],
         )
 
 

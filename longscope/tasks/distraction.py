@@ -148,6 +148,7 @@ class ConfusingFacts(Task):
             # All at one depth: the fitter puts needles of one boundary together, in this (shuffled) order.
             needles=[Needle(fact, first_depth) for fact in facts],
             metadata={"distractors": self.distractors},
+            evidence=[f"The secret number for {key} is {value}."],
         )
 
 
@@ -275,6 +276,7 @@ class KeywordSubstitution(Task):
             start=rng.randrange(len(body.sentences)),
             needles=needles,
             metadata={"distractors": self.distractors},
+            evidence=[needles[0].text],  # the others are the look-alike places' codes
         )
 
     def _distractor_places(

@@ -144,6 +144,10 @@ class IclManyLabels(Task):
             needles=list(plan.needles),
             answers_after_fit=verify,
             metadata={"labels": self.labels, "asked_label": plan.asked},
+            # The asked label's demonstrations: the others teach other labels.
+            evidence=lambda fitted: [
+                line for line in fitted.context.split("\n") if line.endswith(f" Label: {plan.asked}")
+            ],
         )
         meta = {**sample.metadata, **_positions(sample.context, plan.asked)}
         return dataclasses.replace(sample, metadata=meta)

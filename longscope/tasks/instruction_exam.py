@@ -190,6 +190,7 @@ class InstructionExam(Task):
             source=GeneratedUnits(exam.make, name=self.name),
             start=0,
             answers_after_fit=gold,
+            evidence=[exam.make(n - 1) for n in exam.asked],
             metadata={
                 "layout": self.layout,
                 "asked": list(exam.asked),

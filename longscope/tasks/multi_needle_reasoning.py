@@ -119,4 +119,5 @@ class MultiNeedleReasoning(Task):
             start=rng.randrange(len(body.sentences)),
             needles=needles,
             metadata={"needles": self.needles, "operation": self.operation, "distractors": self.distractors},
+            evidence=[n.text for n in needles[: self.needles]],  # the asked keys; the rest are distractors
         )

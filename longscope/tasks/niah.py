@@ -179,7 +179,15 @@ class Niah(Task):
         kind = _KIND[self.value_type]
         first_depth = 0.5 if depth is None else depth
         keys, needles, turns = self._draw(rng, first_depth)
+        asked = keys[: self.num_queries * self.questions]
+        asked_prefixes = tuple(f"The {kind} for {key} is " for key in asked)
         metadata: dict[str, Any] = {}
+        if self.questions > 1:  # each question's own needles
+            per_turn = [
+                asked_prefixes[t * self.num_queries : (t + 1) * self.num_queries]
+                for t in range(self.questions)
+            ]
+            metadata["turn_evidence"] = [[n.text for n in needles if n.text.startswith(p)] for p in per_turn]
 
         def turn_depths(fitted: FittedContext) -> list[tuple[str, ...]]:
             # Where each turn's first asked needle landed: the depth a turn is scored at (the needles come in
@@ -209,6 +217,8 @@ class Niah(Task):
             needles=needles,
             answers_after_fit=turn_depths if self.questions > 1 else None,
             metadata=metadata,
+            # The asked keys' needles: the other keys' needles are look-alikes, not evidence.
+            evidence=[n.text for n in needles if n.text.startswith(asked_prefixes)],
         )
 
     def _question(self, kind: str, asked: list[str]) -> tuple[str, str]:

@@ -12,7 +12,7 @@ import numpy as np
 
 from longscope.core import Backend, Sample, Turn, UsageError
 from longscope.haystack import FittedContext, GeneratedUnits, corpus, split_sentences
-from longscope.tasks.base import Task, prompt_tokens
+from longscope.tasks.base import EVERY_UNIT, Task, prompt_tokens
 
 
 def _noise(i: int) -> str:
@@ -247,5 +247,6 @@ class Reorder(Task):
             turns=[Turn(question=question, answers=gold, answer_prefix=prefix)],
             source=GeneratedUnits(make, name="reorder"),
             answers_after_fit=answers_after_fit,
+            evidence=EVERY_UNIT,  # the order of every segment
             metadata=facts,
         )

@@ -206,8 +206,21 @@ class Threading(Task):
             turns=list(plan.turns),
             source=GeneratedUnits(make, name="threading"),
             needles=plan.needles,
-            metadata={"hops": self.hops, "threads": self.threads, "direction": self.direction},
+            metadata={
+                "hops": self.hops,
+                "threads": self.threads,
+                "direction": self.direction,
+                **_turn_evidence(plan.needles, self.questions, self.threads * self.hops),
+            },
         )
+
+
+def _turn_evidence(needles: list[Needle], questions: int, per_turn: int) -> dict:
+    """Each question's own records (its threads' links, in plan order), when a sample asks several."""
+    if questions == 1:
+        return {}
+    texts = [n.text.strip() for n in needles]
+    return {"turn_evidence": [texts[t * per_turn : (t + 1) * per_turn] for t in range(questions)]}
 
 
 @dataclass(frozen=True)

@@ -140,4 +140,6 @@ class VariableTracking(Task):
             start=start,
             needles=needles,
             metadata={"hops": self.hops, "chains": self.chains},
+            # The asked chain; the others are distractors.
+            evidence=[n.text for n in needles[: self.hops + 1]],
         )

@@ -1,4 +1,4 @@
-"""The L-Eval loader on fixture files: prompts, system prompts, caps, turns, open-ended rejection, truncation."""
+"""The L-Eval loader on fixture files: prompts, system prompts, caps, turns, open-ended tasks judged, truncation."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from conftest import shared_tiny_backend, tiny_backend
 
 from benchmarks.offline import force_offline
 from longscope.core import UsageError
+from longscope.judging.setup import NO_JUDGE
 from longscope.scoring import score
 from longscope.tasks import make_task
-from longscope.tasks.benchmarks.leval import CLOSED_ENDED, OPEN_ENDED_REASON, SYSTEM, LEval
+from longscope.tasks.benchmarks.leval import CLOSED_ENDED, OPEN_SYSTEM, SYSTEM, LEval
 from longscope.truncation import request_tokens, truncate
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "leval"
@@ -98,14 +99,18 @@ def test_no_task_named_reads_the_closed_ended_ones_and_scores_per_record():
     assert score(task.metric, "A", coursera.answers, coursera.metadata) == 0.25  # one of the two letters
 
 
-def test_open_ended_tasks_are_accepted_and_every_record_is_skipped_with_the_reason():
+def test_open_ended_tasks_are_judged_against_the_reference_in_l_evals_prompt():
     task = make_task("leval:financial_qa").with_data(str(FIXTURES))
-    assert task.records() == []
-    assert task.rejected() == [
-        ("financial_qa.jsonl:1", OPEN_ENDED_REASON),
-        ("financial_qa.jsonl:2", OPEN_ENDED_REASON),
-    ]
-    assert OPEN_ENDED_REASON == "open-ended L-Eval task: needs an LLM judge (not available in this build)"
+    assert task.needs_judge and task.metric == "judge" and task.rejected() == []
+    sample = task.build(shared_tiny_backend(), 0, None, 0)
+    assert sample.system == OPEN_SYSTEM and sample.max_new_tokens == 512
+    assert sample.metadata["judge_prompt"] == "reference" and sample.answers == ("A restructuring plan.",)
+    assert sample.messages(0)[-1]["content"] == (
+        "Document is as follows. The CEO announced a restructuring plan on the call. Instruction: You are asked "
+        "to act as a member of the Financial Results Conference Call and answer the question: What did the CEO "
+        "announce? The suggested output length is around 3 words. Output: "
+    )
+    assert not make_task("leval").needs_judge
 
 
 def test_a_file_alone_names_its_task_and_bad_names_are_usage_errors(tmp_path):
@@ -183,7 +188,7 @@ def test_end_to_end_through_the_runner(tmp_path):
     assert all(row.score is not None and 0.0 <= row.score <= 1.0 for row in ok)
     skipped = sorted(row.error or "" for row in rows if row.status != "ok")
     assert len(skipped) == 3
-    assert sum(OPEN_ENDED_REASON in reason for reason in skipped) == 2
+    assert sum(reason == NO_JUDGE for reason in skipped) == 2  # no --judge: skipped with the reason
     assert any("topic_retrieval_longchat.jsonl:2" in reason for reason in skipped)
 
 

@@ -12,6 +12,7 @@ from benchmarks.offline import force_offline
 from conftest import tiny_tokenizer
 
 from longscope.backends.hf import HFTokenizer
+from longscope.judging.grading import needs_judge
 from longscope.scoring import SCORERS, score_turn
 from longscope.tasks import TASKS, Task, make_task, task_metrics
 
@@ -58,6 +59,9 @@ def test_its_fixture_loads_offline_into_samples_its_scorer_scores(name, monkeypa
         assert len(work) == len(task.records())
     for length, depth, seed in work:
         sample = task.build(backend(), length, depth, seed)
+        if needs_judge(sample):  # graded by a judge against its checklist or reference (tests/judging)
+            assert sample.turns and task.metric == "judge"
+            continue
         assert sample.turns and sample.context
         # A benchmark scored record by record names each record's own scorer in its metadata.
         own = sample.metadata["metric"] if task.metric == "per_record" else task.metric

@@ -250,6 +250,125 @@ CONTRACTS: dict[str, Contract] = {
             ("variable_tracking(chains=40,hops=4)", 1024, "chains=40"),
         ),
     ),
+    # Long-output families (issue 15): the output budget is counted inside the length.
+    "packed_questions": Contract(
+        {"packed_questions": (1024, 2048), "packed_questions(one_at_a_time=true,questions=6)": (1024,)},
+        (
+            ("packed_questions(questions=0)", 2048, "questions=0 must be between 1 and 500"),
+            ("packed_questions(questions=20,max_new_tokens=50)", 2048, "cannot hold 20 answer line(s)"),
+            ("packed_questions(kind=essay)", 2048, "parameter kind"),
+            ("packed_questions(questions=100)", 1024, "length 1024 is too short"),
+        ),
+    ),
+    "length_following": Contract(
+        {"length_following": (1024, 2048), "length_following(language=zh,words=150)": (1024,)},
+        (
+            ("length_following(words=0)", 2048, "words=0 must be between 1 and 100000"),
+            ("length_following(words=1000,max_new_tokens=1000)", 4096, "cannot hold 1000 English words"),
+            ("length_following(words=1000)", 2048, "length 2048 is too short"),
+        ),
+    ),
+    "procedural": Contract(
+        {
+            "procedural": (2048, 3072),
+            "procedural(kind=procedure)": (2048,),
+            "procedural(kind=schedule)": (2048,),
+        },
+        (
+            ("procedural(budget=10)", 2048, "budget=10 must be between 64 and 65536"),
+            ("procedural(budget=512,max_new_tokens=100)", 2048, "max_new_tokens=100 is below budget=512"),
+            ("procedural(kind=poem)", 2048, "parameter kind"),
+            ("procedural(budget=1024)", 2048, "length 2048 is too short"),
+        ),
+    ),
+    "constrained_writing": Contract(
+        {"constrained_writing": (1024, 2048), "constrained_writing(unit=week,constraints=5)": (1024,)},
+        (
+            ("constrained_writing(every=12)", 2048, "every=12 cannot be satisfied in periods=10"),
+            ("constrained_writing(span=0)", 2048, "span=0 cannot be satisfied"),
+            ("constrained_writing(periods=1)", 2048, "periods=1 must be between 2"),
+            ("constrained_writing(max_new_tokens=50)", 2048, "cannot hold 10 entries"),
+        ),
+    ),
+    # Harder reading tasks (issue 22): latent needles, the ladder, co-reference, GSM-like graphs, span finding.
+    "latent_needles": Contract(
+        {"latent_needles": (1024, 2048), "latent_needles(ask=city,distractors=6,haystack=noise)": (1024,)},
+        (
+            ("latent_needles(distractors=-1)", 1024, "distractors=-1 must be between 0 and 20"),
+            ("latent_needles(distractors=21)", 1024, "distractors=21 must be between 0 and 20"),
+            ("latent_needles(ask=country)", 1024, "parameter ask"),
+            ("latent_needles(haystack=hay)", 1024, "parameter haystack"),
+            ("latent_needles(distractors=20)", 300, "lower distractors or raise the length"),
+        ),
+        build_refuses=True,
+    ),
+    "ladder_multikey": Contract(
+        {"ladder_multikey": (1024, 2048), "ladder_multikey(level=medium)": (1024,), "ladder_multikey(level=hard)": (1024,)},
+        (
+            ("ladder_multikey(level=extreme)", 1024, "parameter level"),
+            ("ladder_multikey(level=hard)", 200, "choose a lower level or raise the length"),
+        ),
+        build_refuses=True,
+    ),
+    "ladder_multivalue": Contract(
+        {"ladder_multivalue": (1024, 2048), "ladder_multivalue(level=easy)": (1024,), "ladder_multivalue(level=hard)": (1024,)},
+        (
+            ("ladder_multivalue(level=5)", 1024, "parameter level"),
+            ("ladder_multivalue(level=hard)", 300, "choose a lower level or raise the length"),
+        ),
+        build_refuses=True,
+    ),
+    "ladder_qa": Contract(
+        {"ladder_qa": (1024, 2048), "ladder_qa(level=medium)": (2048,), "ladder_qa(level=hard)": (2048,)},
+        (
+            ("ladder_qa(level=expert)", 1024, "parameter level"),
+            ("ladder_qa(level=hard)", 400, "choose a lower level or raise the length"),
+        ),
+        build_refuses=True,
+    ),
+    "ladder_solve": Contract(
+        {"ladder_solve": (1024, 2048), "ladder_solve(level=easy)": (1024,), "ladder_solve(level=hard)": (1024,)},
+        (
+            ("ladder_solve(level=trivial)", 1024, "parameter level"),
+            ("ladder_solve(level=hard)", 200, "choose a lower level or raise the length"),
+        ),
+        build_refuses=True,
+    ),
+    "mrcr": Contract(
+        {"mrcr": (2048, 3072), "mrcr(rounds=4,decoys=0)": (2048,)},
+        (
+            ("mrcr(rounds=1)", 2048, "rounds=1 must be between 2 and 16"),
+            ("mrcr(rounds=17)", 2048, "rounds=17 must be between 2 and 16"),
+            ("mrcr(decoys=11)", 2048, "decoys=11 must be between 0 and 10"),
+            ("mrcr(rounds=16,decoys=10)", 2048, "lower rounds or decoys or raise the length"),
+            ("mrcr(max_new_tokens=8)", 2048, "raise max_new_tokens"),
+        ),
+        build_refuses=True,
+    ),
+    "gsm_graph": Contract(
+        {"gsm_graph": (1024, 2048), "gsm_graph(ops=8,noise=0,haystack=noise)": (1024,)},
+        (
+            ("gsm_graph(ops=0)", 1024, "ops=0 cannot be built; use 1 to 40 operations"),
+            ("gsm_graph(ops=41)", 4096, "ops=41 cannot be built; use 1 to 40 operations"),
+            ("gsm_graph(noise=11)", 1024, "noise=11 must be between 0 and 10"),
+            ("gsm_graph(ops=30,noise=5)", 1024, "lower ops or noise or raise the length"),
+        ),
+        build_refuses=True,
+    ),
+    "span_finding": Contract(
+        {
+            "span_finding": (1024, 2048),
+            "span_finding(variant=multi,spans=4)": (1024,),
+            "span_finding(variant=global,spans=2)": (1024,),
+        },
+        (
+            ("span_finding(variant=multi,spans=1)", 1024, "spans=1 must be between 2 and 8 for variant=multi"),
+            ("span_finding(variant=global,spans=9)", 1024, "spans=9 must be between 1 and 8 for variant=global"),
+            ("span_finding(variant=everything)", 1024, "parameter variant"),
+            ("span_finding(variant=global,spans=8)", 300, "lower spans or raise the length"),
+        ),
+        build_refuses=True,
+    ),
 }
 
 LENGTH_CASES = [
@@ -349,6 +468,22 @@ def test_another_seed_asks_another_question_and_another_length_the_same_one(name
     assert meta["params"] == task.params() and meta["seed"] == 5
     assert (meta["diffusion"], meta["scope"]) == (task.diffusion, task.scope)
     assert 0 <= task.diffusion <= 1 and 0 <= task.scope <= 1
+
+
+@pytest.mark.parametrize("name,spec,length", SPEC_CASES)
+def test_the_sample_names_its_evidence_and_the_context_holds_it(name, spec, length):
+    """Measured scope and diffusion and retrieval recall read the evidence: every generator records the units
+    its answers need, or that they need every unit; each named unit is a piece of the context."""
+    sample = build(spec, length, seed=5)
+    if sample.metadata.get("evidence") == "every unit":
+        assert sample.evidence == ()
+        return
+    if not sample.context.strip():  # nothing to read (a writing task): nothing to find
+        return
+    assert sample.evidence, f"{spec} records no evidence"
+    assert all(piece and piece in sample.context for piece in sample.evidence)
+    for turn_pieces in sample.metadata.get("turn_evidence", []):
+        assert turn_pieces and set(turn_pieces) <= set(sample.evidence)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -14,7 +14,10 @@ from longscope.haystack import corpus
 from longscope.methods import METHODS, make_method
 from longscope.methods.base import KVMethod, kv_heads
 
-KV_METHODS = [name for name, cls in METHODS.items() if issubclass(cls, KVMethod)]
+# Methods that compress with the question inside the prefill: they run through their query-aware solver, not a
+# bare session over the context (tests/methods/test_query_aware.py checks them against kvpress).
+QUERY_AWARE_ONLY = {"finch"}
+KV_METHODS = [name for name, cls in METHODS.items() if issubclass(cls, KVMethod) and name not in QUERY_AWARE_ONLY]
 # Methods that change how positions are encoded and keep every KV entry: a ratio or budget means nothing to
 # them (they refuse one), so the compression checks do not apply; they get the checks below instead.
 POSITIONAL = {
@@ -23,9 +26,16 @@ POSITIONAL = {
     "yarn": "interpolates slow rotary frequencies",
     "self-extend": "groups the positions of distant keys",
 }
-COMPRESSING = [name for name in KV_METHODS if name != "full" and name not in POSITIONAL]
+# Sparse prefills compute only part of the prefill's attention and store every entry: no ratio or budget;
+# each is given here a pattern that keeps every pair, and one that skips most of them.
+SPARSE_PREFILL = {
+    "a-shape": ("a-shape(window=100000)", "a-shape(sinks=4,window=16,block=8)"),
+    "tri-shape": ("tri-shape(window=100000)", "tri-shape(sinks=4,window=16,block=8)"),
+    "vertical-slash": ("vertical-slash(slash=100000)", "vertical-slash(vertical=2,slash=2,block=8,last_queries=8)"),
+}  # fmt: skip
+COMPRESSING = [name for name in KV_METHODS if name != "full" and name not in POSITIONAL | SPARSE_PREFILL]
 # How each method is written on the command line when its bare name is not enough.
-SPELLING = {"kvpress": "kvpress:KnormPress"}
+SPELLING = {"kvpress": "kvpress:KnormPress", "leaderboard": "leaderboard:knorm"}
 
 
 def spec(name: str, amount: str = "") -> str:
@@ -129,7 +139,10 @@ def test_the_promised_entries_are_kept(name, amount):
 @pytest.mark.parametrize("name", KV_METHODS)
 def test_the_shared_cache_is_restored_after_a_multi_request_question(name):
     backend = _backend()
-    method = make_method(name if name == "full" or name in POSITIONAL else spec(name, ":0.5"))
+    if name in SPARSE_PREFILL:
+        method = make_method(SPARSE_PREFILL[name][1])
+    else:
+        method = make_method(name if name == "full" or name in POSITIONAL else spec(name, ":0.5"))
     session = backend.session(method)
     first, second = _request("Which colour comes first?"), _request("Which number is last?")
     answer = session.ask(second).text
@@ -202,3 +215,29 @@ def test_layers_of_different_lengths_are_answered_token_by_token_and_match_full_
     start = len(full.prefix)
     one_by_one = full._feed(full.state, ids[start:], start, one_at_a_time=True)
     torch.testing.assert_close(one_by_one[0].float(), at_once, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", list(SPARSE_PREFILL))
+def test_a_sparse_prefill_keeping_every_pair_gives_the_logits_of_full(name):
+    backend = _backend()
+    request = _request("Which colour comes first?")
+    reference = backend.session(make_method("full")).next_token_logits(request)
+    logits = backend.session(make_method(SPARSE_PREFILL[name][0])).next_token_logits(request)
+    torch.testing.assert_close(logits, reference, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", list(SPARSE_PREFILL))
+def test_a_sparse_prefill_keeps_every_entry_skips_work_and_refuses_amounts(name):
+    from longscope.methods.base import SessionSolver
+
+    backend = _backend()
+    request = _request("Which colour comes first?")
+    method = make_method(SPARSE_PREFILL[name][1])
+    generation = SessionSolver(backend, method, "independent").answer(None, 0, request)
+    assert generation.kv_removed == 0 and generation.kv_masked == 0
+    assert 0.3 < generation.attention_flops_skipped < 1.0
+    keep_all = SessionSolver(backend, make_method(SPARSE_PREFILL[name][0]), "independent")
+    assert keep_all.answer(None, 0, request).attention_flops_skipped == 0.0
+    for amount in (":0.5", ":budget=100"):
+        with pytest.raises(UsageError, match="takes no ratio or budget"):
+            make_method(name + amount)

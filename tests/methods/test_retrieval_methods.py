@@ -14,7 +14,7 @@ from longscope.haystack import split_sentences
 from longscope.methods import expand_sweeps, make_method, parse_methods
 from longscope.methods.prompt._chunks import chunk_context
 from longscope.methods.prompt._rag import evidence_recall
-from longscope.methods.prompt._retrieve import bm25_scores, dense_scores, ranking
+from longscope.retrieval import bm25_scores, dense_scores, ranking
 from longscope.plan import Prepared, WorkItem
 from longscope.runner import RunConfig, run
 from longscope.store import RunStore
@@ -281,7 +281,7 @@ def test_every_method_answers_through_the_real_llamacpp_server(llamacpp_server):
 
 
 def test_measured_scope_and_diffusion_on_hand_built_samples():
-    from longscope.analysis.measured_plane import measured_diffusion, measured_scope
+    from longscope.measured_plane import measured_diffusion, measured_scope
 
     units = [
         "The orchard was planted by the river in spring.",

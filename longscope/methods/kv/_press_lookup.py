@@ -18,10 +18,16 @@ from longscope.core import UsageError
 ALIASES = {"chunked": "ChunkPress", "h2o": "ObservedAttentionPress"}
 
 # Presses that cannot run in a shared-context session, and why.
-REFUSED = {
-    "FinchPress": "it compresses with the question inside the prefill, after a delimiter token added to the "
-    "tokenizer; longscope prefills the context alone",
+REFUSED: dict[str, str] = {}
+
+# Presses that select with the question inside the prefill: they run only query-aware (query_aware=true).
+NEEDS_QUESTION = {
+    "FinchPress": "it sizes its window to the question, which must be prefilled and compressed with the context",
 }
+
+# Presses that compress while the answer is decoded: a question in the prefill is not what they select with,
+# so a query-aware setting on them is refused rather than silently meaning nothing.
+DECODING_ONLY = ("DecodingPress", "CAMPress", "CompressionRatioDecodingPress")
 
 # Presses whose compression is set by their own arguments, not by one fraction of the context's entries.
 NO_RATIO = {
@@ -191,3 +197,30 @@ def check_tree(press: Any) -> None:
                 f"kvpress:{type(outer).__name__} cannot wrap ObservedAttentionPress: it needs eager attention "
                 "weights, which this wrapper cannot use; wrap a press that scores without them (snapkv)"
             )
+
+
+def press_catalogue() -> list[tuple[str, list[tuple[str, Any]], str]]:
+    """Every installed press: its class name, its arguments with their defaults ("(required)" where it has
+    none), and how it runs here (its amount, or why it needs query_aware)."""
+    import dataclasses
+
+    rows = []
+    for name, cls in sorted(press_classes().items()):
+        args = []
+        for param in inspect.signature(cls).parameters.values():
+            if param.name.startswith("_"):
+                continue
+            default = "(required)" if param.default is inspect.Parameter.empty else param.default
+            if dataclasses.is_dataclass(default):
+                default = type(default).__name__
+            args.append((param.name, default))
+        if name in REFUSED:
+            how = f"cannot run here: {REFUSED[name]}"
+        elif name in NEEDS_QUESTION:
+            how = "query-aware only: add query_aware=true"
+        elif name in NO_RATIO:
+            how = f"no ratio: {NO_RATIO[name].split(': ', 1)[-1]}"
+        else:
+            how = ":RATIO or :budget=N"
+        rows.append((name, args, how))
+    return rows

@@ -14,14 +14,18 @@ listing the methods or starting the CLI never pays for it.
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import dataclasses
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from longscope.core import Backend, UsageError
-from longscope.methods.base import ContextState, KVMethod, layer_lengths
+from longscope.core import Backend, Generation, GenerationRequest, Sample, UsageError
+from longscope.methods.base import ContextState, KVMethod, SessionSolver, Solver, layer_lengths
 from longscope.methods.kv._press_lookup import (
+    DECODING_ONLY,
+    NEEDS_QUESTION,
     NO_RATIO,
     check_arguments,
     check_tree,
@@ -39,11 +43,37 @@ SPEC_PREFIX = "kvpress"
 
 @dataclass(frozen=True)
 class PressMethod(KVMethod):
-    """A KV method that runs one kvpress press (see the module docstring); subclasses say which press."""
+    """A KV method that runs one kvpress press (see the module docstring); subclasses say which press.
+
+    ``query_aware``: the question is prefilled and compressed together with the context, as kvpress's
+    evaluation does with ``--query_aware`` (its context becomes context + question, its question empty); only
+    the chat template's turn end and the answer prefix run over the compressed cache. Each question then
+    prefills its own context: nothing is shared between the questions of a sample."""
+
+    query_aware: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        name = self.press_spec()[0]
+        if self.query_aware and name in DECODING_ONLY:
+            raise UsageError(
+                f"method {self.label()}: kvpress:{name} compresses while the answer is decoded, not the "
+                "prefill, so query_aware=true cannot change what it keeps; drop query_aware"
+            )
+        if not self.query_aware and name in NEEDS_QUESTION:
+            raise UsageError(
+                f"method {self.label()}: kvpress:{name} cannot run here without the question: "
+                f"{NEEDS_QUESTION[name]}; add query_aware=true"
+            )
 
     def press_spec(self) -> tuple[str, dict[str, Any]]:
         """The kvpress class name and its arguments (the ratio apart)."""
         raise NotImplementedError
+
+    def solver(self, backend: Backend, mode: str) -> Solver:
+        if self.query_aware:
+            return QuestionInPrefill(backend, self, mode)
+        return super().solver(backend, mode)
 
     def make_press(self, context_tokens: int | None = None) -> Any:
         """A fresh press; for ``context_tokens`` its ratio keeps exactly ``kept(context_tokens)`` entries."""
@@ -73,6 +103,8 @@ class PressMethod(KVMethod):
         package = kvpress()
         n = int(input_ids.shape[1])
         press = self.make_press(n)
+        if isinstance(press, package.FinchPress):
+            _size_finch_window(press, n, self.label())
         ratio = getattr(press, "compression_ratio", None) if takes_ratio(self.press_spec()[0]) else None
         eager = ratio != 0 and any(isinstance(p, package.ObservedAttentionPress) for p in walk(press))
         # As kvpress's pipeline: decoding presses compress only while the answer is generated.
@@ -93,7 +125,8 @@ class PressMethod(KVMethod):
             state.extra["masks"] = masks
         if _decodes(press):
             state.extra["snapshot"] = [(layer.keys, layer.values) for layer in cache.layers]
-        if isinstance(press, (package.KeyRerotationPress, package.RestoreKVPress)):
+        rerotated = isinstance(press, package.FinchPress) and press.rerotate_keys
+        if rerotated or isinstance(press, (package.KeyRerotationPress, package.RestoreKVPress)):
             # These presses re-rotate the kept keys to positions 0..kept-1; kvpress's pipeline then places the
             # question right after the compressed cache instead of after the original context.
             state.extra["position_shift"] = n - cache.get_seq_length()
@@ -139,6 +172,51 @@ class PressMethod(KVMethod):
     def masked_entries(self, state: ContextState) -> int:
         """Entries head-wise presses (AdaKV) keep in memory but hide from attention."""
         return sum(int(mask[0].numel()) for mask in state.extra.get("masks") or () if mask is not None)
+
+
+# The question's tokens at the end of the prefill a query-aware answer is running (set around one answer).
+_QUESTION_TOKENS: contextvars.ContextVar[int | None] = contextvars.ContextVar("question_tokens", default=None)
+
+
+class QuestionInPrefill(SessionSolver):
+    """The session's solver for a query-aware method: the prefill it compresses ends after the question, not
+    after the context (the request's shared ``context`` is widened to the whole last user message)."""
+
+    def answer(self, sample: Sample, turn: int, request: GenerationRequest) -> Generation:
+        user = [m["content"] for m in request.messages if m["role"] == "user"]
+        if not user:
+            raise RuntimeError(f"{self.method.label()}: a query-aware request needs a user message")
+        widened = dataclasses.replace(request, context=user[-1])
+        if self.session is None or not self.shared:
+            self.session = self.backend.session(self.method)
+        token = _QUESTION_TOKENS.set(self._question_tokens(request, widened))
+        try:
+            return self.session.ask(widened, keep=self.keep)
+        finally:
+            _QUESTION_TOKENS.reset(token)
+
+    def _question_tokens(self, request: GenerationRequest, widened: GenerationRequest) -> int | None:
+        """Tokens between the end of the sample's context and the end of the question (FinchPress's window)."""
+        if not request.context:
+            return None
+        prompt, ids, _ = self.backend.prepare(request, past_window=self.method.extends_window)
+        session = self.session
+        return session.split(prompt, ids, widened.context) - session.split(prompt, ids, request.context)
+
+
+def _size_finch_window(press: Any, prefill_tokens: int, label: str) -> None:
+    """FinchPress finds its window (the question) from a delimiter token that kvpress's evaluation adds to the
+    tokenizer and embeds, then cuts out of the embeddings again. The model sees the same embeddings without it,
+    so the window is set from the question's token count instead and the delimiter search is given an id no
+    tokenizer yields: the model and the tokenizer stay as they are."""
+    window = _QUESTION_TOKENS.get()
+    if not window or window >= prefill_tokens:
+        raise RuntimeError(
+            f"{label}: FinchPress needs the question inside the prefill after the context; run it query-aware "
+            "on a sample whose prompt holds its context"
+        )
+    press.delimiter_token_id = -1
+    press.window_size = window
 
 
 def _decodes(press: Any) -> bool:
@@ -236,8 +314,9 @@ class KVPress(PressMethod):
 
     def label(self) -> str:
         text = f"kvpress:{self.press}"
-        if self.args:
-            text += f"({','.join(f'{k}={v}' for k, v in self.args)})"
+        args = [*self.args, *((("query_aware", True),) if self.query_aware else ())]
+        if args:
+            text += f"({','.join(f'{k}={v}' for k, v in args)})"
         if self.budget is not None:
             return f"{text}:budget={self.budget}"
         if self.ratio is not None:
@@ -261,5 +340,6 @@ def parse_spec(rest: str, spec: str) -> KVPress:
             if amount:
                 raise UsageError(f"{where}: give one ratio or one budget (in {spec!r})")
             amount.update(parse_amount(f"{'budget' if key == 'budget' else 'ratio'}={args.pop(key)}", where))
+    query_aware = args.pop("query_aware", False)
     check_arguments(name, args, where)
-    return build(KVPress, {"press": name, "args": tuple(args.items()), **amount})
+    return build(KVPress, {"press": name, "args": tuple(args.items()), "query_aware": query_aware, **amount})

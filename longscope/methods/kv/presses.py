@@ -14,7 +14,8 @@ from longscope.methods.kv.kvpress_wrapper import PressMethod
 
 @dataclass(frozen=True)
 class NamedPress(PressMethod):
-    """A press under a short registry name; its dataclass fields other than ratio/budget are press arguments."""
+    """A press under a short registry name; its dataclass fields other than ratio/budget/query_aware are press
+    arguments."""
 
     press_class: ClassVar[str] = ""
 
@@ -22,7 +23,7 @@ class NamedPress(PressMethod):
         args = {
             key: value
             for key, value in vars(self).items()
-            if key not in ("ratio", "budget") and value is not None
+            if key not in ("ratio", "budget", "query_aware") and value is not None
         }
         return self.press_class, args
 
@@ -132,3 +133,17 @@ class Chunked(WrapperPress):
     description = "ChunkPress (kvpress): a scorer press (default snapkv) applied to each chunk of the context"
     press_class = "ChunkPress"
     chunk_length: int | None = None
+
+
+@dataclass(frozen=True)
+class Finch(NamedPress):
+    name = "finch"
+    description = (
+        "FINCH (kvpress): SnapKV-like selection whose window is the question, prefilled with the context "
+        "(query-aware only); the kept keys are re-rotated to consecutive positions"
+    )
+    press_class = "FinchPress"
+    query_aware: bool = True
+    chunk_length: int | None = None
+    normalize_scores: bool | None = None
+    rerotate_keys: bool | None = None

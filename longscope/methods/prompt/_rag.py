@@ -10,7 +10,7 @@ from typing import ClassVar
 from longscope.core import Backend, Generation, GenerationRequest, Sample, UsageError
 from longscope.methods.base import PromptMethod, combined
 from longscope.methods.prompt._chunks import Chunk, chunk_context
-from longscope.methods.prompt._retrieve import ranking, scores
+from longscope.retrieval import ranking, scores
 
 ORDERS = ("original", "score")
 # Between sent chunks: a blank line keeps two chunks' sentences from reading as one paragraph.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from longscope.methods.prompt._rag import Retrieval
-from longscope.methods.prompt._retrieve import check_embedder
+from longscope.retrieval import check_embedder
 
 
 @dataclass(frozen=True)

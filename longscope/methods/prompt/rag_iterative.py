@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from longscope.core import Backend, Generation, GenerationRequest, Sample, UsageError
 from longscope.methods.base import combined
 from longscope.methods.prompt._rag import SEPARATOR, Retrieval, chunks_of, evidence_recall, with_recall
-from longscope.methods.prompt._retrieve import RETRIEVERS
+from longscope.retrieval import RETRIEVERS
 
 SUB_QUERY = (
     "Passages found so far:\n\n{passages}\n\nQuestion: {question}\n\n"
@@ -43,7 +43,7 @@ class RagIterative(Retrieval):
         if self.query_tokens < 1:
             raise UsageError(f"method {self.name}: query_tokens must be at least 1 (got {self.query_tokens})")
         if self.search == "dense":
-            from longscope.methods.prompt._retrieve import check_embedder
+            from longscope.retrieval import check_embedder
 
             check_embedder()
 

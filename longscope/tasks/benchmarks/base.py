@@ -19,6 +19,11 @@ from longscope.core import Backend, Sample, UsageError
 from longscope.tasks.base import Task
 
 FORMATS = (".jsonl", ".json", ".parquet")
+# The largest JSONL record read: above the longest published contexts (LongBench v2's 2M words, about 12 MB),
+# far below what would take gigabytes to tokenise. A longer line is skipped with its reason, read in pieces so
+# that it never sits in memory whole.
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+_READ_PIECE = 1024 * 1024
 _COUNTED = (
     "prompt_tokens",
     "realised_tokens",
@@ -57,13 +62,13 @@ def read_records(path: str | os.PathLike) -> Iterator[tuple[str, dict | str]]:
     if suffix == ".parquet":
         yield from _read_parquet(path)
         return
+    if suffix == ".jsonl":
+        yield from _read_jsonl(path)
+        return
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {path}: {_first_line(exc)}") from None
-    if suffix == ".jsonl":
-        yield from _read_lines(path.name, text)
-        return
     try:
         loaded = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -83,15 +88,55 @@ def read_records(path: str | os.PathLike) -> Iterator[tuple[str, dict | str]]:
 
 def _read_lines(name: str, text: str) -> Iterator[tuple[str, dict | str]]:
     for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        ref = f"{name}:{number}"
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield ref, f"not valid JSON ({exc.msg} at column {exc.colno})"
-            continue
-        yield (ref, item) if isinstance(item, dict) else (ref, f"not a JSON object ({type(item).__name__})")
+        if line.strip():
+            yield f"{name}:{number}", _parse_line(line)
+
+
+def _parse_line(line: str) -> dict | str:
+    """One JSON-lines record, or the reason it is not one."""
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return f"not valid JSON ({exc.msg} at column {exc.colno})"
+    return item if isinstance(item, dict) else f"not a JSON object ({type(item).__name__})"
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[str, dict | str]]:
+    """A JSONL file line by line: a line that is too long, not UTF-8 or not a JSON object is reported by its
+    number and skipped, and the other lines are read."""
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {_first_line(exc)}") from None
+    with handle:
+        number = 0
+        while True:
+            raw = handle.readline(MAX_RECORD_BYTES + 1)
+            if not raw:
+                return
+            number += 1
+            ref = f"{path.name}:{number}"
+            if len(raw) > MAX_RECORD_BYTES and not raw.endswith(b"\n"):
+                size = len(raw) + _skip_line(handle)
+                yield ref, f"a record of {size:,} bytes, over the {MAX_RECORD_BYTES // 2**20} MiB read per record"
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield ref, f"not UTF-8 text (byte {exc.start + 1})"
+                continue
+            if line.strip():
+                yield ref, _parse_line(line)
+
+
+def _skip_line(handle) -> int:
+    """Read past the rest of an over-long line in pieces; the bytes skipped, not counting the line's end."""
+    skipped = 0
+    while True:
+        piece = handle.readline(_READ_PIECE)
+        skipped += len(piece.rstrip(b"\r\n"))
+        if not piece or piece.endswith(b"\n"):
+            return skipped
 
 
 def _is_object(line: str) -> bool:
@@ -457,7 +502,7 @@ class Benchmark(Task):
         valid: list[Record] = []
         bad: list[tuple[str, str]] = []
         for subset, rows in self._sources():
-            kept = seen = unreadable = 0
+            kept = seen = unreadable = mistyped = 0
             for ref, row in rows:
                 if self.limit is not None and kept >= self.limit:
                     break
@@ -468,15 +513,26 @@ class Benchmark(Task):
                     continue
                 reason = check_fields(row, self.fields) or self._for(subset).validate(row)
                 if reason is not None:
+                    mistyped += 1
                     bad.append((ref, reason))
                     continue
                 if not self.selects(row):
                     continue
                 valid.append(Record(ref=ref, data=row, subset=subset))
                 kept += 1
-            if seen and unreadable == seen:
-                where = ref.rsplit(":", 1)[0].rsplit("#", 1)[0]
+            if not seen:
+                where = self.data if self.data is not None else f"{self.label()} on the hub"
+                raise UsageError(f"{where} holds no records for {self.label()}; is it the right file?")
+            where = ref.rsplit(":", 1)[0].rsplit("#", 1)[0]
+            if unreadable == seen:
                 raise UsageError(f"{where} holds no readable JSON records; is it in the right format?")
+            if unreadable + mistyped == seen:
+                # Every record has the wrong fields: most likely another benchmark's file, so nothing is run.
+                first = next(reason for ref_, reason in bad if ref_.startswith(where))
+                raise UsageError(
+                    f"{where}: none of its {seen} records fits {self.label()} (the first: {first}); "
+                    "is it this benchmark's file?"
+                )
         object.__setattr__(self, "_cache", (valid, bad))
         return valid, bad
 

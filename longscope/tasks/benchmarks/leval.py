@@ -2,8 +2,8 @@
 
 Prompts are L-Eval's chat-model ones (Baselines/turbo16k-test.py with LEval_config.py's system prompts), the
 output cap is its 512 tokens, and a document too long for the model loses its end (codeU: its start), as
-L-Eval cuts it. The open-ended tasks are accepted by name, but every record of them is reported as skipped:
-L-Eval scores them with an LLM judge. sci_fi scores the document-grounded answer only; L-Eval also asks the
+L-Eval cuts it. The open-ended tasks (named one by one) are graded by the run's judge (--judge) against the
+human reference answer, and skipped with the reason when the run has none. sci_fi scores the document-grounded answer only; L-Eval also asks the
 question again without the document and averages in that "fact" answer.
 """
 
@@ -31,7 +31,6 @@ OPEN_ENDED = (
     "scientific_qa",
     "tv_show_summ",
 )
-OPEN_ENDED_REASON = "open-ended L-Eval task: needs an LLM judge (not available in this build)"
 MAX_NEW_TOKENS = 512
 
 # The system prompts, verbatim (typos included: they are the benchmark's prompt).
@@ -60,6 +59,14 @@ SYSTEM = {
     "quality": _EXAM_SYSTEM,
     "tpo": _EXAM_SYSTEM,
 }
+# The open-ended tasks' system prompt (LEval_config.get_sys_prompt's last branch), verbatim.
+OPEN_SYSTEM = (
+    "Now you are given a very long document. Please follow the instruction after this document. These "
+    "instructions may include summarizing a document, answering questions based on the document, or writing a "
+    "required paragraph. "
+)
+# turbo16k-test.py's open-ended prompt; the suggested length (the gold's words) travels with the instruction.
+_OPEN = "Document is as follows. {context} Instruction: {question} Output: "
 # gsm100 (16-shot examples) and codeU put the instruction straight after the document.
 _BARE = "{context}\n\n{question}"
 _EXAM = (
@@ -67,6 +74,8 @@ _EXAM = (
     "Please directly give answer without any additional output or explanation\n Answer: "
 )
 TEMPLATE = {task: _BARE if task in ("gsm100", "codeU") else _EXAM for task in CLOSED_ENDED}
+TEMPLATE.update({task: _OPEN for task in OPEN_ENDED})
+SYSTEM.update({task: OPEN_SYSTEM for task in OPEN_ENDED})
 METRIC = {
     "coursera": "leval_choice_multi",
     "quality": "leval_choice",
@@ -75,6 +84,7 @@ METRIC = {
     "topic_retrieval_longchat": "leval_exact",
     "codeU": "leval_code",
     "sci_fi": "leval_true_false",
+    **{task: "judge" for task in OPEN_ENDED},
 }
 # (diffusion, scope): how hard what is needed is to find, and how much of the document it takes.
 PLANE = {
@@ -85,6 +95,9 @@ PLANE = {
     "topic_retrieval_longchat": (0.3, 0.1),  # each topic is announced by a fixed phrase
     "codeU": (0.7, 0.6),  # follow calls through renamed functions
     "sci_fi": (0.5, 0.3),  # the story's facts, against what the model knows
+    # Open-ended: summaries need the whole document; questions one or a few of its passages.
+    **{task: (0.3, 0.9) for task in OPEN_ENDED if task.endswith("_summ")},
+    **{task: (0.4, 0.3) for task in OPEN_ENDED if not task.endswith("_summ")},
 }
 
 
@@ -113,9 +126,18 @@ class LEval(Benchmark):
         group = "Generation" if self.subset in OPEN_ENDED else "Exam"
         return self.hub_file(f"LEval/{group}/{self.subset}.jsonl")
 
+    departures: ClassVar[tuple[str, ...]] = (
+        "Open-ended tasks: L-Eval's GPT-4 judge compares each answer with turbo-16k-0613's answer to the same "
+        "instruction (pair-v2, both orders) and reports a win rate; those baseline answers are not in the "
+        "records, so longscope's judge grades each answer alone against the human reference answer, on one "
+        "item in quarter steps (judging/prompts.py REFERENCE, written after L-Eval's judge instructions).",
+    )
+
+    @property
+    def needs_judge(self) -> bool:
+        return self.subset in OPEN_ENDED
+
     def validate(self, data: dict) -> str | None:
-        if self.subset in OPEN_ENDED:
-            return OPEN_ENDED_REASON
         if not data["instructions"]:
             return "no instructions"
         if len(data["instructions"]) != len(data["outputs"]):
@@ -143,6 +165,8 @@ class LEval(Benchmark):
     def to_sample(self, record: Record, index: int, backend: Backend) -> Sample:
         task = record.subset or self.subset
         data = record.data
+        if task in OPEN_ENDED:
+            return self._open_sample(record, index, task)
         turns = tuple(
             Turn(question=instruction, answers=(_gold(task, output),))
             for instruction, output in zip(data["instructions"], data["outputs"], strict=True)
@@ -164,6 +188,35 @@ class LEval(Benchmark):
                 "scope": scope,
             },
         )
+
+    def _open_sample(self, record: Record, index: int, task: str) -> Sample:
+        """An open-ended document: one turn per instruction, each graded by the judge against its reference."""
+        data = record.data
+        diffusion, scope = PLANE[task]
+        return Sample(
+            id=self.record_id(record, index),
+            task=self.label(),
+            context=data["input"],
+            turns=tuple(_open_turn(i, o) for i, o in zip(data["instructions"], data["outputs"], strict=True)),
+            template=TEMPLATE[task],
+            max_new_tokens=MAX_NEW_TOKENS,
+            system=SYSTEM[task],
+            metadata={
+                "subset": task,
+                "metric": "judge",
+                "judge_prompt": "reference",
+                "source": str(data.get("source") or ""),
+                "diffusion": diffusion,
+                "scope": scope,
+            },
+        )
+
+
+
+def _open_turn(instruction: str, output: str) -> Turn:
+    """An open-ended instruction as L-Eval asks it, with the suggested length (the gold's words) after it."""
+    question = f"{instruction} The suggested output length is around {len(output.split())} words."
+    return Turn(question=question, answers=(output,))
 
 
 def _gold(task: str, output: str) -> str:

@@ -1,0 +1,1 @@
+"""The judge: a backend that grades open-ended outputs against checklists, cached and counted apart."""

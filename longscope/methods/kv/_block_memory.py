@@ -1,0 +1,241 @@
+"""What LongHeads and InfLLM share: the context's KV cut into blocks after a few sink tokens, a summary of each
+block captured during the prefill, and attention that loads, per step, only the sinks, the blocks a selection
+rule picks and the local tokens, counting the bytes it read."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from transformers import AttentionInterface
+
+from longscope.core import Backend, Sample, UsageError
+from longscope.methods.base import ContextState, KVMethod, cache_bytes, layer_lengths
+from longscope.methods.kv._attention_switch import attention_function
+
+ATTENTION_NAME = "longscope_block_memory"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the blocks of one context lie: ``sinks`` tokens first, then ``count`` blocks of ``size``; the
+    context's tail after the last whole block is always attended, as the tokens after the context are."""
+
+    sinks: int
+    size: int
+    count: int
+
+    def span(self, block: int) -> tuple[int, int]:
+        start = self.sinks + block * self.size
+        return start, start + self.size
+
+
+@dataclass
+class _Run:
+    method: BlockMemory
+    state: ContextState
+    capturing: bool
+    loaded_bytes: float = 0.0  # KV bytes read by decode steps, summed over layers and steps
+    steps: int = 0
+    masked_last: dict[int, int] = field(
+        default_factory=dict
+    )  # per layer: context entries left out, last step
+
+
+_ACTIVE: contextvars.ContextVar[_Run | None] = contextvars.ContextVar("longscope_block_memory", default=None)
+
+
+@dataclass(frozen=True)
+class BlockMemory(KVMethod):
+    """A method that keeps the whole context's KV and attends, at each step after the prefill, to the sinks,
+    the local tokens and the blocks its rule selects. Subclasses give the rule: ``summarise`` (what the prefill
+    keeps per block), and ``relevance`` (a score per selector head and block for the current queries: one row per query head when
+    each head selects its own blocks, one row when the layer shares a selection).
+
+    With neither a ratio nor a budget, ``top`` blocks are selected per step (the papers' setting). Ratio and
+    budget count context entries attended per step instead: ``kept(n)`` entries are the sinks, the local
+    tokens and as many whole blocks as fit, rounded up; ratio 0 selects every block, which is full attention.
+    """
+
+    sinks: int = 64
+    block: int = 128
+    local: int = 256
+    top: int = 16  # blocks selected per step when neither a ratio nor a budget is given
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name, least in (("sinks", 0), ("block", 1), ("local", 0), ("top", 0)):
+            if getattr(self, name) < least:
+                raise UsageError(
+                    f"method {self.name}: {name} must be at least {least} (got {getattr(self, name)})"
+                )
+
+    # -- sizes -----------------------------------------------------------------------------------------
+
+    def layout(self, context_tokens: int) -> Layout:
+        return Layout(self.sinks, self.block, max(0, (context_tokens - self.sinks) // self.block))
+
+    def blocks_kept(self, context_tokens: int) -> int:
+        layout = self.layout(context_tokens)
+        if self.ratio is None and self.budget is None:
+            return min(layout.count, self.top)
+        if self.kept(context_tokens) >= context_tokens:
+            return layout.count
+        spare = self.kept(context_tokens) - self.sinks - self.local
+        return min(layout.count, max(0, math.ceil(spare / self.block)))
+
+    def check_sample(self, sample: Sample, backend: Backend) -> None:
+        tokens = len(backend.encode(sample.context))
+        self.check_context(tokens, sample.id)
+        if self.sinks + self.block + self.local > tokens:
+            raise UsageError(
+                f"method {self.label()}: {self.sinks} sinks + a block of {self.block} + {self.local} local tokens "
+                f"do not fit the context of {sample.id} ({tokens} tokens), so no block could be selected; give "
+                "a smaller block, sinks or local window, or a longer length"
+            )
+
+    # -- the rule (subclasses) ---------------------------------------------------------------------------
+
+    def summarise(self, query: torch.Tensor, key: torch.Tensor, layout: Layout, scaling: float) -> Any:
+        raise NotImplementedError
+
+    def relevance(self, summary: Any, query: torch.Tensor, scaling: float) -> torch.Tensor:
+        """(selector heads, blocks) scores of the blocks for the current queries (1, H, q, D)."""
+        raise NotImplementedError
+
+    # -- hooks -----------------------------------------------------------------------------------------
+
+    def new_cache(self, model: Any) -> Any:
+        from transformers import DynamicCache
+
+        return DynamicCache()
+
+    @torch.no_grad()
+    def prefill(self, model: Any, input_ids: Any, cache: Any) -> ContextState:
+        context = int(input_ids.shape[1])
+        self.check_context(context, "this request")
+        state = ContextState(cache=cache, context_tokens=context, extra={"summaries": {}})
+        with attention_function(model, ATTENTION_NAME, _ACTIVE, _Run(self, state, capturing=True)):
+            model.model(input_ids=input_ids, past_key_values=cache, use_cache=True)
+        state.layer_lengths = layer_lengths(cache)
+        return state
+
+    @contextlib.contextmanager
+    def attending(self, model: Any, state: ContextState) -> Iterator[None]:
+        run = _Run(self, state, capturing=False)
+        try:
+            with attention_function(model, ATTENTION_NAME, _ACTIVE, run):
+                yield
+        finally:
+            state.extra["masked_last"] = sum(run.masked_last.values())
+            state.extra["loaded_per_step"] = run.loaded_bytes / run.steps if run.steps else None
+
+    def masked_entries(self, state: ContextState) -> int:
+        return int(state.extra.get("masked_last", 0))
+
+    def held_bytes(self, state: ContextState) -> int:
+        """Every KV entry stays (the blocks are only left out of attention) plus the block summaries."""
+        summaries = state.extra.get("summaries", {}).values()
+        extra = sum(t.numel() * t.element_size() for s in summaries for t in _tensors(s))
+        return cache_bytes(state.cache) + extra
+
+    def measurements(self, state: ContextState) -> dict[str, Any]:
+        loaded = state.extra.get("loaded_per_step")
+        return {} if loaded is None else {"kv_bytes_loaded": int(loaded)}
+
+    # -- attention -------------------------------------------------------------------------------------
+
+    def select(
+        self, summary: Any, query: torch.Tensor, context: int, usable: int, scaling: float
+    ) -> torch.Tensor:
+        """(selector heads, kept) indices of the usable blocks (those wholly before the local tokens) kept, in
+        order; the selector heads are the query heads, or one for the whole layer."""
+        keep = min(self.blocks_kept(context), usable)
+        scores = self.relevance(summary, query, scaling)[:, :usable]
+        if keep >= usable:
+            return torch.arange(usable, device=query.device).expand(scores.shape[0], -1)
+        return scores.topk(keep, dim=-1).indices.sort(-1).values
+
+
+def _tensors(summary: Any) -> list[torch.Tensor]:
+    if isinstance(summary, torch.Tensor):
+        return [summary]
+    return [t for t in summary if isinstance(t, torch.Tensor)]
+
+
+def _block_memory_attention(
+    module: Any,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: Any,
+    *_: Any,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    run = _ACTIVE.get()
+    if run is None:
+        raise RuntimeError("block memory attention is switched on outside its method")
+    if query.shape[0] != 1:
+        raise ValueError("block memory methods run one context at a time (batch size 1)")
+    method, state = run.method, run.state
+    layer = int(module.layer_idx)
+    scaling = float(kwargs.get("scaling") or query.shape[-1] ** -0.5)
+    steps, total = query.shape[2], key.shape[2]
+    context = state.context_tokens
+    layout = method.layout(context)
+    if run.capturing:
+        state.extra["summaries"][layer] = method.summarise(query, key, layout, scaling)
+        output = F.scaled_dot_product_attention(
+            query, key, value, is_causal=True, scale=scaling, enable_gqa=True
+        )
+        return output.transpose(1, 2).contiguous(), None
+
+    heads, kv_heads, dim = query.shape[1], key.shape[1], query.shape[-1]
+    groups = heads // kv_heads
+    local_start = max(0, total - steps - method.local)
+    # Blocks wholly before the local tokens may be selected; a block the local span cuts into is attended whole.
+    usable = min(layout.count, max(0, (local_start - layout.sinks) // layout.size))
+    chosen = method.select(state.extra["summaries"][layer], query, context, usable, scaling)  # (S, kept)
+    offsets = torch.arange(layout.size, device=query.device)
+    block_columns = (layout.sinks + chosen[..., None] * layout.size + offsets).flatten(1)
+    tail_start = layout.sinks + usable * layout.size
+    fixed = torch.cat([torch.arange(min(layout.sinks, total)), torch.arange(tail_start, total)]).to(
+        query.device
+    )
+    columns = torch.cat([fixed.expand(chosen.shape[0], -1), block_columns], dim=-1).sort(-1).values  # (S, m)
+    at = torch.arange(total - steps, total, device=query.device)
+    allowed = columns[:, None, :] <= at[None, :, None]  # (S, q, m)
+
+    if chosen.shape[0] == heads:  # each query head its own blocks
+        keys = key[0].repeat_interleave(groups, 0).gather(1, columns[..., None].expand(-1, -1, dim))
+        values = value[0].repeat_interleave(groups, 0).gather(1, columns[..., None].expand(-1, -1, dim))
+        output = F.scaled_dot_product_attention(query[0], keys, values, attn_mask=allowed, scale=scaling)[
+            None
+        ]
+        # An entry is left out for a KV head when none of its query heads selected it.
+        used = torch.zeros(kv_heads, total, dtype=torch.bool, device=query.device)
+        used.scatter_(1, columns.reshape(kv_heads, -1), True)
+        loaded = int(used.sum())
+    else:  # one selection shared by the layer's heads
+        keys, values = key[:, :, columns[0]], value[:, :, columns[0]]
+        rows = query.reshape(1, kv_heads, groups * steps, dim)
+        mask = allowed[0].repeat(groups, 1)
+        output = F.scaled_dot_product_attention(rows, keys, values, attn_mask=mask, scale=scaling)
+        output = output.reshape(1, heads, steps, dim)
+        used = torch.zeros(kv_heads, total, dtype=torch.bool, device=query.device)
+        used[:, columns[0]] = True
+        loaded = int(used.sum())
+    run.masked_last[layer] = int((~used[:, :context]).sum())
+    if steps == 1:
+        run.steps += 1 if layer == 0 else 0
+        run.loaded_bytes += loaded * dim * (key.element_size() + value.element_size())
+    return output.transpose(1, 2).contiguous(), None
+
+
+AttentionInterface.register(ATTENTION_NAME, _block_memory_attention)

@@ -1,0 +1,312 @@
+"""HELMET from its published file formats: prompts, caps and metrics per dataset, demonstrations drawn as HELMET
+draws them, NDCG@10 and the citation metrics on hand-worked cases, per-category averages, refusals."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import run_cli, shared_tiny_backend
+
+from longscope.analysis.benchmarks import BenchmarkReport
+from longscope.analysis.scores import ScoreCell
+from longscope.core import UsageError
+from longscope.scoring import score, score_with_details
+from longscope.scoring.citations import citation_scores
+from longscope.scoring.ranking import ndcg_at, parse_rankings
+from longscope.tasks import make_task
+from longscope.tasks.benchmarks.helmet import Helmet, shuffled, text_seed
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "helmet"
+DATA = FIXTURES / "data"
+OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
+def _samples(spec: str, **params):
+    task = make_task(spec).with_data(str(FIXTURES))
+    backend = shared_tiny_backend()
+    task.check(backend, 4096)
+    return [task.build(backend, length, depth, seed) for length, depth, seed in task.work([], [], [])]
+
+
+def _lines(rel: str) -> list[dict]:
+    return [json.loads(line) for line in (DATA / rel).read_text().splitlines() if line.endswith("}")]
+
+
+# --- prompts, caps, metrics ---------------------------------------------------------------------------
+
+
+def test_json_kv_in_helmets_completion_prompt_with_its_demonstrations():
+    sample = _samples("helmet:json_kv")[0]
+    record = _lines("json_kv/test_k1800_dep6.jsonl")[0]
+    text = shared_tiny_backend().render(sample.messages(0), sample.turns[0].answer_prefix, sample.chat)
+    demos = "".join(f"Key: {k}\nCorresponding value: {v}\n\n" for k, v in record["demos"])
+    assert text.endswith(
+        f"{record['context']}\n\nExtract the value corresponding to the specified key in the JSON object below."
+        f"\n\n{demos}Key: {record['question']}\nCorresponding value:"
+    )
+    assert (sample.chat, sample.max_new_tokens, sample.metadata["metric"]) == (
+        False,
+        100,
+        "helmet_substring_em",
+    )
+    # eval.py puts "Corresponding value:" back in front of a completion; the parsed value then matches
+    assert score_with_details("helmet_substring_em", f" {record['answer']}\nKey: x", [record["answer"]],
+                              sample.metadata)[0] == 1.0  # fmt: skip
+    assert score("helmet_substring_em", " 9d2f6a3b", [record["answer"]], sample.metadata) == 0.0
+
+
+def test_rag_prompt_demonstrations_are_drawn_as_datasets_shuffles_them():
+    import datasets
+
+    sample = _samples("helmet:kilt_nq")[0]
+    record = _lines("kilt/nq-dev-multikilt_1000_k1000_dep6.jsonl")[0]
+    demo_rows = _lines("kilt/nq-train-multikilt_1000_k3_dep6.jsonl")
+    # HELMET's own draw: Dataset.shuffle(seed=sha256(id) % 2**31), duplicates of the question key dropped
+    order = datasets.Dataset.from_list(demo_rows).shuffle(seed=text_seed(record["id"]))["id"]
+    assert [demo_rows[i]["id"] for i in shuffled(len(demo_rows), text_seed(record["id"]))] == order
+    drawn, seen = [], set()
+    for row in (r for i in order for r in demo_rows if r["id"] == i):
+        if row["id"] not in seen:
+            seen.add(row["id"])
+            drawn.append(row)
+    demos = "".join(
+        f"Document (Title: {d['ctxs'][0]['title']}): {d['ctxs'][0]['text']}\n\nQuestion: {d['question']}\n"
+        f"Answer: {d['answers'][0]}\n\n"
+        for d in drawn[:2]
+    )
+    passages = "\n\n".join(f"Document (Title: {c['title']}): {c['text']}" for c in record["ctxs"])
+    assert sample.messages(0)[0]["content"] == (
+        "Use the given documents to write a concise and short answer to the question. Write your answer in the "
+        f"following format:\nAnswer: [answer]\n\n{demos}{passages}\n\nQuestion: {record['question']}"
+    )
+    assert sample.turns[0].answer_prefix == "\nAnswer:" and sample.metadata["stop"] == ["\n"]
+    assert (sample.max_new_tokens, sample.chat) == (20, False)
+    assert (
+        score("helmet_substring_em", " The painter Mira Castell.", ["Mira Castell"], sample.metadata) == 1.0
+    )
+
+
+def test_popqa_keeps_only_the_less_popular_entities_and_a_bad_line_is_reported():
+    assert [s.id for s in _samples("helmet:kilt_popqa")] == [
+        "helmet:kilt_popqa/pq-1",
+        "helmet:kilt_popqa/pq-3",
+    ]
+    task = Helmet(subset="kilt_nq", data=str(FIXTURES))
+    [(ref, reason)] = task.rejected()
+    assert ref == "nq-dev-multikilt_1000_k1000_dep6.jsonl:2" and reason.startswith("not valid JSON")
+    assert len(task.records()) == 2
+
+
+def test_rerank_prompt_gold_ranking_and_qrels():
+    sample = _samples("helmet:msmarco_rerank_psg")[0]
+    assert sample.answers == ("7 > 3 > 12 > 5",)
+    assert sample.metadata["qrels"] == {"7": 3, "3": 1, "12": 0, "5": 0}
+    assert sample.context.startswith("[ID: 7] Document: Lighthouse lamps burned all night.\n\n[ID: 3]")
+    user = sample.messages(0)[0]["content"]
+    assert user.startswith("You are provided with a list of documents, each indicated by their ID.")
+    assert user.endswith("\n\nQuery: how long does a lighthouse lamp burn")
+    assert len(re.findall(r"\nRanking: \d", user)) == 2  # two demonstrations with their gold rankings
+    assert score("ndcg_at_10", " [7] > [3] > [12] > [5]", sample.answers, sample.metadata) == 1.0
+
+
+def test_citation_subsets_score_correctness_and_leave_the_citation_metrics_to_a_judge():
+    asqa = _samples("helmet:alce_asqa")[0]
+    user = asqa.messages(0)[0]["content"]
+    assert user.count("Instruction: Answer the question from the search results") == 3  # two demos + the task
+    assert (
+        "Question: When was the Kestrel Point light lit?\n\nDocument [1](Title: Kestrel Point Light):" in user
+    )
+    assert (asqa.chat, asqa.turns[0].answer_prefix, asqa.max_new_tokens) == (True, "", 300)
+    got, details = score_with_details(
+        "alce_str_em", "It was first lit in 1874 [1].", asqa.answers, asqa.metadata
+    )
+    assert got == 0.5 and details["citation_rec"].startswith("needs --judge")
+    qampari = _samples("helmet:alce_qampari")[0]
+    # citations are removed before the answers are compared ("Vallon [1]" is "Vallon"): 2 of 3 groups found
+    got, details = score_with_details(
+        "alce_qampari_rec_top5", "Vallon [1], St Ombre [2][3],\nParis.", qampari.answers, qampari.metadata
+    )
+    assert got == pytest.approx(2 / 3) and details["num_preds"] == 3.0
+    assert details["qampari_prec"] == pytest.approx(2 / 3)
+
+
+def test_infinitebench_subsets_and_the_judged_summary():
+    qa, choice, summary = (
+        _samples(f"helmet:{s}")[0] for s in ("infbench_qa", "infbench_choice", "infbench_sum")
+    )
+    assert qa.messages(0)[0]["content"].startswith(
+        "You are given a story and a question. Answer the question"
+    )
+    assert (qa.max_new_tokens, qa.chat) == (10, True)
+    assert choice.answers == ("B", "B. the lighthouse")
+    assert (
+        "Options:\nA. a farm\nB. the lighthouse\nC. a ship\nD. the town" in choice.messages(0)[0]["content"]
+    )
+    assert score("helmet_choice_em", "Answer: B", choice.answers, choice.metadata) == 1.0
+    assert score("helmet_choice_em", "I think b. The lighthouse", choice.answers, choice.metadata) == 1.0
+    assert score("helmet_choice_em", "C", choice.answers, choice.metadata) == 0.0
+    assert summary.metadata["judge_prompt"] == "reference" and summary.max_new_tokens == 1200
+    assert make_task("helmet:infbench_sum").needs_judge and not make_task("helmet:infbench_qa").needs_judge
+    assert make_task("helmet:infbench_sum").metric == "judge"
+    # helmet alone reads what a rule scores; the judged summary runs when named
+    assert "infbench_sum" not in make_task("helmet").read_subsets() and not make_task("helmet").needs_judge
+
+
+def test_many_shot_icl_balances_labels_and_hides_their_names_behind_numbers():
+    samples = _samples("helmet:icl_trec_coarse(size=4k)")
+    assert len(samples) == 3 and samples[0].metadata["shots"] == 200
+    sample = samples[0]  # "What does CPR stand for ?", coarse label 0 (abbreviation)
+    assert sample.messages(0)[0]["content"].startswith(
+        'Use the provided mapping from the text to label to assign a label to the text. Only output "label: '
+        '{label}" and nothing else. \n\n'
+    )
+    assert sample.messages(0)[0]["content"].endswith("\n\nWhat does CPR stand for ?")
+    demos = [block.split("\nlabel: ") for block in sample.context.split("\n\n")]
+    assert len(demos) == 200
+    train = {r["text"]: r["coarse_label"] for r in _lines("icl/trec_coarse/train.jsonl")}
+    shown = {}
+    for text, label in demos:
+        assert shown.setdefault(train[text], label) == label  # one number per class, the same everywhere
+    assert sorted(shown.values()) == [str(n) for n in range(6)]  # a permutation of 0-5
+    assert sample.answers == (shown[0],)  # the number the abbreviation class shows
+    # balanced: 34 rounds of one text per class, each round shuffled, cut at 200 (33 full rounds and 2 more)
+    for start in range(0, 198, 6):
+        assert len({train[text] for text, _ in demos[start : start + 6]}) == 6
+    assert (sample.chat, sample.max_new_tokens, sample.metadata["stop"]) == (False, 20, ["\n"])
+    # the reply is read after "label:" only (put back in front of a completion)
+    assert score("helmet_icl_em", f" {shown[0]}\nmore", sample.answers, sample.metadata) == 1.0
+    assert score("helmet_icl_em", f"The label is {shown[0]}", sample.answers, sample.metadata) == 0.0
+    [(ref, reason)] = Helmet(subset="icl_trec_coarse", size="4k", data=str(FIXTURES)).rejected()
+    assert (ref, reason) == ("test.jsonl:4", "field 'coarse_label' should be a label number below 6")
+
+
+# --- NDCG@10 and the citation metrics, hand-worked --------------------------------------------------------
+
+
+def test_ndcg_at_10_by_hand():
+    relevance = {"7": 3, "3": 1, "12": 0, "5": 0}
+    # ranking 3, 7, 12: DCG = 1/log2(2) + 3/log2(3) = 2.8928; ideal 3/log2(2) + 1/log2(3) = 3.6309
+    assert ndcg_at(10, parse_rankings("Ranking: [3] > [7] > [12]"), relevance) == pytest.approx(
+        (1 + 3 / math.log2(3)) / (3 + 1 / math.log2(3))
+    )
+    assert ndcg_at(10, parse_rankings("ID7 > ID7 > ID3"), relevance) == 1.0  # a repeat keeps its first place
+    assert ndcg_at(10, parse_rankings("none of them"), relevance) == 0.0
+    assert parse_rankings("ID: 5, then 2 > 4 > 1") == {"2": 3, "4": 2, "1": 1}  # the longest chain wins
+    # only ten places count: the one relevant document ranked eleventh scores nothing
+    eleven = " > ".join(str(i) for i in range(1, 12))
+    assert ndcg_at(10, parse_rankings(eleven), {"11": 2}) == 0.0
+    assert ndcg_at(10, parse_rankings(eleven), {"10": 2}) == pytest.approx(1 / math.log2(11))
+
+
+DOCS = [
+    {"title": "Kestrel Point Light", "text": "First lit in 1874."},
+    {"title": "Ada Fenwick", "text": "Kept the light."},
+    {"title": "Port Sable", "text": "Has a stone pier."},
+]
+NEEDS = {"first lit": "Kestrel Point Light", "Ada Fenwick kept": "Ada Fenwick", "stone pier": "Port Sable"}
+
+
+def oracle(passage: str, claim: str) -> bool:
+    """Entailed when the passage holds the one document the claim's fact comes from."""
+    return any(key in claim and f"Title: {title}\n" in passage for key, title in NEEDS.items())
+
+
+def test_citation_recall_and_precision_by_hand():
+    output = (
+        "The light was first lit in 1874 [1]. Ada Fenwick kept it for years [1][2]. There is a stone pier "
+        "nearby [3][2]. It was automated in 1961."
+    )
+    # claims 1-3 are supported by what they cite, the 4th cites nothing: recall 3/4. Citations: [1] needed;
+    # of [1][2], [1] neither supports alone nor is needed; of [3][2], [2] likewise: 3 of 5 needed.
+    assert citation_scores(output, DOCS, oracle) == (0.75, 0.6)
+    # an unsupported claim with two citations puts both in the denominator only; one citing a missing
+    # document counts 0 and adds no citation
+    assert citation_scores("Ada Fenwick kept it well [1][3]. The stone pier stands [9].", DOCS, oracle) == (
+        0.0,
+        0.0,
+    )
+    # QAMPARI: each comma-separated answer is a claim prefixed with the question
+    seen: list[str] = []
+
+    def recording(passage: str, claim: str) -> bool:
+        seen.append(claim)
+        return "[" not in claim
+
+    assert citation_scores(
+        "Vallon [1], Merle [2].", DOCS, recording, question="Which towns?", qampari=True
+    ) == (
+        1.0,
+        1.0,
+    )
+    assert seen == ["Which towns? Vallon", "Which towns? Merle"]
+    assert citation_scores("", DOCS, oracle) is None
+
+
+# --- categories, refusals, a run --------------------------------------------------------------------------
+
+
+def test_per_category_averages_as_helmet_collects_them():
+    cells = {
+        "json_kv": ScoreCell(scores=[100.0, 0.0]),
+        "ruler_niah_mv": ScoreCell(scores=[50.0]),
+        "kilt_nq": ScoreCell(scores=[30.0, 40.0]),
+        "kilt_popqa": ScoreCell(scores=[80.0]),
+    }
+    report = BenchmarkReport("helmet", {}, {"dataset": cells})
+    assert report.published_scores() == {
+        "json_kv": 50.0,
+        "kilt_nq": 35.0,
+        "kilt_popqa": 80.0,
+        "ruler_niah_mv": 50.0,
+    }
+    categories = report.category_scores()
+    # Recall = mean(50, 50); RAG = mean(35, 80); the overall score is the mean of the scored categories
+    assert categories["Recall"] == 50.0 and categories["RAG"] == 57.5 and categories["Cite"] is None
+    assert categories["average"] == 53.8  # (50 + 57.5) / 2 = 53.75, printed with one decimal
+    assert BenchmarkReport("longbench", {}, {"dataset": cells}).category_scores() is None
+
+
+def test_bad_input_is_one_usage_error(tmp_path):
+    backend = shared_tiny_backend()
+    with pytest.raises(UsageError, match="helmet reads local files: download data.tar.gz"):
+        Helmet(subset="json_kv").check(backend, 4096)
+    with pytest.raises(UsageError, match="helmet: size must be one of 4k, 8k, 16k, 32k, 64k, 128k"):
+        make_task("helmet(size=100k)")
+    with pytest.raises(UsageError, match="holds none of the files helmet:json_kv"):
+        Helmet(subset="json_kv", size="8k", data=str(FIXTURES)).check(backend, 4096)
+    lone = tmp_path / "nq.jsonl"
+    lone.write_text((DATA / "kilt/nq-dev-multikilt_1000_k1000_dep6.jsonl").read_text())
+    with pytest.raises(
+        UsageError, match=r"needs kilt/nq-train-multikilt_1000_k3_dep6.jsonl beside .*pass shots=0"
+    ):
+        Helmet(subset="kilt_nq", data=str(lone)).check(backend, 4096)
+    assert len(Helmet(subset="kilt_nq", data=str(lone), shots=0).records()) == 2
+    with pytest.raises(UsageError, match="needs HELMET's prompts/asqa_revised.json"):
+        asqa = tmp_path / "asqa.json"
+        asqa.write_text((DATA / "alce/asqa_eval_gtr_top2000.json").read_text())
+        Helmet(subset="alce_asqa", data=str(asqa)).check(backend, 4096)
+
+
+@pytest.mark.slow  # the real command line with a model load
+def test_a_run_shows_helmets_categories_and_skips_the_judged_summary_without_a_judge(
+    tmp_path, tiny_model_dir
+):
+    out = tmp_path / "run"
+    done = run_cli("run", "--model", f"hf:{tiny_model_dir}", "--tasks",
+                   "helmet:json_kv(max_new_tokens=4),helmet:kilt_popqa(max_new_tokens=4),"
+                   "helmet:infbench_sum(max_new_tokens=4)",
+                   "--data", str(FIXTURES), "--out", str(out), "--no-progress", env=OFFLINE)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(out / "run.db") as db:
+        rows = db.execute("SELECT task, status, error FROM results").fetchall()
+    assert sorted(r[1] for r in rows) == ["ok"] * 4 + ["skipped"]
+    assert [r[2] for r in rows if r[1] == "skipped"][0].startswith("graded by a judge")
+    summary = json.loads((out / "summary.json").read_text())
+    [helmet] = [b for b in summary["benchmarks"] if b["name"] == "helmet"]
+    assert set(helmet["categories"]) >= {"Recall", "RAG", "average"} and helmet["categories"]["Cite"] is None
+    assert "Per category, as helmet averages them" in (out / "report.html").read_text()
