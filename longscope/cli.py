@@ -268,6 +268,19 @@ def _print_long_output(run_dir: Path) -> None:
     for line in summary_lines(analysis) if analysis is not None else []:
         out.print(escape(line), highlight=False)
 
+
+def _print_judges_compared_and_score_by(run_dir: Path) -> None:
+    """Two judges compared where the run was regraded, and score by the difficulty keys its samples carry."""
+    from longscope.analysis.breakdown import report_breakdowns
+    from longscope.report.judging import judging
+    from longscope.report.load import load_run
+
+    data = load_run(run_dir)
+    found = judging(data)
+    terminal.print_judge_comparisons(out, [c.sentence() for c in found.comparisons] if found else [])
+    terminal.print_score_by(out, report_breakdowns(data.results, data.metadata), run_dir)
+
+
 @app.command()
 def show(
     run_dir: Path = typer.Argument(..., help="a run directory"),
@@ -290,6 +303,8 @@ def show(
     else:
         terminal.print_summary(out, summarise(results, threshold), run_dir, threshold)
         _print_long_output(run_dir)
+        _print_judging(run_dir)
+        _print_judges_compared_and_score_by(run_dir)
     if state == "running":
         out.print("[yellow]This run did not finish: the table shows the samples done so far.[/]")
 

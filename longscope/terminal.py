@@ -135,3 +135,17 @@ def print_breakdown(out: Console, table_data: Breakdown, run_dir: Path) -> None:
     out.print(table)
     for index, note in enumerate(notes):
         out.print(f"{_mark(index)} no CI: {escape(note)}", highlight=False)
+
+
+def print_score_by(out: Console, breakdowns: list[Breakdown], run_dir: Path) -> None:
+    """The "score by" tables of the harder reading families (overlap, level, rounds, operations) a run carries;
+    nothing when it carries none."""
+    for table_data in breakdowns:
+        if table_data.cells:
+            print_breakdown(out, table_data, run_dir)
+
+
+def print_judge_comparisons(out: Console, sentences: list[str]) -> None:
+    """Each regrading judge against the run's first judge on the same outputs."""
+    for sentence in sentences:
+        out.print(f"Judges compared: {escape(sentence)}", highlight=False)

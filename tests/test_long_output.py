@@ -268,7 +268,7 @@ def solve_schedule(context: str) -> str:
 def solve_diary(context: str) -> str:
     periods: dict[int, set[str]] = {}
     last = 10
-    for text in re.findall(r"Instruction: (.*?\.)(?= |$)", context):
+    for text in re.findall(r"Instruction: (.*?\.)(?=\s|$)", context):
         if m := re.match(r"Mention the (.+) in the entry for Day (\d+), and", text):
             periods.setdefault(int(m[2]), set()).add(m[1])
         elif m := re.match(r"Mention the (.+) in every entry from Day (\d+) to Day (\d+)", text):
@@ -320,9 +320,9 @@ def test_procedural_budget_sizes_the_instance():
     small = make_task("procedural(kind=procedure,budget=512)").build(backend(), 3072, None, 1)
     large = make_task("procedural(kind=procedure,budget=1024)").build(backend(), 4096, None, 1)
     assert large.metadata["steps"] >= 2 * small.metadata["steps"] - 1
-    # The expected output fits the budget in the model's tokenizer, and the first steps are the same.
-    assert backend().count_tokens(large.answers[0]) <= 1024
-    assert large.answers[0].startswith(small.answers[0])
+    # The expected output fills about three quarters of the budget in the model's tokenizer.
+    assert 0.6 * 1024 <= backend().count_tokens(large.answers[0]) <= 1024
+    assert 0.6 * 512 <= backend().count_tokens(small.answers[0]) <= 512
 
 
 def test_budget_above_the_model_window_is_refused_up_front():

@@ -24,7 +24,10 @@ def regrade(run_dir: Path, judge_uri: str, *, judge_backend: Backend | None = No
     """Grade every judged output of ``run_dir`` with the judge ``judge_uri``. Each new row is keyed by the old
     row's key and the judge, and labelled ``METHOD@judge:NAME``, so the summary shows it as its own series and
     a second regrade by the same judge replaces only its own rows. Bad input fails before any row is written."""
-    store = RunStore.open(run_dir, create=False)
+    # Opening to read gives the one clear line for a folder that is not a run (it is read-only, so the rows are
+    # written through a second, writable opening that would otherwise create the folder).
+    RunStore.open(run_dir, create=False).close()
+    store = RunStore.open(run_dir, create=True)
     try:
         rows = store.results()
         originals = [r for r in rows if r.judge and not is_regrade(r) and r.prediction]

@@ -21,6 +21,8 @@ from longscope.analysis.plane import difficulty_plane
 from longscope.analysis.scores import ScoreTable
 from longscope.cache import atomic_write_text
 from longscope.core import Result
+from longscope.report import breakdowns as score_breakdowns
+from longscope.report import judging as judge_section
 from longscope.report import long_output
 from longscope.report.load import RunData
 from longscope.report.page import (
@@ -242,6 +244,8 @@ def summary_dict(data: RunData, analyses: Analyses) -> dict[str, Any]:
         ],
         "cost_model": None,
         "long_output": long_output.summary(data, table.level),
+        "judging": judge_section.summary(data),  # null: nothing in the run was judged
+        "score_by": score_breakdowns.summary(data, table.level),  # empty: no sample carries a difficulty key
     }
     check = analyses.cost.overlay
     if check is not None:

@@ -18,8 +18,10 @@ from longscope.analysis.plane import difficulty_plane
 from longscope.analysis.scores import OverallCell, ScoreCell, ScoreTable, methods_of, score_table
 from longscope.config import RunConfig
 from longscope.config import rerun_command as rerun_command_of
+from longscope.report import breakdowns as score_breakdowns
 from longscope.report import costs, figures, long_output
 from longscope.report import format as fmt
+from longscope.report import judging as judge_section
 from longscope.report.load import RunData
 from longscope.report.templates import environment
 
@@ -437,6 +439,8 @@ def render_report(data: RunData, analyses: Analyses) -> str:
     context["predictions"], context["predictions_note"] = _predictions(data)
     context["benchmarks"] = _benchmark_section(data)
     context["long_output"] = long_output.section(data, table.level)
+    context["judging"] = judge_section.section(data)
+    context["breakdowns"] = score_breakdowns.section(data, table.level)
     if has_rows:
         all_lengths = sorted({n for t in analyses.tables.values() for n in t.lengths})
         method_legend = fmt.Legend(table.level)

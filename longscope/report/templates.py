@@ -112,6 +112,8 @@ REPORT = """{% extends "base" %}{% from "figure" import figure %}{% from "number
 {% if frontier %}<a href="#frontier">cost frontier</a>{% endif %}
 {% if benchmarks %}<a href="#benchmarks">benchmarks</a>{% endif %}
 {% if long_output %}<a href="#long-output">long outputs</a>{% endif %}
+{% if breakdowns %}<a href="#score-by">score by difficulty</a>{% endif %}
+{% if judging %}<a href="#judging">judging</a>{% endif %}
 <a href="#cost">cost model</a><a href="#predictions">predictions</a><a href="#exports">exports</a>
 </nav>
 {% if in_progress %}
@@ -344,6 +346,24 @@ method counted; words are whitespace words (characters for CJK text).</p>
 </section>
 {% endif %}
 
+{% if breakdowns %}
+<section id="score-by">
+<h2>Score by difficulty</h2>
+<p class="small muted">Each task's score (0-100) split by the setting its samples were built at; a task appears
+under each key its samples carry.</p>
+{% for table in breakdowns %}
+<h3>Score by {{ table.key }}</h3>
+{% if table.meaning %}<p class="small muted">{{ table.key }}: {{ table.meaning }}.</p>{% endif %}
+<div class="scroll"><table>
+<thead><tr><th>task</th>{% for h in table.headers %}<th class="num">{{ h }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in table.rows %}<tr><td>{{ row.task }}</td>
+{% for cell in row.cells %}<td class="num">{% if cell %}{{ cell_text(cell) }}{% else %}—{% endif %}</td>{% endfor %}</tr>{% endfor %}</tbody>
+</table></div>
+{{ legend_list(table.legend) }}
+{% endfor %}
+</section>
+{% endif %}
+
 <section id="cost">
 <h2>Cost model</h2>
 {% if cost.overlay %}
@@ -365,6 +385,31 @@ method counted; words are whitespace words (characters for CJK text).</p>
 <tbody>{% for row in cost.predictions %}<tr>{% for v in row %}<td class="num">{{ v }}</td>{% endfor %}</tr>{% endfor %}</tbody>
 </table></div>
 <p class="small muted">{{ cost.assumptions }}</p>
+{% endif %}
+{% if judging %}
+<h3 id="judging">Judging, counted apart from the evaluated model</h3>
+<div class="scroll"><table>
+<thead><tr><th>who</th><th>role</th><th class="num">graded</th><th class="num">failed judgements</th><th class="num">calls</th>
+<th class="num">input tokens</th><th class="num">output tokens</th><th class="num">time</th><th class="num">cost</th></tr></thead>
+<tbody>{% for row in judging.rows %}<tr><td>{{ row.who }}</td><td>{{ row.role }}</td><td class="num">{{ row.graded }}</td>
+<td class="num">{% if row.failed and row.failed != "0" %}<span class="bad">{{ row.failed }}</span>{% else %}{{ row.failed }}{% endif %}</td>
+<td class="num">{{ row.calls }}</td><td class="num">{{ row.input_tokens }}</td><td class="num">{{ row.output_tokens }}</td>
+<td class="num">{{ row.seconds }}</td><td class="num">{{ row.cost }}</td></tr>{% endfor %}</tbody>
+</table></div>
+<p class="small muted">A judgement answered from the judge's cache makes no call; cost is given where the judge URI
+names its prices (price_in=, price_out= per million tokens). A failed judgement keeps the answer and is graded again
+on the next run.{% if judging.unjudged %} {{ judging.unjudged }} judged outputs were skipped: the run had no judge.{% endif %}</p>
+{% if judging.identities %}
+<div class="scroll"><table>
+<thead><tr><th>judge</th><th>URI</th><th class="num">window</th><th>prompt versions</th></tr></thead>
+<tbody>{% for j in judging.identities %}<tr><td>{{ j.identity }}</td><td>{{ j.uri }}</td><td class="num">{{ j.window }}</td>
+<td>{{ j.prompts }}</td></tr>{% endfor %}</tbody>
+</table></div>
+{% endif %}
+{% if judging.comparisons %}
+<h3>Two judges on the same outputs</h3>
+<ul class="paired">{% for c in judging.comparisons %}<li>{% if c.significant %}<strong class="sig">{{ c.sentence }}</strong>{% else %}{{ c.sentence }}{% endif %}</li>{% endfor %}</ul>
+{% endif %}
 {% endif %}
 </section>
 

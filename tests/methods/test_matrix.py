@@ -35,11 +35,20 @@ SPARSE_PREFILL = {
 }  # fmt: skip
 COMPRESSING = [name for name in KV_METHODS if name != "full" and name not in POSITIONAL | SPARSE_PREFILL]
 # How each method is written on the command line when its bare name is not enough.
-SPELLING = {"kvpress": "kvpress:KnormPress", "leaderboard": "leaderboard:knorm"}
+SPELLING = {
+    "kvpress": "kvpress:KnormPress",
+    "leaderboard": "leaderboard:knorm",
+    # Blocks small enough for the matrix's short context to hold several of them.
+    "longheads": "longheads(sinks=8,block=16,local=16)",
+    "infllm": "infllm(sinks=8,block=16,local=16)",
+}
 
 
 def spec(name: str, amount: str = "") -> str:
-    return SPELLING.get(name, name) + amount
+    spelled = SPELLING.get(name, name)
+    if amount.startswith("(") and spelled.endswith(")"):  # more parameters join the spelled ones
+        return spelled[:-1] + "," + amount[1:]
+    return spelled + amount
 
 
 # Methods whose accounting is not "exactly n − kept(n) entries removed or masked per layer and KV head", and why.
@@ -49,6 +58,8 @@ NOT_EXACT = {
     "int8": "quantises: every entry stays, smaller",
     "int4": "quantises: every entry stays, smaller",
     "observed-attention": "kvpress's observed attention may keep a different count per head (eager weights)",
+    "longheads": "selects whole chunks per head; an entry is masked only when no head of its group reads it",
+    "infllm": "loads whole blocks, so the entries attended are rounded up to the block",
 }
 
 

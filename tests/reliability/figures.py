@@ -1,25 +1,15 @@
-"""Figures of the reliability suite, merged section by section into bench/results/reliability.json."""
+"""The reliability bench script (bench/reliability.py), loaded for the tests that share its code and its
+results file (bench/results/reliability.json)."""
 
 from __future__ import annotations
 
-import json
-import platform
-import time
+import importlib.util
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "reliability.json"
+_PATH = Path(__file__).resolve().parents[2] / "bench" / "reliability.py"
+_spec = importlib.util.spec_from_file_location("bench_reliability", _PATH)
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
 
-
-def record(section: str, figures: dict, path: Path = RESULTS) -> None:
-    """Write ``figures`` under ``section``, keeping the other sections' last figures."""
-    try:
-        existing = json.loads(path.read_text())
-    except (OSError, ValueError):
-        existing = {}
-    existing[section] = {
-        **figures,
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "machine": f"{platform.machine()}, shared by other work (figures are counts, not timings)",
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(existing, indent=2, sort_keys=True) + "\n")
+record = bench.record
+crash_and_resume = bench.crash_and_resume

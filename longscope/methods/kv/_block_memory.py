@@ -204,7 +204,7 @@ def _block_memory_attention(
     chosen = method.select(state.extra["summaries"][layer], query, context, usable, scaling)  # (S, kept)
     offsets = torch.arange(layout.size, device=query.device)
     block_columns = (layout.sinks + chosen[..., None] * layout.size + offsets).flatten(1)
-    tail_start = layout.sinks + usable * layout.size
+    tail_start = min(total, layout.sinks + usable * layout.size)
     fixed = torch.cat([torch.arange(min(layout.sinks, total)), torch.arange(tail_start, total)]).to(
         query.device
     )

@@ -4,6 +4,8 @@ whether the picked chunks held the gold evidence."""
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -17,8 +19,43 @@ ORDERS = ("original", "score")
 SEPARATOR = "\n\n"
 
 
+# Sentence token counts per tokenizer, by text: haystacks are cut from a few corpora, so a sample's sentences
+# mostly recur in the next sample and at the next length, and each is tokenised once per process.
+_SENTENCE_COUNTS: dict[str, dict[str, int]] = {}
+_SENTENCES_HELD = 200_000
+# The chunks of the last few (tokenizer, context, size, overlap): ``check_sample`` cuts them up front and
+# ``answer`` reads them again for every turn, so one sample is chunked once.
+_CHUNKS: OrderedDict[tuple[str, str, int, int], list[Chunk]] = OrderedDict()
+_CHUNKS_HELD = 8
+
+
+def sentence_counter(backend: Backend) -> Callable[[list[str]], list[int]]:
+    """``backend.count_tokens_batch`` with a per-tokenizer memo: one batch call for the sentences not yet seen."""
+    memo = _SENTENCE_COUNTS.setdefault(backend.tokenizer_fingerprint(), {})
+
+    def count(sentences: list[str]) -> list[int]:
+        missing = list(dict.fromkeys(s for s in sentences if s not in memo))
+        if len(memo) + len(missing) > _SENTENCES_HELD:
+            memo.clear()
+        if missing:
+            memo.update(zip(missing, backend.count_tokens_batch(missing), strict=True))
+        return [memo[s] for s in sentences]
+
+    return count
+
+
 def chunks_of(backend: Backend, text: str, size: int, overlap: int) -> list[Chunk]:
-    return chunk_context(text, backend.count_tokens_batch, size, overlap)
+    """The context's chunks, cut once per (tokenizer, context, size, overlap) while they are among the last
+    few asked for."""
+    key = (backend.tokenizer_fingerprint(), text, size, overlap)
+    if key in _CHUNKS:
+        _CHUNKS.move_to_end(key)
+        return _CHUNKS[key]
+    chunks = chunk_context(text, sentence_counter(backend), size, overlap)
+    _CHUNKS[key] = chunks
+    while len(_CHUNKS) > _CHUNKS_HELD:
+        _CHUNKS.popitem(last=False)
+    return chunks
 
 
 def needs_context(method: PromptMethod, sample: Sample) -> None:
@@ -112,7 +149,10 @@ class Retrieval(PromptMethod):
     def answer(self, sample: Sample, turn: int, request: GenerationRequest, backend: Backend) -> Generation:
         context = request.context or ""
         chunks = chunks_of(backend, context, self.chunk, self.overlap)
-        picked = self.pick(chunks, sample.turns[turn].question, len(backend.encode(context)))
+        # The context's length matters only to a budget or ratio cap; without one it is not worth a full
+        # tokenisation per turn.
+        context_tokens = 0 if self.removes_nothing else len(backend.encode(context))
+        picked = self.pick(chunks, sample.turns[turn].question, context_tokens)
         sent = SEPARATOR.join(c.text.strip() for c in picked)
         generation = combined([backend.generate(request.with_context(sent) if context else request)])
         return with_recall(generation, evidence_recall(sample, turn, [c.text for c in picked]))

@@ -56,7 +56,9 @@ class RagIterative(Retrieval):
             return combined([backend.generate(request)])
         question = sample.turns[turn].question
         chunks = chunks_of(backend, context, self.chunk, self.overlap)
-        found = self.pick(chunks, question, 0)
+        # A budget or ratio caps each round's picks by the context's length; without one, no tokenisation.
+        context_tokens = 0 if self.removes_nothing else len(backend.encode(context))
+        found = self.pick(chunks, question, context_tokens)
         calls: list[Generation] = []
         for _ in range(self.rounds - 1):
             passages = SEPARATOR.join(c.text.strip() for c in sorted(found, key=lambda c: c.index))
@@ -70,7 +72,7 @@ class RagIterative(Retrieval):
             )
             written = backend.generate(ask)
             calls.append(written)
-            more = self.pick(chunks, written.text.strip(), 0, frozenset(c.index for c in found))
+            more = self.pick(chunks, written.text.strip(), context_tokens, frozenset(c.index for c in found))
             if not written.text.strip() or not more:
                 break  # nothing to search for, or nothing left to find: further rounds would repeat this one
             found += more
