@@ -25,6 +25,7 @@ _ABBREVIATIONS = {
 
 # A candidate boundary: terminal punctuation, optional closing quotes/brackets, then whitespace.
 _BOUNDARY = re.compile(r"[.!?]+[\"')\]]*(?=\s)")
+_SPACE = re.compile(r"\s*")
 
 
 def split_sentences(text: str) -> list[str]:
@@ -43,10 +44,12 @@ def split_sentences(text: str) -> list[str]:
         # "Dr." or "e.g." or a single initial ("J.") is not the end of a sentence.
         if single_period and (stem in _ABBREVIATIONS or (len(stem) == 1 and stem.isalpha())):
             continue
-        rest = text[end:]
-        nxt = rest.lstrip()
+        # The next character after the whitespace, found in place: copying the rest of the text at every
+        # candidate made splitting quadratic in the text's length.
+        after = _SPACE.match(text, end).end()
+        nxt = text[after] if after < len(text) else ""
         # A sentence ends before a capital, a digit, a quote or the end of the text; not before "and so on".
-        if nxt and not (nxt[0].isupper() or nxt[0].isdigit() or nxt[0] in "\"'([" or rest.startswith("\n\n")):
+        if nxt and not (nxt.isupper() or nxt.isdigit() or nxt in "\"'([" or text.startswith("\n\n", end)):
             continue
         units.append(text[start:end])
         start = end
