@@ -75,18 +75,19 @@ def main() -> None:
         bucket = columns[row.method]
         bucket["score"].append(100.0 * row.score)
         bucket["kv_bytes"].append(float(row.kv_bytes or 0))
-        bucket["kv_entries"].append(float(row.kv_entries or 0))
+        if row.kv_entries is not None:  # full does not count entries: no figure rather than a false 0
+            bucket["kv_entries"].append(float(row.kv_entries))
         bucket["output_tokens"].append(float(row.output_tokens or 0))
         bucket["output_words"].append(float(row.output_words or 0))
         bucket["repetition"].append(float(row.repetition or 0))
         bucket["decode_s"].append(float(row.decode_s or 0))
         per_task[row.method][f"{row.task}/s{row.seed}/t{row.turn}"] = round(100.0 * row.score, 2)
 
-    def mean(values: list[float]) -> float:
-        return sum(values) / len(values) if values else float("nan")
+    def mean(values: list[float]) -> float | None:
+        return sum(values) / len(values) if values else None
 
     table = {
-        method: {name: round(mean(values), 3) for name, values in cols.items()} | {"n": len(cols["score"])}
+        method: {name: _round(mean(values)) for name, values in cols.items()} | {"n": len(cols["score"])}
         for method, cols in columns.items()
     }
     full = table.get("full")
@@ -128,6 +129,10 @@ def main() -> None:
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "long_output_kv.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ TASKS = "niah(max_new_tokens=4),niah_multikey(max_new_tokens=4)"
 def command(model: str, out_dir: Path) -> list[str]:
     return [
         sys.executable, "-c", "from longscope.cli import main; main()", "run", "--model", model,
-        "--tasks", TASKS, "--lengths", "384,512", "--samples", "2", "--no-progress", "--measure-plane", "none",
+        "--tasks", TASKS, "--lengths", "384,512", "--samples", "3", "--no-progress", "--measure-plane", "none",
         "--out", str(out_dir),
     ]  # fmt: skip
 
@@ -58,10 +58,13 @@ def crash_and_resume(
     planned = sorted(rows(reference)[0])
 
     rng = random.Random(seed)
-    target = workdir / "crashed"
+    # When a trial's run got to the end before its kill, the next trial starts over in a fresh directory, so
+    # that every kill can land in real work rather than in the resume of a finished run.
+    directories = [workdir / "crashed-0"]
     killed_alive = checks_failed = 0
     rows_before: list[int] = []
     for _ in range(trials):
+        target = directories[-1]
         process = subprocess.Popen(
             command(model, target), env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -73,18 +76,29 @@ def crash_and_resume(
         keys, check = rows(target)
         rows_before.append(len(keys))
         checks_failed += check != "ok"
-    finished = subprocess.run(command(model, target), env=environment, capture_output=True, timeout=900)
-    keys, check = rows(target)
+        if sorted(keys) == planned:
+            directories.append(workdir / f"crashed-{len(directories)}")
+    finished = subprocess.run(
+        command(model, directories[-1]), env=environment, capture_output=True, timeout=900
+    )
+    lost = duplicated = unplanned = 0
+    for directory in directories:
+        keys, check = rows(directory)
+        lost += len(set(planned) - set(keys))
+        duplicated += len(keys) - len(set(keys))
+        unplanned += len(set(keys) - set(planned))
+        checks_failed += check != "ok"
     return {
         "trials": trials,
         "killed_while_running": killed_alive,
         "uninterrupted_run_s": round(full_s, 1),
         "planned_rows": len(planned),
+        "run_directories": len(directories),
         "rows_done_at_each_kill": rows_before,
-        "lost_rows": len(set(planned) - set(keys)),
-        "duplicated_rows": len(keys) - len(set(keys)),
-        "unplanned_rows": len(set(keys) - set(planned)),
-        "integrity_check_failures": checks_failed + (check != "ok"),
+        "lost_rows": lost,
+        "duplicated_rows": duplicated,
+        "unplanned_rows": unplanned,
+        "integrity_check_failures": checks_failed,
         "resume_exit_code": finished.returncode,
     }
 

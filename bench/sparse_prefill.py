@@ -1,6 +1,6 @@
 """Time to first token and score of each sparse prefill against full at 8k on the bundled model, side by side.
 
-Usage: .venv/bin/python bench/sparse_prefill.py [--length 8k] [--samples 3] [--methods full,a-shape,...]
+Usage: .venv/bin/python bench/sparse_prefill.py [--length 8k] [--samples 3] [--methods full,a-shape,...] [--summarise-only]
 Writes bench/results/sparse_prefill.json: per method, the mean prefill time of each context's first question
 (its TTFT: the context's prefill plus the question's), the ratio to full's on the same contexts, the share of
 attention work skipped, the score, and the paired difference from full (analysis/paired.py) with its interval.
@@ -27,6 +27,11 @@ def main() -> None:
     parser.add_argument("--length", default="8k")
     parser.add_argument("--samples", type=int, default=3)
     parser.add_argument("--methods", default=DEFAULT_METHODS)
+    parser.add_argument(
+        "--summarise-only",
+        action="store_true",
+        help="write the JSON from the rows the run directory holds now",
+    )
     args = parser.parse_args()
 
     from longscope.analysis.paired import method_differences
@@ -46,7 +51,8 @@ def main() -> None:
         mode="multi-request",
     )
     started = time.perf_counter()
-    run(config, out, show_progress=True)
+    if not args.summarise_only:
+        run(config, out, show_progress=True)
     wall = time.perf_counter() - started
     store = RunStore.open(out, create=False)
     rows = [row for row in store.results() if row.status == "ok"]
@@ -98,6 +104,7 @@ def main() -> None:
         "methods": table,
         "paired_vs_full": differences,
         "wall_s": round(wall, 1),
+        "complete": not args.summarise_only,
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         "note": "shared 2-core CPU, other jobs running: timings are ratios within one run, methods alternating",

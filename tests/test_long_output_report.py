@@ -189,13 +189,15 @@ def test_the_report_shows_the_long_output_section_only_for_runs_with_long_output
 
 
 @pytest.mark.slow
-def test_a_small_longgen_run_on_the_bundled_model_reports_long_outputs(tmp_path):
+def test_a_small_longgen_run_on_the_bundled_model_reports_long_outputs(tmp_path, monkeypatch):
     from conftest import run_cli
+
+    monkeypatch.delenv("LONGSCOPE_CACHE")  # the user cache: the model's conversion is shared, not repeated
 
     tasks = "packed_questions(questions=3),packed_questions(questions=3,one_at_a_time=True),length_following(words=40)"
     out = tmp_path / "longgen"
     result = run_cli("run", "--suite", "longgen", "--tasks", tasks, "--lengths", "1k", "--samples", "1",
-                     "--measure-plane", "none", "--no-progress", "--out", str(out))  # fmt: skip
+                     "--measure-plane", "none", "--no-progress", "--out", str(out), timeout=600)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Long outputs:" in result.stdout and "packing, full: packed is" in result.stdout
     store = RunStore.open(out, create=False)

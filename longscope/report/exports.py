@@ -24,6 +24,7 @@ from longscope.core import Result
 from longscope.report import breakdowns as score_breakdowns
 from longscope.report import judging as judge_section
 from longscope.report import long_output
+from longscope.report import retrieval as retrieval_section
 from longscope.report.load import RunData
 from longscope.report.page import (
     AUC_RULE,
@@ -229,6 +230,7 @@ def summary_dict(data: RunData, analyses: Analyses) -> dict[str, Any]:
         },  # fmt: skip
         "frontier": {cost: [dataclasses.asdict(p) for p in frontier(data.series, cost)] for cost in COSTS},
         "plane": _plane(data, analyses.primary),
+        "retrieval": retrieval_section.summary(data),
         # Each published benchmark as its paper prints it (LongBench: x100, 2 decimals, the mean of the datasets).
         "benchmarks": [
             {

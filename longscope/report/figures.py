@@ -16,6 +16,7 @@ from longscope.analysis.frontier import COSTS, FrontierPoint
 from longscope.analysis.heatmap import DepthGrid
 from longscope.analysis.overlay import Overlay
 from longscope.analysis.plane import Plane
+from longscope.analysis.retrieval_curves import Sweep, VersusFull
 from longscope.analysis.scores import ScoreTable
 from longscope.report import format as fmt
 
@@ -309,4 +310,57 @@ def overlay_plot(check: Overlay) -> Plot:
         f"on {check.hardware.name} for every full-cache sample of this run.",
         _png(figure),
         "predicted and measured prefill time and KV bytes against tokens",
+    )
+
+
+def retrieval_plot(sweeps: list[Sweep], versus: list[VersusFull]) -> Plot:
+    """Sweeps: score against the swept setting and against total tokens spent; beside full context: each
+    method's score against its input tokens, a line from full context's point to it per task and length."""
+    panels = (["setting", "spent"] if sweeps else []) + (["versus"] if versus else [])
+    figure = Figure(figsize=(3.8 * len(panels) + 1.6, 3.6), layout="constrained")
+    axes = dict(zip(panels, figure.subplots(1, len(panels), squeeze=False)[0], strict=True))
+    lines = sorted({(s.series, s.setting, s.length) for s in sweeps})
+    colours = dict(zip(lines, _palette(len(lines)), strict=True))
+    for sweep in sweeps:
+        colour = colours[(sweep.series, sweep.setting, sweep.length)]
+        label = plain(f"{sweep.series} over {sweep.setting}, {fmt.length(sweep.length)}")
+        values = [p.value for p in sweep.points]
+        scores = [p.score for p in sweep.points]
+        axes["setting"].plot(values, scores, marker="o", color=colour, label=label)
+        axes["spent"].plot([p.total_tokens for p in sweep.points], scores, marker="o", color=colour)
+    if sweeps:
+        if min(p.value for s in sweeps for p in s.points) > 0:
+            axes["setting"].set_xscale("log", base=2)
+        axes["setting"].set_xlabel("swept setting (k, rounds or budget)")
+        axes["spent"].set_xscale("log")
+        axes["spent"].set_xlabel("total tokens per answer (all calls, in + out)")
+        axes["setting"].legend(fontsize=7, loc="best", frameon=False)
+    if versus:
+        axis = axes["versus"]
+        methods = sorted({v.method for v in versus})
+        method_colours = dict(zip(methods, _palette(len(methods)), strict=True))
+        for point in versus:
+            colour = method_colours[point.method]
+            axis.plot([point.full_input_tokens, point.input_tokens], [point.full_score, point.score],
+                      color=colour, alpha=0.4, linewidth=0.8)  # fmt: skip
+            axis.scatter([point.input_tokens], [point.score], color=colour, s=30, zorder=3)
+            axis.scatter([point.full_input_tokens], [point.full_score], color="black", marker="s", s=20, zorder=3)
+        for method in methods:
+            axis.scatter([], [], color=method_colours[method], label=plain(method))
+        axis.scatter([], [], color="black", marker="s", label="full context")
+        axis.set_xscale("log")
+        axis.set_xlabel("input tokens per answer (all calls)")
+        axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    for axis in axes.values():
+        axis.set_ylim(-3, 103)
+        axis.grid(alpha=0.3)
+    next(iter(axes.values())).set_ylabel("mean score (0-100)")
+    return Plot(
+        "fig-retrieval",
+        "Score against what is sent",
+        "Methods that differ in one setting (k, rounds, budget) drawn as one line, against that setting and "
+        "against the tokens they spend; then each method at each task and length beside full context (black "
+        "squares), joined by a line.",
+        _png(figure),
+        "score against swept setting, tokens spent, and input tokens beside full context",
     )

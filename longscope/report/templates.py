@@ -110,6 +110,7 @@ REPORT = """{% extends "base" %}{% from "figure" import figure %}{% from "number
 {% if heatmaps %}<a href="#depth">depth × length</a>{% endif %}
 {% if plane %}<a href="#plane">difficulty plane</a>{% endif %}
 {% if frontier %}<a href="#frontier">cost frontier</a>{% endif %}
+{% if retrieval %}<a href="#retrieval">score against what is sent</a>{% endif %}
 {% if benchmarks %}<a href="#benchmarks">benchmarks</a>{% endif %}
 {% if long_output %}<a href="#long-output">long outputs</a>{% endif %}
 {% if breakdowns %}<a href="#score-by">score by difficulty</a>{% endif %}
@@ -284,6 +285,23 @@ samples do not record their evidence stay declared only.</p>
 <tbody>{% for row in plane.measured %}<tr><td>{{ row.task }}</td><td class="num">{{ row.length }}</td>
 <td class="num">{{ row.declared }}</td><td class="num">{{ row.scope }}</td><td class="num">{{ row.bm25 }}</td>
 <td class="num">{{ row.dense }}</td><td class="num">{{ row.distance }}</td></tr>{% endfor %}</tbody>
+</table></div>
+{% endif %}
+</section>
+{% endif %}
+
+{% if retrieval %}
+<section id="retrieval">
+<h2>Score against what is sent</h2>
+{{ figure(retrieval.plot) }}
+{% if retrieval.rows %}
+<p class="small muted">Each method beside full context on the same task and length: "matches" when its mean score is at most {{ retrieval.match_points }} points below; token share is its input tokens (all calls) over full context's. Low-scope tasks are the ones retrieval can match; aggregation, sorting and counting need every record.</p>
+<div class="scroll"><table>
+<thead><tr><th>task</th><th class="num">length</th><th>method</th><th class="num">score</th><th class="num">full context</th>
+<th class="num">gap</th><th class="num">token share</th><th class="num">retrieval recall</th><th>matches full</th></tr></thead>
+<tbody>{% for row in retrieval.rows %}<tr><td>{{ row.task }}</td><td class="num">{{ row.length }}</td><td>{{ row.method }}</td>
+<td class="num">{{ row.score }}</td><td class="num">{{ row.full_score }}</td><td class="num">{{ row.gap }}</td>
+<td class="num">{{ row.token_share }}</td><td class="num">{{ row.recall }}</td><td>{{ "yes" if row.matches else "no" }}</td></tr>{% endfor %}</tbody>
 </table></div>
 {% endif %}
 </section>

@@ -99,7 +99,8 @@ def test_sirllm_token_entropy_is_the_negative_log_likelihood():
     with torch.no_grad():
         hidden = model.model(input_ids=ids).last_hidden_state
         logits = model(input_ids=ids).logits[0].float()
-    scores, _ = token_entropy(model, hidden, ids[0], None)
+    with torch.no_grad():
+        scores, _ = token_entropy(model, hidden, ids[0], None)
     expected = -torch.log_softmax(logits[:-1], -1).gather(-1, ids[0, 1:, None])[:, 0]
     assert math.isinf(scores[0])
     torch.testing.assert_close(scores[1:], expected, rtol=1e-4, atol=1e-4)
@@ -128,7 +129,12 @@ def test_sirllm_refuses_a_run_without_turns_in_one_line():
 @pytest.mark.parametrize("spec", ["longheads", "infllm(block=512)"])
 def test_a_block_that_does_not_fit_the_context_is_refused(spec):
     sample = Sample(
-        id="s/1", task="t", context=" ".join(["word"] * 50), turns=(Turn(question="q", answers=()),)
+        id="s/1",
+        task="t",
+        context=" ".join(["word"] * 50),
+        turns=(Turn(question="q", answers=()),),
+        template="{context}{question}",
+        max_new_tokens=4,
     )
     with pytest.raises(UsageError, match="do not fit the context of s/1"):
         make_method(spec).check_sample(sample, _backend())
