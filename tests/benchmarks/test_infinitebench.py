@@ -109,9 +109,11 @@ def test_a_record_whose_answer_is_not_an_option_is_rejected(tmp_path):
         "answer": ["Moon"],
         "options": ["Sun", "Star", "Sky", "Sea"],
     }
-    (tmp_path / "longbook_choice_eng.jsonl").write_text(json.dumps(record) + "\n", encoding="utf-8")
+    good = {**record, "id": 8, "answer": ["Sea"]}
+    lines = [json.dumps(record), json.dumps(good)]
+    (tmp_path / "longbook_choice_eng.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     task = InfiniteBench(subset="longbook_choice_eng", data=str(tmp_path))
-    assert task.records() == [] and task.rejected() == [
+    assert len(task.records()) == 1 and task.rejected() == [
         ("longbook_choice_eng.jsonl:1", "the answer is not one of the options")
     ]
 

@@ -113,12 +113,13 @@ def test_unreadable_question_pairs_are_rejected(tmp_path):
         {"input": "doc", "title": "a", "qa_pairs": "[{'Q': 'x', 'A': ", "output": "none"},
         {"input": "doc", "title": "b", "qa_pairs": "[]", "output": "none"},
         {"input": "doc", "title": "c", "qa_pairs": "[{'Q': 'x', 'A': ''}]", "output": "none"},
+        {"input": "doc", "title": "d", "qa_pairs": "[{'Q': 'x', 'A': 'y'}]", "output": "none"},
     ]
     (tmp_path / "shortdep_qa.jsonl").write_text(
         "\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8"
     )
     task = LooGLE(subset="shortdep_qa", data=str(tmp_path))
-    assert task.records() == []
+    assert len(task.records()) == 1  # the good record runs; the bad ones are reported
     assert [reason for _, reason in task.rejected()] == [
         "field 'qa_pairs' is not a readable list of question-answer pairs",
         "field 'qa_pairs' holds no question-answer pairs",

@@ -249,6 +249,10 @@ def test_a_sparse_prefill_keeps_every_entry_skips_work_and_refuses_amounts(name)
     assert 0.3 < generation.attention_flops_skipped < 1.0
     keep_all = SessionSolver(backend, make_method(SPARSE_PREFILL[name][0]), "independent")
     assert keep_all.answer(None, 0, request).attention_flops_skipped == 0.0
+    if name == "a-shape":  # the question chunk counts too: it goes through the pattern (tri-shape's is dense)
+        context_only = method.prefill(backend.model, torch.tensor([backend.encode(request.context)]),
+                                      method.new_cache(backend.model)).extra["sparse_tally"].skipped  # fmt: skip
+        assert generation.attention_flops_skipped != pytest.approx(context_only)
     for amount in (":0.5", ":budget=100"):
         with pytest.raises(UsageError, match="takes no ratio or budget"):
             make_method(name + amount)

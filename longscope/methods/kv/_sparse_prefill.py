@@ -173,12 +173,15 @@ class SparsePrefill(KVMethod):
 
     def restore(self, state: ContextState) -> None:
         super().restore(state)
-        # The next question is counted over the context's prefill and its own chunk, not the previous ones.
+        # The answer just given is measured over the context's prefill and its question; the next question
+        # starts again from the context's prefill alone.
+        state.extra["answered_tally"] = state.extra["sparse_tally"]
         context = state.extra["sparse_context_tally"]
         state.extra["sparse_tally"] = Tally(context.computed, context.dense)
 
     def measurements(self, state: ContextState) -> dict[str, Any]:
-        return {"attention_flops_skipped": state.extra["sparse_tally"].skipped}
+        tally = state.extra.pop("answered_tally", None) or state.extra["sparse_tally"]
+        return {"attention_flops_skipped": tally.skipped}
 
 
 def check_replaceable(label: str, model: Any) -> None:

@@ -126,7 +126,7 @@ def _read_jsonl(path: Path) -> Iterator[tuple[str, dict | str]]:
                 yield ref, f"not UTF-8 text (byte {exc.start + 1})"
                 continue
             if line.strip():
-                yield ref, _parse_line(line)
+                yield ref, _parse_line(line.rstrip("\r\n"))
 
 
 def _skip_line(handle) -> int:
