@@ -76,7 +76,8 @@ def run(
     mode: str | None = typer.Option(
         None,
         help="how a sample's questions share its context: independent (each re-reads it), multi-request "
-        "(prefilled once, the cache restored after each answer) or multi-turn (one conversation)",
+        "(prefilled once, the cache restored after each answer), multi-turn (one conversation, earlier turns "
+        "answered with the gold) or multi-turn-own (earlier turns answered with the model's own replies)",
     ),
     data: str | None = typer.Option(
         None, help="records of a published benchmark: a JSON/JSONL/Parquet file or a directory of them"
@@ -254,7 +255,6 @@ def plane_grid(points: dict[str, tuple[float, float]], bins: int = 5, width: int
     return listing.plane_text(points, width or listing.terminal_width(), bins)
 
 
-
 def _print_long_output(run_dir: Path) -> None:
     """The long-output lines (methods, positions, the packing drop) after the score tables, when the run has
     long-output rows."""
@@ -386,7 +386,9 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except UsageError as exc:
         # The message may quote the user's own text, which must print as written, never as markup.
-        Console(stderr=True).print(f"[red]error:[/] {escape(redact(str(exc)))}", highlight=False, soft_wrap=True)
+        Console(stderr=True).print(
+            f"[red]error:[/] {escape(redact(str(exc)))}", highlight=False, soft_wrap=True
+        )
         sys.exit(2)
 
 

@@ -50,7 +50,9 @@ class RunConfig:
     mode: str = "independent"  # how a sample's turns share its context: one of MODES
     data: str | None = None  # a file or directory of published benchmark records
     limit: int | None = None  # at most this many records per published benchmark (subset)
-    judge: str | None = None  # the model URI that grades open-ended outputs (longscope.judging); None: no judge
+    judge: str | None = (
+        None  # the model URI that grades open-ended outputs (longscope.judging); None: no judge
+    )
 
     # -- the command line -------------------------------------------------------------------------------
 

@@ -343,7 +343,9 @@ class Result:
     measured_scope: float | None = None
     measured_diffusion_bm25: float | None = None
     measured_diffusion_dense: float | None = None
-    kv_bytes_loaded: int | None = None  # KV bytes a selecting method read per decode step (mean over the answer)
+    kv_bytes_loaded: int | None = (
+        None  # KV bytes a selecting method read per decode step (mean over the answer)
+    )
     attention_flops_skipped: float | None = None  # share of the prefill's causal attention work not computed
     # The output's own text (scoring/output_measures.py): its words (characters for CJK text) and the share of
     # its word 4-grams that repeat an earlier one.

@@ -99,7 +99,9 @@ def run(
         store.set_meta("invocations", invocations)
         store.set_meta("state", "running")
         if judge is not None:
-            store.set_meta("judge", judge.describe() | {"prompts": {n: p.as_dict() for n, p in PROMPTS.items()}})
+            store.set_meta(
+                "judge", judge.describe() | {"prompts": {n: p.as_dict() for n, p in PROMPTS.items()}}
+            )
         for record in rejected:
             store.write(*rows.rejected(record, backend, config.mode, methods[0]))
         to_run = [item for item in work if item.skip is None]

@@ -29,13 +29,13 @@ class Logged:
 class FaultProxy:
     """Forwards to ``upstream``; each generation request takes the next action from ``schedule``.
 
-    Actions: ``"pass"``; ``"500"`` (or any status, answered with an OpenAI-style error body);
-    ``"429:SECONDS"`` (Retry-After in seconds); ``"stall:SECONDS"`` (say nothing for that long, then close);
-    ``"drop"`` (close the connection without a byte); ``"drop-mid"`` (forward, then cut the answer off
-    after its first bytes); ``"invalid-json"`` and ``"empty-200"`` (a 200 whose JSON body is cut short, or
-empty). When the schedule is empty, requests pass. ``fail_paths`` answers every request
-    whose path starts with one of them with that status (e.g. ``{"/v1/models": 401}``), and
-    ``models_patch`` adds fields to each entry of the model list (e.g. a reported ``max_model_len``).
+        Actions: ``"pass"``; ``"500"`` (or any status, answered with an OpenAI-style error body);
+        ``"429:SECONDS"`` (Retry-After in seconds); ``"stall:SECONDS"`` (say nothing for that long, then close);
+        ``"drop"`` (close the connection without a byte); ``"drop-mid"`` (forward, then cut the answer off
+        after its first bytes); ``"invalid-json"`` and ``"empty-200"`` (a 200 whose JSON body is cut short, or
+    empty). When the schedule is empty, requests pass. ``fail_paths`` answers every request
+        whose path starts with one of them with that status (e.g. ``{"/v1/models": 401}``), and
+        ``models_patch`` adds fields to each entry of the model list (e.g. a reported ``max_model_len``).
     """
 
     upstream: str
@@ -159,7 +159,9 @@ def _reply(handler: BaseHTTPRequestHandler, status: int, payload: dict, headers:
     _reply_bytes(handler, status, json.dumps(payload).encode(), headers)
 
 
-def _reply_bytes(handler: BaseHTTPRequestHandler, status: int, data: bytes, headers: dict | None = None) -> None:
+def _reply_bytes(
+    handler: BaseHTTPRequestHandler, status: int, data: bytes, headers: dict | None = None
+) -> None:
     handler.send_response(status)
     handler.send_header("Content-Type", "application/json")
     handler.send_header("Content-Length", str(len(data)))

@@ -195,7 +195,7 @@ def series_label(row: Result, with_method: bool = True) -> str:
         parts.append(row.mode)
     # Only a conversation makes a turn's place matter; the questions of one context asked apart (independent,
     # multi-request) are samples of one series, resampled together by context.
-    if row.turn and row.mode == "multi-turn":
+    if row.turn and row.mode in ("multi-turn", "multi-turn-own"):
         parts.append(f"turn {row.turn + 1}")
     return " · ".join(parts)
 

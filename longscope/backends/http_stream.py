@@ -92,7 +92,9 @@ def send(
     if stream:
         body = {**body, "stream_options": {"include_usage": True}}
     limit = kept_chars(int(body.get("max_tokens") or 1))
-    extra = {} if timeout is None else {"timeout": httpx.Timeout(timeout, connect=CONNECT_TIMEOUT_S, pool=None)}
+    extra = (
+        {} if timeout is None else {"timeout": httpx.Timeout(timeout, connect=CONNECT_TIMEOUT_S, pool=None)}
+    )
     started = time.perf_counter()
     with transport.client.stream("POST", url, json=body, **extra) as response:
         if response.status_code >= 400:
@@ -102,7 +104,9 @@ def send(
             data = answer_json(response.status_code, _read_bounded(response, limit))
             wall = time.perf_counter() - started
             choices = data.get("choices")
-            choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+            choice = (
+                choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+            )
             text = (choice.get("message") or {}).get("content") if chat else choice.get("text")
             text, finish = str(text or ""), choice.get("finish_reason")
             if len(text) > limit:

@@ -224,7 +224,7 @@ class SessionSolver:
     def __init__(self, backend: Backend, method: KVMethod, mode: str) -> None:
         self.backend, self.method = backend, method
         self.shared = mode != "independent"
-        self.keep = "prompt" if mode == "multi-turn" else "context"
+        self.keep = "prompt" if mode in ("multi-turn", "multi-turn-own") else "context"
         self.session: Any = None
 
     def answer(self, sample: Sample, turn: int, request: GenerationRequest) -> Generation:

@@ -344,7 +344,9 @@ def retrieval_plot(sweeps: list[Sweep], versus: list[VersusFull]) -> Plot:
             axis.plot([point.full_input_tokens, point.input_tokens], [point.full_score, point.score],
                       color=colour, alpha=0.4, linewidth=0.8)  # fmt: skip
             axis.scatter([point.input_tokens], [point.score], color=colour, s=30, zorder=3)
-            axis.scatter([point.full_input_tokens], [point.full_score], color="black", marker="s", s=20, zorder=3)
+            axis.scatter(
+                [point.full_input_tokens], [point.full_score], color="black", marker="s", s=20, zorder=3
+            )
         for method in methods:
             axis.scatter([], [], color=method_colours[method], label=plain(method))
         axis.scatter([], [], color="black", marker="s", label="full context")

@@ -303,7 +303,11 @@ CONTRACTS: dict[str, Contract] = {
         build_refuses=True,
     ),
     "ladder_multikey": Contract(
-        {"ladder_multikey": (1024, 2048), "ladder_multikey(level=medium)": (1024,), "ladder_multikey(level=hard)": (1024,)},
+        {
+            "ladder_multikey": (1024, 2048),
+            "ladder_multikey(level=medium)": (1024,),
+            "ladder_multikey(level=hard)": (1024,),
+        },
         (
             ("ladder_multikey(level=extreme)", 1024, "parameter level"),
             ("ladder_multikey(level=hard)", 200, "choose a lower level or raise the length"),
@@ -311,7 +315,11 @@ CONTRACTS: dict[str, Contract] = {
         build_refuses=True,
     ),
     "ladder_multivalue": Contract(
-        {"ladder_multivalue": (1024, 2048), "ladder_multivalue(level=easy)": (1024,), "ladder_multivalue(level=hard)": (1024,)},
+        {
+            "ladder_multivalue": (1024, 2048),
+            "ladder_multivalue(level=easy)": (1024,),
+            "ladder_multivalue(level=hard)": (1024,),
+        },
         (
             ("ladder_multivalue(level=5)", 1024, "parameter level"),
             ("ladder_multivalue(level=hard)", 300, "choose a lower level or raise the length"),
@@ -327,7 +335,11 @@ CONTRACTS: dict[str, Contract] = {
         build_refuses=True,
     ),
     "ladder_solve": Contract(
-        {"ladder_solve": (1024, 2048), "ladder_solve(level=easy)": (1024,), "ladder_solve(level=hard)": (1024,)},
+        {
+            "ladder_solve": (1024, 2048),
+            "ladder_solve(level=easy)": (1024,),
+            "ladder_solve(level=hard)": (1024,),
+        },
         (
             ("ladder_solve(level=trivial)", 1024, "parameter level"),
             ("ladder_solve(level=hard)", 200, "choose a lower level or raise the length"),
@@ -362,8 +374,16 @@ CONTRACTS: dict[str, Contract] = {
             "span_finding(variant=global,spans=2)": (1024,),
         },
         (
-            ("span_finding(variant=multi,spans=1)", 1024, "spans=1 must be between 2 and 8 for variant=multi"),
-            ("span_finding(variant=global,spans=9)", 1024, "spans=9 must be between 1 and 8 for variant=global"),
+            (
+                "span_finding(variant=multi,spans=1)",
+                1024,
+                "spans=1 must be between 2 and 8 for variant=multi",
+            ),
+            (
+                "span_finding(variant=global,spans=9)",
+                1024,
+                "spans=9 must be between 1 and 8 for variant=global",
+            ),
             ("span_finding(variant=everything)", 1024, "parameter variant"),
             ("span_finding(variant=global,spans=8)", 300, "lower spans or raise the length"),
         ),

@@ -17,7 +17,9 @@ from longscope.methods.base import KVMethod, kv_heads
 # Methods that compress with the question inside the prefill: they run through their query-aware solver, not a
 # bare session over the context (tests/methods/test_query_aware.py checks them against kvpress).
 QUERY_AWARE_ONLY = {"finch"}
-KV_METHODS = [name for name, cls in METHODS.items() if issubclass(cls, KVMethod) and name not in QUERY_AWARE_ONLY]
+KV_METHODS = [
+    name for name, cls in METHODS.items() if issubclass(cls, KVMethod) and name not in QUERY_AWARE_ONLY
+]
 # Methods that change how positions are encoded and keep every KV entry: a ratio or budget means nothing to
 # them (they refuse one), so the compression checks do not apply; they get the checks below instead.
 POSITIONAL = {

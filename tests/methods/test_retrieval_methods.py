@@ -14,8 +14,8 @@ from longscope.haystack import split_sentences
 from longscope.methods import expand_sweeps, make_method, parse_methods
 from longscope.methods.prompt._chunks import chunk_context
 from longscope.methods.prompt._rag import evidence_recall
-from longscope.retrieval import bm25_scores, dense_scores, ranking
 from longscope.plan import Prepared, WorkItem
+from longscope.retrieval import bm25_scores, dense_scores, ranking
 from longscope.runner import RunConfig, run
 from longscope.store import RunStore
 from longscope.tasks import cached_sample, make_task

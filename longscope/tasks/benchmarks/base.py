@@ -118,7 +118,10 @@ def _read_jsonl(path: Path) -> Iterator[tuple[str, dict | str]]:
             ref = f"{path.name}:{number}"
             if len(raw) > MAX_RECORD_BYTES and not raw.endswith(b"\n"):
                 size = len(raw) + _skip_line(handle)
-                yield ref, f"a record of {size:,} bytes, over the {MAX_RECORD_BYTES // 2**20} MiB read per record"
+                yield (
+                    ref,
+                    f"a record of {size:,} bytes, over the {MAX_RECORD_BYTES // 2**20} MiB read per record",
+                )
                 continue
             try:
                 line = raw.decode("utf-8")

@@ -212,7 +212,6 @@ class LEval(Benchmark):
         )
 
 
-
 def _open_turn(instruction: str, output: str) -> Turn:
     """An open-ended instruction as L-Eval asks it, with the suggested length (the gold's words) after it."""
     question = f"{instruction} The suggested output length is around {len(output.split())} words."
