@@ -350,7 +350,9 @@ def retrieval_plot(sweeps: list[Sweep], versus: list[VersusFull]) -> Plot:
         for method in methods:
             axis.scatter([], [], color=method_colours[method], label=plain(method))
         axis.scatter([], [], color="black", marker="s", label="full context")
-        axis.set_xscale("log")
+        # A log axis needs every point above zero (a method that sent nothing, e.g. a test's hand-made rows).
+        if all((p.input_tokens or 0) > 0 and (p.full_input_tokens or 0) > 0 for p in versus):
+            axis.set_xscale("log")
         axis.set_xlabel("input tokens per answer (all calls)")
         axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     for axis in axes.values():
