@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from longscope.core import Backend, Sample, Turn, UsageError
-from longscope.haystack import CORPORA, Needle, corpus
+from longscope.haystack import Needle, corpus
 from longscope.tasks.base import Task
 
 # Made-up names: two consonant-vowel-consonant syllables and an ending, so they are at least seven letters,
@@ -84,8 +84,7 @@ class Ancestry(Task):
 
     def check(self, backend: Backend, length: int) -> None:
         super().check(backend, length)
-        if self.haystack not in CORPORA:
-            raise UsageError(f"{self.label()}: haystack must be one of {', '.join(CORPORA)}")
+        self.check_haystack()
         if self.chain_length < 2:
             raise UsageError(f"{self.label()}: chain_length={self.chain_length} must be at least 2")
         if not 1 <= self.k <= self.chain_length - 1:

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from longscope.cache import atomic_write_text, cache_dir, stable_hash
 from longscope.core import Backend, Sample, Turn, UsageError
-from longscope.haystack import FittedContext, Needle, UnitSource, fit_context
+from longscope.haystack import CORPORA, FittedContext, Needle, UnitSource, fit_context
 
 
 @dataclass(frozen=True)
@@ -201,6 +201,12 @@ class Task:
     def cache_token(self) -> str:
         """What else the sample depends on besides the parameters (a loader: its data file's hash)."""
         return ""
+
+    def check_haystack(self) -> None:
+        """One line for a ``haystack`` parameter that names no built-in corpus (a task built in Python is not
+        type-checked by the command line's parser)."""
+        if getattr(self, "haystack", None) not in CORPORA:
+            raise UsageError(f"{self.label()}: haystack must be one of {', '.join(CORPORA)}")
 
     def check(self, backend: Backend, length: int) -> None:
         """Raise a UsageError for parameters that cannot work at this length, before any sample is built."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from longscope.core import Backend, Sample, Turn, UsageError
-from longscope.haystack import CORPORA, Needle, corpus
+from longscope.haystack import Needle, corpus
 from longscope.tasks._long_output import FAMILY, check_budget_fits, label_with_sized_budget, seeded
 from longscope.tasks.base import Task
 
@@ -138,8 +138,7 @@ class ConstrainedWriting(Task):
             raise UsageError(
                 f"{self.label()}: constraints={self.constraints} must be between 1 and {len(EVENTS)}"
             )
-        if self.haystack not in CORPORA:
-            raise UsageError(f"{self.label()}: haystack must be one of {', '.join(CORPORA)}")
+        self.check_haystack()
         for field_name in ("span", "every"):
             value = getattr(self, field_name)
             if value < 1 or value > self.periods:

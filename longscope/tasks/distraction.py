@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from longscope.core import Backend, Sample, Turn, UsageError
-from longscope.haystack import CORPORA, Needle, corpus
+from longscope.haystack import Needle, corpus
 from longscope.tasks.base import Task
 from longscope.tasks.vocabulary import ADJECTIVES, NOUNS
 
@@ -62,11 +62,6 @@ def _near_value(value: str, rng: random.Random) -> str:
     return "".join(digits)
 
 
-def _check_haystack(task: Task, haystack: str) -> None:
-    if haystack not in CORPORA:
-        raise UsageError(f"{task.label()}: haystack must be one of {', '.join(CORPORA)}")
-
-
 @dataclass(frozen=True)
 class ConfusingFacts(Task):
     """The true needle "The secret number for KEY is N." with ``distractors`` false facts right beside it (at
@@ -97,7 +92,7 @@ class ConfusingFacts(Task):
 
     def check(self, backend: Backend, length: int) -> None:
         super().check(backend, length)
-        _check_haystack(self, self.haystack)
+        self.check_haystack()
         if not 0 <= self.distractors <= MAX_CONFUSING:
             raise UsageError(
                 f"{self.label()}: distractors={self.distractors} must be between 0 and {MAX_CONFUSING} "
@@ -230,7 +225,7 @@ class KeywordSubstitution(Task):
 
     def check(self, backend: Backend, length: int) -> None:
         super().check(backend, length)
-        _check_haystack(self, self.haystack)
+        self.check_haystack()
         if not 0 <= self.distractors <= MAX_SUBSTITUTION_DISTRACTORS:
             raise UsageError(
                 f"{self.label()}: distractors={self.distractors} must be between 0 and "

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from longscope.core import Backend, Sample, Turn, UsageError
-from longscope.haystack import CORPORA, Needle, corpus
+from longscope.haystack import Needle, corpus
 from longscope.tasks._room import require_room
 from longscope.tasks.base import Task
 from longscope.tasks.vocabulary import ADJECTIVES, NOUNS
@@ -122,8 +122,7 @@ class GsmGraph(Task):
 
     def check(self, backend: Backend, length: int) -> None:
         super().check(backend, length)
-        if self.haystack not in CORPORA:
-            raise UsageError(f"{self.label()}: haystack must be one of {', '.join(CORPORA)}")
+        self.check_haystack()
         if not 1 <= self.ops <= MAX_OPS:
             raise UsageError(f"{self.label()}: ops={self.ops} cannot be built; use 1 to {MAX_OPS} operations")
         if not 0 <= self.noise <= MAX_NOISE:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from longscope.core import Backend, Sample, Turn, UsageError
-from longscope.haystack import CORPORA, Needle, corpus
+from longscope.haystack import Needle, corpus
 from longscope.tasks._associations import CHARACTERS, LANDMARKS
 from longscope.tasks._room import require_room
 from longscope.tasks.base import Task
@@ -101,8 +101,7 @@ class LatentNeedles(Task):
 
     def check(self, backend: Backend, length: int) -> None:
         super().check(backend, length)
-        if self.haystack not in CORPORA:
-            raise UsageError(f"{self.label()}: haystack must be one of {', '.join(CORPORA)}")
+        self.check_haystack()
         if self.ask not in FORMS:
             raise UsageError(f"{self.label()}: ask must be one of {', '.join(FORMS)}")
         if not 0 <= self.distractors <= MAX_DISTRACTORS:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from longscope.core import Backend, Sample, Turn, UsageError
-from longscope.haystack import CORPORA, corpus
+from longscope.haystack import corpus
 from longscope.scoring.length_score import count_words
 from longscope.tasks._long_output import (
     FAMILY,
@@ -155,8 +155,7 @@ class LengthFollowing(Task):
         super().check(backend, length)
         if not 1 <= self.words <= MAX_WORDS:
             raise UsageError(f"{self.label()}: words={self.words} must be between 1 and {MAX_WORDS}")
-        if self.haystack not in CORPORA:
-            raise UsageError(f"{self.label()}: haystack must be one of {', '.join(CORPORA)}")
+        self.check_haystack()
         unit = "Chinese characters" if self.language == "zh" else "English words"
         if self.max_new_tokens < self.needed_tokens():
             raise UsageError(

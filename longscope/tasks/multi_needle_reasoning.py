@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from longscope.core import Backend, Sample, Turn, UsageError
-from longscope.haystack import CORPORA, Needle, corpus
+from longscope.haystack import Needle, corpus
 from longscope.tasks.base import Task
 from longscope.tasks.vocabulary import ADJECTIVES, NOUNS
 
@@ -63,8 +63,7 @@ class MultiNeedleReasoning(Task):
 
     def check(self, backend: Backend, length: int) -> None:
         super().check(backend, length)
-        if self.haystack not in CORPORA:
-            raise UsageError(f"{self.label()}: haystack must be one of {', '.join(CORPORA)}")
+        self.check_haystack()
         if not 2 <= self.needles <= MAX_NEEDLES:
             raise UsageError(
                 f"{self.label()}: needles={self.needles} must be between 2 and {MAX_NEEDLES}; "

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from longscope.core import Backend, Sample, Turn, UsageError
-from longscope.haystack import CORPORA, Needle, corpus
+from longscope.haystack import Needle, corpus
 from longscope.tasks._long_output import FAMILY, check_budget_fits, label_with_sized_budget, seeded
 from longscope.tasks.base import Task
 from longscope.tasks.vocabulary import ADJECTIVES, NOUNS
@@ -161,8 +161,7 @@ class PackedQuestions(Task):
             raise UsageError(
                 f"{self.label()}: questions={self.questions} must be between 1 and {MAX_QUESTIONS}"
             )
-        if self.haystack not in CORPORA:
-            raise UsageError(f"{self.label()}: haystack must be one of {', '.join(CORPORA)}")
+        self.check_haystack()
         lines = 1 if self.one_at_a_time else self.questions
         if self.max_new_tokens < MIN_TOKENS_PER_LINE * lines:
             raise UsageError(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from longscope.core import Backend, Sample, Turn, UsageError
-from longscope.haystack import CORPORA, Needle, corpus
+from longscope.haystack import Needle, corpus
 from longscope.scoring.schedule import checks
 from longscope.tasks._long_output import FAMILY, check_budget_fits, label_with_sized_budget, seeded
 from longscope.tasks.base import Task
@@ -216,8 +216,7 @@ class Procedural(Task):
                 f"{self.label()}: max_new_tokens={self.max_new_tokens} is below budget={self.budget}, which the "
                 "instance is sized to; leave max_new_tokens out or raise it"
             )
-        if self.haystack not in CORPORA:
-            raise UsageError(f"{self.label()}: haystack must be one of {', '.join(CORPORA)}")
+        self.check_haystack()
         block = self.instance(backend, 0).block
         check_budget_fits(self, backend, length, TEMPLATE, QUESTIONS[self.kind], "", block)
 

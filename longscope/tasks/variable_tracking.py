@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from longscope.core import Backend, Sample, Turn, UsageError
-from longscope.haystack import CORPORA, Needle, corpus
+from longscope.haystack import Needle, corpus
 from longscope.tasks.base import Task, prompt_tokens
 
 TEMPLATE = (
@@ -69,8 +69,7 @@ class VariableTracking(Task):
 
     def check(self, backend: Backend, length: int) -> None:
         super().check(backend, length)
-        if self.haystack not in CORPORA:
-            raise UsageError(f"{self.label()}: haystack must be one of {', '.join(CORPORA)}")
+        self.check_haystack()
         for field_name in ("hops", "chains"):
             if getattr(self, field_name) < 1:
                 raise UsageError(
