@@ -134,6 +134,7 @@ def test_the_report_sets_measured_beside_declared_coordinates(tmp_path):
     write_report(tmp_path / "run")
     [point] = json.loads((tmp_path / "run" / "summary.json").read_text())["plane"]
     assert point["declared"]["scope"] > 0 and point["measured"]["diffusion_dense"] is None
+    assert point["n"] == 2  # the means carry the rows they average
     assert 0 < point["measured"]["scope"] < 0.2
     assert point["measured"]["diffusion"] == point["measured"]["diffusion_bm25"]
     page = (tmp_path / "run" / "report.html").read_text()

@@ -134,6 +134,7 @@ def _plane(data: RunData, method: str) -> list[dict[str, Any]]:
         {
             "task": p.task,
             "length": p.length,
+            "n": p.n,
             "declared": {"scope": p.scope, "diffusion": p.diffusion},
             "measured": None
             if not p.measured

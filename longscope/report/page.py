@@ -183,6 +183,7 @@ def _measured_plane_rows(plane) -> list[dict[str, str]]:
         {
             "task": point.task,
             "length": fmt.length(length),
+            "n": point.n,
             "declared": f"{two(point.scope)} / {two(point.diffusion)}",
             "scope": two(point.measured_scope, "declared only"),
             "bm25": two(point.measured_diffusion_bm25),

@@ -279,10 +279,10 @@ units; diffusion = 1 − the mean reciprocal rank of the evidence units when eve
 by BM25 and by the dense retriever (their mean is plotted as a hollow marker joined to the declared point). Tasks whose
 samples do not record their evidence stay declared only.</p>
 <div class="scroll"><table>
-<thead><tr><th>task</th><th class="num">length</th><th class="num">declared scope / diffusion</th>
+<thead><tr><th>task</th><th class="num">length</th><th class="num">n</th><th class="num">declared scope / diffusion</th>
 <th class="num">measured scope</th><th class="num">diffusion (BM25)</th><th class="num">diffusion (dense)</th>
 <th class="num">distance</th></tr></thead>
-<tbody>{% for row in plane.measured %}<tr><td>{{ row.task }}</td><td class="num">{{ row.length }}</td>
+<tbody>{% for row in plane.measured %}<tr><td>{{ row.task }}</td><td class="num">{{ row.length }}</td><td class="num">{{ row.n }}</td>
 <td class="num">{{ row.declared }}</td><td class="num">{{ row.scope }}</td><td class="num">{{ row.bm25 }}</td>
 <td class="num">{{ row.dense }}</td><td class="num">{{ row.distance }}</td></tr>{% endfor %}</tbody>
 </table></div>
