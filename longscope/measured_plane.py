@@ -86,6 +86,8 @@ def measure_sample(sample: Sample, retrievers: Sequence[str] = RETRIEVERS) -> Sa
     units = context_units(sample.context)
     if not units:
         return None
+    if sample.metadata.get("evidence") == "no unit":
+        return SamplePlane(scope=0.0, diffusion={})  # nothing in the context is needed, so nothing to rank
     if sample.metadata.get("evidence") == "every unit":
         every = list(range(len(units)))
         turn_evidence = [every for _ in sample.turns]

@@ -68,6 +68,14 @@ def test_an_aggregation_over_every_unit_has_full_scope():
     assert plane.diffusion["bm25"] == (pytest.approx(1 - (1 + 1 / 2 + 1 / 3 + 1 / 4) / 4, abs=1e-4),)
 
 
+def test_questions_that_carry_their_own_answer_have_zero_scope_and_no_diffusion():
+    context = " ".join(HAY)
+    turn = Turn("What is 17 + 25?", ("42",))
+    plane = measure_sample(sample(context, [turn], metadata={"evidence": "no unit"}), retrievers=("bm25",))
+    assert plane.scope == 0.0
+    assert plane.turn(0) == {"measured_scope": 0.0}
+
+
 def test_each_turn_is_measured_on_its_own_evidence():
     other = "The secret number for calm-fox is 7654321."
     context = " ".join([NEEDLE, HAY[0], other, HAY[1]])

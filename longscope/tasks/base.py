@@ -133,7 +133,8 @@ class Task:
         length.
 
         ``evidence`` names the context units the answers need (texts, or a function of the fitted context);
-        by default every needle is evidence. ``EVERY_UNIT`` says the answer needs the whole context.
+        by default every needle is evidence. ``EVERY_UNIT`` says the answer needs the whole context, ``NO_UNIT``
+        that it needs none of it.
         """
         first = turns[0]
 
@@ -180,6 +181,9 @@ class Task:
         found = _evidence(evidence, needles, fitted)
         if found is EVERY_UNIT:
             meta["evidence"] = "every unit"
+            found = ()
+        elif found is NO_UNIT:
+            meta["evidence"] = "no unit"
             found = ()
         return Sample(
             id=self.sample_id(length, depth, seed),
@@ -237,6 +241,9 @@ class Task:
 # The answer needs every unit of the context (a count over all words, an order of all segments): recorded as
 # metadata["evidence"] = "every unit" rather than the whole context again.
 EVERY_UNIT: tuple[str, ...] = ("<every unit>",)
+# The questions carry everything the answers need (arithmetic stated in the question): the context is only
+# length, so measured scope is 0 and there is nothing to rank.
+NO_UNIT: tuple[str, ...] = ("<no unit>",)
 
 
 def _evidence(
@@ -244,13 +251,13 @@ def _evidence(
     needles: list[Needle],
     fitted: FittedContext,
 ) -> tuple[str, ...]:
-    if evidence is EVERY_UNIT:
-        return EVERY_UNIT
+    if evidence is EVERY_UNIT or evidence is NO_UNIT:
+        return evidence
     texts = [n.text for n in needles] if evidence is None else evidence
     if callable(texts):
         texts = texts(fitted)
-        if texts is EVERY_UNIT:
-            return EVERY_UNIT
+        if texts is EVERY_UNIT or texts is NO_UNIT:
+            return texts
     # Stripped, so a needle's leading newline or space does not make it a different unit; only what the
     # context really holds counts (a truncated or refitted context may have lost some).
     kept = dict.fromkeys(t.strip() for t in texts if t.strip() and t.strip() in fitted.context)

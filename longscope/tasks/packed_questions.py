@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 from longscope.core import Backend, Sample, Turn, UsageError
 from longscope.haystack import Needle, corpus
 from longscope.tasks._long_output import FAMILY, check_budget_fits, label_with_sized_budget, seeded
-from longscope.tasks.base import Task
+from longscope.tasks.base import NO_UNIT, Task
 from longscope.tasks.vocabulary import ADJECTIVES, NOUNS
 
 TEMPLATE = (
@@ -196,5 +196,5 @@ class PackedQuestions(Task):
                 "question_ids": [p.number for p in problems],
                 "question_kinds": ["lookup" if p.fact else "arithmetic" for p in problems],
             },
-            evidence=[p.fact for p in facts],
+            evidence=[p.fact for p in facts] if facts else NO_UNIT,
         )
