@@ -12,6 +12,7 @@ import sys
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -74,7 +75,9 @@ class Watching:
 
 def test_a_sharded_run_stores_the_rows_of_a_local_run(ray_cluster, tiny_model_dir, tmp_path, local_rows):
     model = f"hf:{tiny_model_dir}"
-    executor = RayExecutor(model, workers=2, wait_for_all=True)
+    executor = RayExecutor(model, workers=2)
+    executor.start()  # both actors built their backends before the run: the run uses them
+    assert len({slot.pid for slot in executor.slots}) == 2
     run(RunConfig(model=model, **CONFIG), tmp_path, executor=executor, show_progress=False)
     assert len(local_rows) == 8 and all(row[1] == "ok" for row in local_rows)
     assert stored(tmp_path) == local_rows
@@ -100,9 +103,29 @@ def test_a_worker_killed_mid_run_loses_nothing(ray_cluster, tiny_model_dir, tmp_
     assert killed and killed[0] >= 1
     # What the dead worker held went back to the queue (plus any item sent to it before its death was seen).
     assert executor.requeued >= killed[0]
-    assert len(executor.answered) == 2 and sorted(executor.answered)[1] > 4  # the survivor took over
+    # A fresh actor took the dead one's place: three actors answered, and every item exactly once.
+    assert executor.replaced == 1 and len(executor.answered) == 3 and sum(executor.answered) == 8
     assert set(watching.handed.values()) == {1} and len(watching.handed) == 8
     assert stored(tmp_path) == local_rows
+
+
+@pytest.mark.slow
+def test_an_actor_that_cannot_start_is_replaced_once_then_the_run_stops(ray_cluster, tmp_path):
+    """A backend that never loads must not loop: each original actor is replaced once, then the run ends with
+    the last death's reason and nothing was sent."""
+    executor = RayExecutor(f"hf:{tmp_path / 'no-such-model'}", workers=2)
+    with pytest.raises(RuntimeError, match="every Ray worker died"):
+        executor.run([object()], None, retries=0, attempts={}, on_done=lambda *_: None)
+    assert executor.replaced == 2 and executor.answered == [0, 0, 0, 0]
+
+
+def test_joining_a_cluster_ships_this_longscope_to_its_nodes():
+    import longscope
+    from longscope.executors.ray import shipped_code
+
+    (folder,) = shipped_code()["py_modules"]
+    assert os.path.samefile(folder, os.path.dirname(longscope.__file__))
+    assert os.path.isfile(os.path.join(folder, "executors", "ray.py"))
 
 
 class Interrupting(Watching):
@@ -334,3 +357,53 @@ def test_ray_bad_input_from_the_command_line_is_one_line_and_exit_2(tmp_path, ti
         ]
         assert done.returncode == 2 and len(lines) == 1 and fragment in lines[0], done.stderr
         assert not out.exists()  # nothing was written before the refusal
+
+
+@pytest.mark.slow
+def test_a_run_on_an_existing_cluster_ships_the_code_and_gives_the_local_rows(tiny_model_dir, tmp_path):
+    """The real path a user with a cluster takes: `ray start --head` elsewhere, then `longscope run --executor
+    ray --ray-address HOST:PORT`; the driver's longscope travels to the cluster as a runtime environment."""
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+    import time
+
+    from conftest import run_cli
+
+    ray_cli = shutil.which("ray", path=os.path.dirname(sys.executable))
+    if ray_cli is None:
+        pytest.skip("the ray command is not installed (pip install 'longscope[ray]')")
+    port = free_port()
+    temp = tempfile.mkdtemp(prefix="rayh", dir="/tmp")  # Ray's socket paths must stay short
+    # Token authentication is Ray's business and depends on what ~/.ray holds: off on both sides here.
+    env = {"RAY_AUTH_MODE": "disabled"}
+    head = subprocess.Popen(
+        [ray_cli, "start", "--head", "--block", f"--port={port}", "--num-cpus=1", f"--temp-dir={temp}",
+         "--node-ip-address=127.0.0.1", "--include-dashboard=false", "--disable-usage-stats"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env={**os.environ, **env},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        model = f"hf:{tiny_model_dir}"
+        args = ["--model", model, "--tasks", "niah", "--lengths", "512", "--samples", "1", "--no-report"]
+        done = run_cli("run", *args, "--out", str(tmp_path / "ray"), "--executor", "ray",
+                       "--ray-address", f"127.0.0.1:{port}", "--ray-workers", "1", env=env, timeout=400)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert run_cli("run", *args, "--out", str(tmp_path / "local")).returncode == 0
+        assert stored(tmp_path / "ray") == stored(tmp_path / "local")
+        shipped = list(Path(temp).glob("session_*/runtime_resources/py_modules_files/*"))
+        assert shipped, "the cluster holds no shipped copy of longscope"
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+        shutil.rmtree(temp, ignore_errors=True)

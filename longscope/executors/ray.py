@@ -6,7 +6,12 @@ GPU for in-process models (``hf:``, ``gguf:``, ``smollm2``), or one client pool 
 ``openai:`` models given several ``--endpoint`` URLs. The dispatcher, on the driver's thread, keeps a few items
 in flight per actor, sends each next item to the actor with the fewest outstanding requests, and hands every
 finished item's rows to ``on_done`` there, so the driver stays the only writer of the run store. An actor that
-dies loses nothing: its unfinished items go back to the front of the queue for the others.
+dies loses nothing: its unfinished items go back to the front of the queue for the others, and a fresh actor
+takes its place (at most once per original actor, so a backend that cannot start does not loop).
+
+Joining an existing cluster (``--ray-address``) ships this process's ``longscope`` package to it as a Ray
+``py_modules`` runtime environment, so every node runs the driver's code, whatever version it has installed
+(the nodes still need longscope's dependencies: torch, transformers, httpx...).
 
 ``ray`` is an optional extra (``pip install longscope[ray]``); it is imported only when this executor is used.
 """
@@ -95,6 +100,7 @@ class _Slot:
 
     handle: Any
     depth: int
+    make: Any = None  # builds a fresh actor of the same kind, to replace this one when it dies
     outstanding: dict[Any, Prepared] = field(default_factory=dict)  # object ref -> item, in sending order
     pid: int | None = None  # the actor's process, once it has built its backend (None: not ready yet)
     answered: int = 0  # items it finished
@@ -129,6 +135,7 @@ class RayExecutor:
         self.slots: list[_Slot] = []
         self.answered: list[int] = []  # items each worker of the last run finished (dead ones included)
         self.requeued = 0  # items taken back from dead actors and sent again
+        self.replaced = 0  # dead actors replaced by fresh ones
         self._owns_cluster = False
 
     # -- the cluster --------------------------------------------------------------------------------------
@@ -147,6 +154,7 @@ class RayExecutor:
                 include_dashboard=False,
                 log_to_driver=False,
                 configure_logging=False,
+                runtime_env=shipped_code() if self.address else None,
             )
         except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; the user gets one line
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray cluster"
@@ -173,8 +181,8 @@ class RayExecutor:
             slots = []
             for uri in endpoints:
                 depth = concurrency_of(uri)
-                handle = actor.options(num_cpus=0, max_concurrency=depth).remote(uri)
-                slots.append(_Slot(handle, depth))
+                options = actor.options(num_cpus=0, max_concurrency=depth)
+                slots.append(_Slot(options.remote(uri), depth, make=lambda o=options, u=uri: o.remote(u)))
             return slots
         resources = ray.cluster_resources()
         gpus, cpus = float(resources.get("GPU", 0)), float(resources.get("CPU", 1))
@@ -187,13 +195,20 @@ class RayExecutor:
             workers = self.workers or max(1, int(cpus // 4))
             # More workers than CPUs share them (fractions), rather than wait for CPUs that never come free.
             per_cpu = self.cpus_per_worker or (cpus // workers if cpus >= workers else cpus / workers)
+        options = actor.options(num_cpus=per_cpu, num_gpus=per_gpu, max_concurrency=1)
         return [
-            _Slot(
-                actor.options(num_cpus=per_cpu, num_gpus=per_gpu, max_concurrency=1).remote(self.model),
-                IN_PROCESS_DEPTH,
-            )
+            _Slot(options.remote(self.model), IN_PROCESS_DEPTH, make=lambda: options.remote(self.model))
             for _ in range(workers)
         ]
+
+    def start(self) -> None:
+        """Start the actors now and wait until each has built its backend, rather than inside ``run`` (a bench
+        then times answers alone); ``run`` uses them, and stops them when it ends."""
+        ray = _import_ray()
+        self.connect()
+        self.slots = self.slots or self._start()
+        for slot in self.slots:
+            slot.pid = ray.get(slot.handle.pid.remote())
 
     # -- the dispatcher -----------------------------------------------------------------------------------
 
@@ -216,10 +231,11 @@ class RayExecutor:
             return
         self.connect()
         queue = deque(work)
-        self.slots = self._start()
+        self.slots = self.slots or self._start()
         started = list(self.slots)
+        replacements = len(self.slots)
         # Every reference in flight: an item's answer, or an actor's "ready" (its pid, once its backend loaded).
-        owner: dict[Any, _Slot] = {slot.handle.pid.remote(): slot for slot in self.slots}
+        owner: dict[Any, _Slot] = {slot.handle.pid.remote(): slot for slot in self.slots if slot.pid is None}
         last_death = ""
         try:
             while queue or any(slot.outstanding for slot in self.slots):
@@ -233,6 +249,14 @@ class RayExecutor:
                     answer = ray.get(ref)
                 except RayActorError as exc:
                     last_death = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    if slot in self.slots and replacements and slot.make is not None:
+                        # A fresh actor gets items once it has built its backend, as the first ones did.
+                        replacements -= 1
+                        fresh = _Slot(slot.make(), slot.depth, make=slot.make)
+                        self.slots.append(fresh)
+                        started.append(fresh)
+                        owner[fresh.handle.pid.remote()] = fresh
+                        self.replaced += 1
                     self._bury(slot, queue, owner)
                     continue
                 if ref not in slot.outstanding:
@@ -270,6 +294,13 @@ class RayExecutor:
         slot.outstanding.clear()
         queue.extendleft(reversed(items))
         self.requeued += len(items)
+
+
+def shipped_code() -> dict[str, Any]:
+    """The runtime environment that sends this process's ``longscope`` package to every node of a cluster."""
+    import longscope
+
+    return {"py_modules": [os.path.dirname(os.path.abspath(longscope.__file__))]}
 
 
 def _check_reachable(address: str) -> None:
