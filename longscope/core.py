@@ -21,8 +21,12 @@ def configure(cls: type, params: dict[str, Any], family: str) -> Any:
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(params) - fields)
     if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], sorted(fields), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
         raise UsageError(
-            f"{family} {cls.name}: unknown parameter {unknown[0]!r}; parameters: {', '.join(sorted(fields))}"
+            f"{family} {cls.name}: unknown parameter {unknown[0]!r}; {hint}parameters: {', '.join(sorted(fields))}"
         )
     try:
         return pydantic.TypeAdapter(cls).validate_python(params)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -112,6 +114,23 @@ def _declared_categories(benchmark: str) -> dict[str, tuple[str, ...]]:
     return dict(getattr(TASKS.get(benchmark), "categories", None) or {})
 
 
+def _declared_detail_scores(benchmark: str) -> tuple[str, ...]:
+    from longscope.tasks import TASKS
+
+    if benchmark not in TASKS:
+        return ()
+    return tuple(getattr(TASKS.get(benchmark), "detail_scores", ()) or ())
+
+
+def _detail_score(row: Result, name: str) -> float | None:
+    """A sub-score the row's details hold as a number in [0, 1] (a text there says why it was not computed)."""
+    try:
+        value = json.loads(row.details).get(name) if row.details else None
+    except (ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def benchmark_reports(
     results: Iterable[Result], metadata: dict[str, dict[str, Any]]
 ) -> list[BenchmarkReport]:
@@ -133,4 +152,12 @@ def benchmark_reports(
             if key in meta and meta[key] is not None:
                 value = meta[key]
                 report.breakdowns[key][tuple(value) if isinstance(value, list) else value].add(row)
+        # Sub-scores a benchmark reports beside a dataset's own score (HELMET's citation recall and precision)
+        # get cells of their own, "DATASET NAME", from the rows whose details hold them as numbers.
+        rule = PRINTED.get(name)
+        for detail in _declared_detail_scores(name) if rule is not None and meta.get(rule.by) else ():
+            value = _detail_score(row, detail)
+            if value is not None:
+                cell = report.breakdowns[rule.by][f"{meta[rule.by]} {detail}"]
+                cell.add(dataclasses.replace(row, score=value))
     return [reports[name] for name in sorted(reports)]

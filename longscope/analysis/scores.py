@@ -105,6 +105,17 @@ class OverallCell(Bounded):
     n: int = 0
 
 
+def relative_base_lengths(task: str | None) -> int:
+    """How many of the shortest lengths a task's relative effective length takes as its base: the task class's
+    ``relative_base_lengths`` (NoLiMa: 3, its 250, 500 and 1K), else 1; 1 for the mean over tasks."""
+    from longscope.tasks import TASKS
+
+    name = (task or "").split(":", 1)[0].split("(", 1)[0]
+    if name not in TASKS:
+        return 1
+    return int(getattr(TASKS.get(name), "relative_base_lengths", 1) or 1)
+
+
 @dataclass
 class ScoreTable:
     tasks: list[str]
@@ -133,9 +144,12 @@ class ScoreTable:
         return length_label(self.per_length(task), self.threshold, format_length)
 
     def relative_effective_length(
-        self, task: str | None = None, share: float = DEFAULT_SHARE, base_lengths: int = 1
+        self, task: str | None = None, share: float = DEFAULT_SHARE, base_lengths: int | None = None
     ) -> int | None:
-        """NoLiMa's: the longest length keeping ``share`` of the score over the shortest length(s)."""
+        """NoLiMa's: the longest length keeping ``share`` of the score over the shortest length(s): by default
+        as many as the task declares (NoLiMa's own runs average three), else one."""
+        if base_lengths is None:
+            base_lengths = relative_base_lengths(task)
         return relative_effective_length(self.per_length(task), share, base_lengths)
 
     def auc(self, task: str | None = None) -> float | None:

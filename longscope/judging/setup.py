@@ -8,6 +8,7 @@ import dataclasses
 from longscope.backends import parse_uri, resolve
 from longscope.core import Backend, Result, UsageError
 from longscope.judging.cost import prices_of
+from longscope.judging.entailment import check_citations
 from longscope.judging.grading import check_fits, grade_row, needs_judge
 from longscope.judging.judge import Judge, JudgeWindowError
 from longscope.plan import Prepared
@@ -60,7 +61,9 @@ def judge_work(work: list[Prepared], judge: Judge | None) -> list[Prepared]:
 
 
 def grade_results(judge: Judge | None, item: Prepared, results: list[Result]) -> list[Result]:
-    """The answered rows of a judged sample with the judge's grades; every other row as it came."""
+    """The answered rows of a judged sample with the judge's grades, and those of a sample that cites documents
+    with its citation scores (by its NLI model or the judge); every other row as it came."""
+    results = check_citations(judge, item.sample, results)
     if judge is None or not needs_judge(item.sample):
         return results
     return [grade_row(judge, row, item.sample) if row.status == "ok" else row for row in results]

@@ -18,7 +18,7 @@ from longscope.analysis.heatmap import depth_grids
 from longscope.analysis.intervals import Interval
 from longscope.analysis.paired import PairedDifference
 from longscope.analysis.plane import difficulty_plane
-from longscope.analysis.scores import ScoreTable
+from longscope.analysis.scores import ScoreTable, relative_base_lengths
 from longscope.cache import atomic_write_text
 from longscope.core import Result
 from longscope.report import breakdowns as score_breakdowns
@@ -177,6 +177,8 @@ def summary_dict(data: RunData, analyses: Analyses) -> dict[str, Any]:
             "base_lengths": 1,
             "overall": table.relative_effective_length(),
             "per_task": {task: table.relative_effective_length(task) for task in table.tasks},
+            # how many shortest lengths each task's base averages (NoLiMa's runs: 3, as NoLiMa defines it)
+            "per_task_base_lengths": {task: relative_base_lengths(task) for task in table.tasks},
         },
         "auc": {
             "rule": AUC_RULE,

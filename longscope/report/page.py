@@ -77,7 +77,8 @@ def effective_rule(threshold: float) -> str:
 
 RELATIVE_RULE = (
     f"NoLiMa's rule: the longest tested length whose score keeps at least {100 * DEFAULT_SHARE:g}% of the "
-    f"score at the shortest tested length (the base); meaningful where the base is below the absolute threshold."
+    f"score at the shortest tested length (the base); meaningful where the base is below the absolute threshold. "
+    "A NoLiMa task's base is the mean over its three shortest lengths, as NoLiMa averages 250, 500 and 1K."
 )
 AUC_RULE = (
     "Area under the score-length curve drawn against log2 of the length (trapezoids), given as its mean height "

@@ -2,8 +2,9 @@
 recall of the top five answers, and citation recall and precision given an entailment judge.
 
 Citation recall and precision need a judge of entailment (ALCE and HELMET use the TRUE T5-XXL NLI model):
-``citation_scores`` takes it as a function and follows eval_alce.py's definitions exactly; a run without one
-scores the answer's correctness only and leaves the citation metrics out, saying why."""
+``citation_scores`` takes it as a function and follows eval_alce.py's definitions exactly (a run's judge or a
+local NLI model stands in: longscope.judging.entailment); a run without one scores the answer's correctness only
+and leaves the citation metrics out, saying why."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from longscope.scoring.helmet import normalize_answer
 
 # A judge of entailment: (premise passage, claim) -> whether the passage supports the claim.
 Entails = Callable[[str, str], bool]
-NEEDS_JUDGE = "needs --judge (an entailment judge, as ALCE's NLI model)"
+NEEDS_JUDGE = "needs --judge or the task's nli=MODEL_DIR (an entailment judge, in place of ALCE's NLI model)"
 
 
 def remove_citations(sentence: str) -> str:
@@ -97,14 +98,18 @@ def exact_presence(short_answers: Sequence[str], output: str) -> bool:
 @SCORERS.register("alce_str_em")
 def alce_str_em(prediction: str, answers: Sequence[str], meta: dict) -> tuple[float, dict[str, float | str]]:
     """ASQA's STR-EM: the share of the question's disambiguations (``qa_pairs``) whose short answers the reply
-    (newlines made spaces, citations removed) names. The citation metrics are reported as not computed without
-    an entailment judge."""
+    (newlines made spaces, citations removed) names. The citation metrics say why they are not computed yet:
+    the run's entailment judge fills them in once the row reaches the driver."""
     pairs = meta.get("qa_pairs") or []
     if not pairs:
         return 0.0, {"reason": "the record has no qa_pairs to score by"}
     output = remove_citations(cleaned(prediction))
     hits = [exact_presence(pair, output) for pair in pairs]
-    details: dict[str, float | str] = {"str_em_hit": float(all(hits)), "citation_rec": NEEDS_JUDGE}
+    details: dict[str, float | str] = {
+        "str_em_hit": float(all(hits)),
+        "citation_rec": NEEDS_JUDGE,
+        "citation_prec": NEEDS_JUDGE,
+    }
     return sum(hits) / len(hits), details
 
 
@@ -130,5 +135,6 @@ def alce_qampari_rec_top5(
         "qampari_rec": found / len(groups),
         "num_preds": float(len(predicted)),
         "citation_rec": NEEDS_JUDGE,
+        "citation_prec": NEEDS_JUDGE,
     }
     return min(5, found) / min(5, len(groups)), details

@@ -161,7 +161,11 @@ def test_an_over_long_record_is_cut_in_the_middle_as_published_records_are():
     ("spec", "content", "message"),
     [
         ("custom(metric=qa_f11)", None, "custom: there is no scorer 'qa_f11'; did you mean qa_f1, qa_f1_zh"),
-        ("custom(qestion=query)", None, "task custom: unknown parameter 'qestion'; parameters: "),
+        (
+            "custom(qestion=query)",
+            None,
+            "task custom: unknown parameter 'qestion'; did you mean 'question'? parameters: ",
+        ),
         ("custom(template=no placeholders)", None, "custom: template must hold {context}"),
         ("custom(question=context)", None, "custom: field 'context' is mapped to two roles"),
         (

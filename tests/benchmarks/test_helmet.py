@@ -3,18 +3,24 @@ draws them, NDCG@10 and the citation metrics on hand-worked cases, per-category 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
 import sqlite3
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-from conftest import run_cli, shared_tiny_backend
+from conftest import run_cli, shared_tiny_backend, tiny_tokenizer
+from judging.scripted import ScriptedJudge, grades_reply
 
-from longscope.analysis.benchmarks import BenchmarkReport
+from longscope.analysis.benchmarks import BenchmarkReport, benchmark_reports
 from longscope.analysis.scores import ScoreCell
-from longscope.core import UsageError
+from longscope.core import Result, UsageError
+from longscope.judging.entailment import NliEntailment, check_citations
+from longscope.judging.judge import Judge
+from longscope.judging.setup import grade_results
 from longscope.scoring import score, score_with_details
 from longscope.scoring.citations import citation_scores
 from longscope.scoring.ranking import ndcg_at, parse_rankings
@@ -185,6 +191,87 @@ def test_many_shot_icl_balances_labels_and_hides_their_names_behind_numbers():
     assert (ref, reason) == ("test.jsonl:4", "field 'coarse_label' should be a label number below 6")
 
 
+def test_nlu_holds_out_a_tenth_as_datasets_train_test_split_does():
+    import datasets
+
+    rows = _lines("icl/nlu/train.jsonl")
+    split = datasets.Dataset.from_list(rows).train_test_split(test_size=0.1, seed=42)
+    samples = _samples("helmet:icl_nlu(size=4k)")
+    # 21 lines: ceil(2.1) = 3 held out, in the order datasets' permutation puts them
+    assert [s.turns[0].question for s in samples] == split["test"]["text"]
+    sample = samples[0]
+    assert (sample.metadata["shots"], sample.max_new_tokens, sample.metadata["category"]) == (250, 20, "ICL")
+    demos = [block.split("\nlabel: ") for block in sample.context.split("\n\n")]
+    shown_texts = {text for text, _ in demos}
+    # demonstrations come from the nine tenths trained on, less the line whose label is not one of NLU's 68
+    assert shown_texts == set(split["train"]["text"]) - {"open the blinds"}
+    assert not shown_texts & set(split["test"]["text"])
+    label_of = {r["text"]: r["label"] for r in rows}
+    numbers = {label_of[text]: number for text, number in demos}
+    assert len(set(numbers.values())) == 5 and all(0 <= int(n) < 68 for n in numbers.values())
+    assert sample.answers == (numbers[label_of[sample.turns[0].question]],)
+
+
+def test_an_icl_test_split_over_helmets_cap_is_cut_to_a_label_balanced_draw(monkeypatch):
+    import datasets
+
+    from longscope.tasks.benchmarks import helmet
+
+    rows = _lines("icl/trec_coarse/test.jsonl")
+    assert (
+        len(Helmet(subset="icl_trec_coarse", size="4k", data=str(FIXTURES)).records()) == 3
+    )  # under 500: all
+    monkeypatch.setattr(helmet, "ICL_TEST_SAMPLES", 2)
+    # HELMET: the split shuffled as datasets shuffles it (seed 42), then balance_labels(2, seed 42)
+    order = datasets.Dataset.from_list(rows).shuffle(seed=42)["text"]
+    by_text = {r["text"]: r for r in rows}
+    drawn = helmet.balance_labels([by_text[t] for t in order], "coarse_label", 2, 42)
+    task = Helmet(subset="icl_trec_coarse", size="4k", data=str(FIXTURES))
+    kept = [r.data["text"] for r in task.records()]
+    assert kept == [r["text"] for r in drawn if r["coarse_label"] < 6]
+    assert len(kept) + len(task.rejected()) == 2
+
+
+def test_narrativeqa_and_multi_lexsum_in_helmets_prompts_graded_by_the_judge():
+    nqa = _samples("helmet:narrativeqa")
+    assert len(nqa) == 2  # the third record has no answers: reported, not run
+    [(ref, reason)] = Helmet(subset="narrativeqa", data=str(FIXTURES)).rejected()
+    assert ref.endswith("test.jsonl:3") and "answers" in reason
+    first = nqa[0]
+    user = first.messages(0)[0]["content"]
+    train = _lines("narrativeqa/train.jsonl")
+    drawn = [train[i] for i in shuffled(len(train), text_seed("Who kept the light at Kestrel Point?"))][:2]
+    demo = "\n\n".join(f"Question: {d['question']['text']}\nAnswer: {d['answers'][0]['text']}" for d in drawn)
+    assert user == (
+        "You are given a story, which can be either a novel or a movie script, and a question. Answer the "
+        "question as concisely as you can, using a single phrase if possible.\n\nFor example:\n\n"
+        f"{demo}\n\nNow, use the following story to answer the question:\n\n{first.context}\n\n"
+        "Question: Who kept the light at Kestrel Point?"
+    )
+    assert first.context.startswith("The keeper of Kestrel Point was a woman named Ada Fenwick.")
+    assert first.answers == ("Ada Fenwick", "the keeper Ada")
+    assert (first.chat, first.max_new_tokens, first.metadata["judge_prompt"]) == (True, 100, "reference")
+    assert first.metadata["category"] == "LongQA"
+
+    cases = _samples("helmet:multi_lexsum(shots=1)")
+    assert [c.id.rsplit("/", 1)[1] for c in cases] == ["CR-0101", "CR-0103"]  # CR-0102 has no short summary
+    case = cases[0]
+    pool = [r for r in _lines("multi_lexsum/train.jsonl") if r["summary/short"]]
+    [example] = [pool[i] for i in shuffled(len(pool), text_seed("CR-0101"))][:1]
+    assert case.messages(0)[0]["content"].endswith(
+        "the background, the parties involved, and the outcomes of the case.\n\nExample summaries:\n\n"
+        f"Summary: {example['summary/short']}\n\nNow, write a summary of the following legal documents.\n"
+        "Legal documents:\nCOMPLAINT. Residents of Port Sable sued the county over the closing of the only "
+        "polling place.\n\nORDER. The court ordered the county to open a second polling place before the "
+        "election.\n\nNow please summarize the case."
+    )
+    assert case.answers[0].startswith("Residents sued Port Sable county")
+    assert (case.chat, case.max_new_tokens, case.metadata["category"]) == (True, 400, "Summ")
+    assert make_task("helmet:multi_lexsum").needs_judge and make_task("helmet:narrativeqa").metric == "judge"
+    assert not {"narrativeqa", "multi_lexsum"} & set(make_task("helmet").read_subsets())
+    assert "icl_nlu" in make_task("helmet").read_subsets()
+
+
 # --- NDCG@10 and the citation metrics, hand-worked --------------------------------------------------------
 
 
@@ -247,6 +334,153 @@ def test_citation_recall_and_precision_by_hand():
     assert citation_scores("", DOCS, oracle) is None
 
 
+def _cited_row(sample, prediction: str) -> Result:
+    details = json.dumps(score_with_details("alce_str_em", prediction, sample.answers, sample.metadata)[1])
+    return Result(key="k", sample_id=sample.id, task=sample.task, length=0, depth=None, seed=0, turn=0,
+                  status="ok", prediction=prediction, score=0.5, details=details)  # fmt: skip
+
+
+def _entailment_reply(messages: list[dict[str, str]]) -> str:
+    """A judge that reads its entailment prompt: the claim is supported when a passage holds its fact."""
+    text = messages[-1]["content"]
+    if "<passages>" not in text:  # the judge's up-front check that it answers
+        return "OK"
+    passages = text.split("<passages>\n", 1)[1].split("\n</passages>", 1)[0]
+    claim = text.split("<claim>\n", 1)[1].split("\n</claim>", 1)[0]
+    facts = {"1874": "first lit in 1874", "Ada Fenwick": "Title: Ada Fenwick\n"}
+    supported = any(key in claim and fact in passages for key, fact in facts.items())
+    return grades_reply(1 if supported else 0)
+
+
+def test_citation_recall_and_precision_by_the_runs_judge_as_entailment_judge():
+    sample = _samples("helmet:alce_asqa")[0]
+    assert [d["title"] for d in sample.metadata["citation_docs"]] == ["Kestrel Point Light", "Ada Fenwick",
+                                                                      "Port Sable"]  # fmt: skip
+    reply = "It was first lit in 1874 [1]. Ada Fenwick kept it [1][2]. It has a brass bell [3]."
+    backend = ScriptedJudge(_entailment_reply)
+    judge = Judge(backend, uri="scripted")
+    [row] = check_citations(judge, sample, [_cited_row(sample, reply)])
+    details = json.loads(row.details)
+    # claim 1: [1] supports it (recall, 1 needed citation); claim 2: [1][2] jointly support it, [2] alone
+    # does and [1] is not needed (1 of 2); claim 3: [3] does not support it (recall 0, its citation counted)
+    assert (details["citation_rec"], details["citation_prec"]) == (pytest.approx(2 / 3), 0.5)
+    assert row.score == 0.5 and details["entailment_by"] == judge.identity  # correctness stays the score
+    # calls: 1 + (joint, [1] alone, [2] as "the others") + 1; [2] alone again comes from the judge's cache
+    assert (row.judge_calls, len(backend.requests)) == (5, 5)
+    assert backend.requests[0].messages[0]["content"].startswith("You check whether passages support a claim")
+    # the run's flow: grade_results adds them for a sample that cites, without a judged metric
+    item = SimpleNamespace(sample=sample)
+    assert (
+        json.loads(grade_results(judge, item, [_cited_row(sample, reply)])[0].details)["citation_prec"] == 0.5
+    )
+    # no judge and no NLI model: the rows say why the metrics are missing
+    [untouched] = grade_results(None, item, [_cited_row(sample, reply)])
+    assert json.loads(untouched.details)["citation_rec"].startswith("needs --judge or the task's nli=")
+
+    def down(messages):
+        raise ConnectionError("judge offline")
+
+    offline = Judge(ScriptedJudge(down, name="judge-down"), uri="down")
+    [failed] = check_citations(offline, sample, [_cited_row(sample, reply)])
+    assert json.loads(failed.details)["citation_rec"].startswith("entailment not judged: judge failed")
+    assert failed.status == "ok" and failed.score == 0.5
+
+
+@pytest.mark.slow  # two real runs on the tiny model
+def test_a_run_with_a_judge_fills_in_citation_metrics_and_one_without_says_why(tmp_path):
+    from longscope import runner
+    from longscope.config import RunConfig
+    from longscope.store import RunStore
+
+    def details_of(judge_uri, judge_backend, out):
+        cfg = RunConfig.from_options(tasks="helmet:alce_asqa(max_new_tokens=6,limit=1)", data=str(FIXTURES),
+                                     judge=judge_uri)  # fmt: skip
+        runner.run(cfg, out, backend=shared_tiny_backend(), judge_backend=judge_backend, show_progress=False,
+                   plane_retrievers=())  # fmt: skip
+        store = RunStore.open(out, create=False)
+        try:
+            [row] = store.results()
+        finally:
+            store.close()
+        return row, json.loads(row.details)
+
+    judge = ScriptedJudge(_entailment_reply, name="judge-e")
+    row, judged = details_of("openai:http://127.0.0.1:9/v1#judge-e", judge, tmp_path / "judged")
+    assert row.status == "ok" and judged["entailment_by"] == "scripted:judge-e@test"
+    # the tiny model's reply cites nothing that exists, so whatever it claims is unsupported
+    assert judged["citation_rec"] in (0.0, "the reply makes no claim to check")
+    row, plain = details_of(None, None, tmp_path / "plain")
+    assert plain["citation_rec"].startswith("needs --judge") and "entailment_by" not in plain
+
+
+def _tiny_nli(folder: Path, labels: dict[int, str], winner: int) -> Path:
+    """A tiny random BERT classifier whose bias makes label ``winner`` the most likely, saved as a folder."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    tokenizer = tiny_tokenizer()
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, id2label=labels, label2id={v: k for k, v in labels.items()})  # fmt: skip
+    model = BertForSequenceClassification(config)
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([5.0 if i == winner else 0.0 for i in range(len(labels))]))
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _tiny_true(folder: Path) -> Path:
+    """A tiny random T5 saved as a folder, standing in for TRUE's T5 NLI model."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    tokenizer = tiny_tokenizer()
+    config = T5Config(vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=2,
+                      decoder_start_token_id=tokenizer.pad_token_id or 0)  # fmt: skip
+    T5ForConditionalGeneration(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_a_local_nli_model_judges_citations_without_a_judge(tmp_path):
+    labels = {0: "contradiction", 1: "entailment", 2: "neutral"}
+    agrees = _tiny_nli(tmp_path / "agrees", labels, winner=1)
+    disagrees = _tiny_nli(tmp_path / "disagrees", labels, winner=2)
+    sample = _samples(f"helmet:alce_asqa(nli={agrees})")[0]
+    assert sample.metadata["nli_model"] == str(agrees.resolve())
+    reply = "It was first lit in 1874 [1]. Ada Fenwick kept it [1][2]."
+    [row] = grade_results(None, SimpleNamespace(sample=sample), [_cited_row(sample, reply)])
+    details = json.loads(row.details)
+    # every check entailed: both claims supported; of [1][2] each supports alone, so all 3 citations count
+    assert (details["citation_rec"], details["citation_prec"]) == (1.0, 1.0)
+    assert details["entailment_by"] == f"nli:{agrees.resolve()}" and row.judge is None
+    refusing = dataclasses.replace(sample, metadata={**sample.metadata, "nli_model": str(disagrees)})
+    details = json.loads(check_citations(None, refusing, [_cited_row(sample, reply)])[0].details)
+    assert (details["citation_rec"], details["citation_prec"]) == (0.0, 0.0)
+    assert NliEntailment(str(agrees))("Title: A\nanything", "a claim") is True
+    with pytest.raises(UsageError, match="helmet: nli=.* is not a model folder"):
+        make_task(f"helmet:alce_asqa(nli={tmp_path / 'missing'})")
+    # a TRUE-style sequence-to-sequence model: asked "premise: P hypothesis: H", entailed when it writes "1"
+    true_like = _tiny_true(tmp_path / "true")
+    nli = NliEntailment(str(true_like))
+    asked = []
+
+    def writes(text):
+        def generate(input_ids, **_):
+            asked.append(nli.tokenizer.decode(input_ids[0]))
+            return nli.tokenizer(text, return_tensors="pt").input_ids
+
+        return generate
+
+    nli.model.generate = writes("1")
+    assert nli("Title: A\nfirst lit in 1874", "It was lit in 1874.") is True
+    assert asked == ["premise: Title: A\nfirst lit in 1874 hypothesis: It was lit in 1874."]
+    nli.model.generate = writes("0")
+    assert nli("Title: A\nfirst lit in 1874", "It was lit in 1874.") is False
+    with pytest.raises(UsageError, match="name no single entailment label"):
+        NliEntailment(str(_tiny_nli(tmp_path / "unlabelled", {0: "yes", 1: "no"}, winner=0)))
+
+
 # --- categories, refusals, a run --------------------------------------------------------------------------
 
 
@@ -268,7 +502,37 @@ def test_per_category_averages_as_helmet_collects_them():
     # Recall = mean(50, 50); RAG = mean(35, 80); the overall score is the mean of the scored categories
     assert categories["Recall"] == 50.0 and categories["RAG"] == 57.5 and categories["Cite"] is None
     assert categories["average"] == 53.8  # (50 + 57.5) / 2 = 53.75, printed with one decimal
+    # the NLU set counts in ICL, NarrativeQA in LongQA and Multi-LexSum in Summ, as collect_results.py has them
+    cells.update({"icl_nlu": ScoreCell(scores=[60.0]), "icl_banking77": ScoreCell(scores=[20.0]),
+                  "narrativeqa": ScoreCell(scores=[25.0]), "infbench_qa": ScoreCell(scores=[15.0]),
+                  "multi_lexsum": ScoreCell(scores=[40.0])})  # fmt: skip
+    categories = BenchmarkReport("helmet", {}, {"dataset": cells}).category_scores()
+    assert (categories["ICL"], categories["LongQA"], categories["Summ"]) == (40.0, 20.0, 40.0)
+    assert categories["average"] == 41.5  # (50 + 57.5 + 40 + 20 + 40) / 5
     assert BenchmarkReport("longbench", {}, {"dataset": cells}).category_scores() is None
+
+
+def test_cite_averages_correctness_with_citation_recall_and_precision_where_judged():
+    def row(seed: int, score: float, details: dict) -> Result:
+        return Result(key=f"k{seed}", sample_id=f"s{seed}", task="helmet:alce_asqa", length=0, depth=None,
+                      seed=seed, turn=0, status="ok", score=score, details=json.dumps(details))  # fmt: skip
+
+    needs = "needs --judge or the task's nli=MODEL_DIR"
+    rows = [
+        row(0, 0.5, {"citation_rec": 1.0, "citation_prec": 0.2}),
+        row(1, 1.0, {"citation_rec": needs, "citation_prec": needs}),  # not judged: in the correctness only
+    ]
+    meta = {f"s{i}": {"benchmark": "helmet", "dataset": "alce_asqa"} for i in range(2)}
+    [report] = benchmark_reports(rows, meta)
+    assert report.published_scores() == {
+        "alce_asqa": 75.0,
+        "alce_asqa citation_prec": 20.0,
+        "alce_asqa citation_rec": 100.0,
+    }
+    # HELMET's Cite: the mean of str_em, citation_rec and citation_prec = (75 + 100 + 20) / 3
+    assert report.category_scores()["Cite"] == 65.0
+    [unjudged] = benchmark_reports(rows[1:], meta)
+    assert unjudged.category_scores()["Cite"] == 100.0
 
 
 def test_bad_input_is_one_usage_error(tmp_path):

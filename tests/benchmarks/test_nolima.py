@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import prompt_tokens, run_cli, shared_tiny_backend
 
+from longscope.analysis.scores import ScoreCell, ScoreTable
 from longscope.core import UsageError
 from longscope.scoring import score
 from longscope.tasks import make_task
@@ -135,6 +136,18 @@ def test_bad_input_is_one_usage_error(tmp_path):
         _task().check(backend, 192)
 
 
+def test_nolimas_base_score_is_the_mean_of_its_three_shortest_lengths():
+    curve = {1024: 100.0, 2048: 50.0, 4096: 50.0, 8192: 60.0}
+    tasks = ["nolima(needle_set=needle_set_hard)", "niah"]
+    cells = {(t, n): ScoreCell(task=t, length=n, scores=[v]) for t in tasks for n, v in curve.items()}
+    table = ScoreTable(tasks=tasks, lengths=sorted(curve), cells=cells, overall={}, threshold=85.6)
+    # NoLiMa: base (100 + 50 + 50) / 3 = 66.7, 85% of it 56.7: 8K (60) still keeps it
+    assert table.relative_effective_length(tasks[0]) == 8192
+    # any other task: the base is the shortest length, 100; 85 is kept at 1K only
+    assert table.relative_effective_length(tasks[1]) == 1024
+    assert table.relative_effective_length(tasks[0], base_lengths=1) == 1024  # asked for explicitly
+
+
 @pytest.mark.slow  # the real command line with a model load
 def test_a_run_reports_nolimas_relative_effective_length(tmp_path, tiny_model_dir):
     out = tmp_path / "run"
@@ -148,3 +161,4 @@ def test_a_run_reports_nolimas_relative_effective_length(tmp_path, tiny_model_di
     summary = json.loads((out / "summary.json").read_text())
     relative = summary["relative_effective_length"]
     assert "nolima(max_new_tokens=4)" in relative["per_task"] and relative["share"] == 0.85
+    assert relative["per_task_base_lengths"] == {"nolima(max_new_tokens=4)": 3}

@@ -6,23 +6,29 @@ folder or the folder above it): ``json_kv/``, ``ruler/``, ``kilt/``, ``msmarco/`
 subsets also HELMET's ``prompts/asqa_revised.json`` and ``prompts/qampari_revised.json`` (from its repository);
 for the InfiniteBench subsets InfiniteBench's ``longbook_qa_eng.jsonl``, ``longbook_choice_eng.jsonl`` and
 ``longbook_sum_eng.jsonl`` (in ``infbench/`` or beside the rest); for many-shot ICL the hub datasets' rows saved
-as ``icl/trec_coarse/test.jsonl`` and ``train.jsonl`` (``trec_fine``, ``banking77``, ``clinic150``). ``size`` (4k ... 128k, default 128k) picks the
+as ``icl/trec_coarse/test.jsonl`` and ``train.jsonl`` (``trec_fine``, ``banking77``, ``clinic150``; the NLU
+set's one split as ``icl/nlu/train.jsonl``, its test tenth held out as HELMET holds it out); NarrativeQA's and
+Multi-LexSum's hub rows as ``narrativeqa/test.jsonl`` and ``multi_lexsum/validation.jsonl``, each with its
+``train.jsonl`` for demonstrations. ``size`` (4k ... 128k, default 128k) picks the
 files HELMET's configs read at that input length (json_kv's k, KILT's and MS MARCO's number of passages, ALCE's
-number of documents); ``helmet`` alone reads every dataset a rule scores, ``helmet:infbench_sum`` (graded by a
-judge) runs when named. ``shots`` demonstrations (HELMET's 2 by default) are drawn as HELMET draws them.
+number of documents); ``helmet`` alone reads every dataset a rule scores, the judged ones
+(``helmet:narrativeqa``, ``helmet:infbench_sum``, ``helmet:multi_lexsum``) run when named. ``shots`` demonstrations (HELMET's 2 by default) are drawn as HELMET draws them.
 
 Scoring follows HELMET's data.py, utils.py and eval_alce.py: a completion prompt's reply is scored with the
 answer prefix put back in front (eval.py does so), the better of the whole reply and its parsed answer; RAG and
 JSON KV by normalised substring match, RULER by the share of values named, MS MARCO by NDCG@10 of the parsed
 ranking, ICL by exact match of the label parsed after "label:", ASQA by STR-EM, QAMPARI by recall of the top five,
-InfiniteBench QA by ROUGE-L F1 and its choices by exact match. Its model-judged metrics (InfiniteBench summaries' GPT-4o F1, citation recall and precision by an
-NLI model) need a judge: the summaries are graded by the run's --judge (skipped with the reason without one),
-and the citation metrics are left out of the row with that reason. Per-category averages are HELMET's
+InfiniteBench QA by ROUGE-L F1 and its choices by exact match. Its model-judged metrics (NarrativeQA's
+gpt-4-score, the summaries' GPT-4o F1, citation recall and precision by an NLI model) need a judge: NarrativeQA and
+the summaries are graded by the run's --judge (skipped with the reason without one), and citation recall and
+precision are computed by the judge as an entailment judge (longscope.judging.entailment), else left out of the
+row with that reason. Per-category averages are HELMET's
 (collect_results.py): each category the mean of its datasets' scores, the overall mean the mean of categories.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -50,21 +56,28 @@ ICL = {
     "icl_trec_fine": ("fine_label", 50, (200, 400, 800, 1600, 3200, 6400)),
     "icl_banking77": ("label", 77, (180, 360, 720, 1450, 2900, 5900)),
     "icl_clinic150": ("intent", 151, (220, 440, 880, 1750, 3525, 7050)),
+    "icl_nlu": ("label", 68, (250, 510, 1020, 2040, 4080, 8296)),
 }
+# The NLU set has one split on the hub; load_icl holds out a tenth as its test set (train_test_split, seed 42).
+NLU_TEST_SHARE = 0.1
+ICL_TEST_SAMPLES = (
+    500  # the ICL configs' max_test_samples: a larger test split is cut to a label-balanced 500
+)
 ICL_SEED = 42  # HELMET's --seed, mixed into each test text's demonstration seed
 
 CATEGORIES = {
     "Recall": ("json_kv", "ruler_niah_mk_2", "ruler_niah_mk_3", "ruler_niah_mv"),
     "RAG": ("kilt_nq", "kilt_triviaqa", "kilt_hotpotqa", "kilt_popqa"),
     "Re-rank": ("msmarco_rerank_psg",),
-    "ICL": ("icl_trec_coarse", "icl_trec_fine", "icl_banking77", "icl_clinic150"),
+    "ICL": ("icl_trec_coarse", "icl_trec_fine", "icl_banking77", "icl_clinic150", "icl_nlu"),
     "Cite": ("alce_asqa", "alce_qampari"),
-    "LongQA": ("infbench_qa", "infbench_choice"),
-    "Summ": ("infbench_sum",),
+    "LongQA": ("narrativeqa", "infbench_qa", "infbench_choice"),
+    "Summ": ("infbench_sum", "multi_lexsum"),
 }
 CATEGORY = {dataset: category for category, members in CATEGORIES.items() for dataset in members}
 DATASETS = tuple(CATEGORY)
-JUDGED = frozenset({"infbench_sum"})
+# HELMET grades these with GPT-4o (NarrativeQA's gpt-4-score, the summaries' key-point F1): here the run's --judge.
+JUDGED = frozenset({"narrativeqa", "infbench_sum", "multi_lexsum"})
 
 METRICS = {
     "json_kv": "helmet_substring_em", "ruler_niah_mk_2": "helmet_ruler_recall",
@@ -74,15 +87,27 @@ METRICS = {
     "msmarco_rerank_psg": "ndcg_at_10", "icl_trec_coarse": "helmet_icl_em", "icl_trec_fine": "helmet_icl_em",
     "icl_banking77": "helmet_icl_em", "icl_clinic150": "helmet_icl_em", "alce_asqa": "alce_str_em", "alce_qampari": "alce_qampari_rec_top5",
     "infbench_qa": "helmet_rouge_l_f1", "infbench_choice": "helmet_choice_em", "infbench_sum": "judge",
+    "icl_nlu": "helmet_icl_em", "narrativeqa": "judge", "multi_lexsum": "judge",
 }  # fmt: skip
 OUTPUT_CAPS = {
     "json_kv": 100, "ruler_niah_mk_2": 50, "ruler_niah_mk_3": 100, "ruler_niah_mv": 50, "kilt_nq": 20,
     "kilt_triviaqa": 20, "kilt_hotpotqa": 20, "kilt_popqa": 20, "msmarco_rerank_psg": 200, "icl_trec_coarse": 20,
     "icl_trec_fine": 20, "icl_banking77": 20, "icl_clinic150": 20, "alce_asqa": 300,
-    "alce_qampari": 300, "infbench_qa": 10, "infbench_choice": 10, "infbench_sum": 1200,
+    "alce_qampari": 300, "infbench_qa": 10, "infbench_choice": 10, "infbench_sum": 1200, "icl_nlu": 20,
+    "narrativeqa": 100, "multi_lexsum": 400,
 }  # fmt: skip
 # HELMET's configs: recall, RAG and re-ranking as completions (no chat template), the rest through it.
-CHAT = frozenset({"alce_asqa", "alce_qampari", "infbench_qa", "infbench_choice", "infbench_sum"})
+CHAT = frozenset(
+    {
+        "alce_asqa",
+        "alce_qampari",
+        "infbench_qa",
+        "infbench_choice",
+        "infbench_sum",
+        "narrativeqa",
+        "multi_lexsum",
+    }
+)
 STOP_AT_NEWLINE = frozenset(
     {"kilt_nq", "kilt_triviaqa", "kilt_hotpotqa", "kilt_popqa", "msmarco_rerank_psg", *ICL}
 )
@@ -128,6 +153,21 @@ INFBENCH_SUM_PROMPT = (
     "write about the plot and characters of the story. Do not discuss the themes or background of the book. Do "
     "not provide any analysis or commentary.\n\n{demo}{context}\n\nNow summarize the book."
 )
+NARRATIVEQA_PROMPT = (
+    "You are given a story, which can be either a novel or a movie script, and a question. Answer the question "
+    "as concisely as you can, using a single phrase if possible.\n\n{demo}{context}\n\nQuestion: {question}"
+)
+NARRATIVEQA_DEMOS = ("For example:\n\n", "\n\nNow, use the following story to answer the question:\n\n")
+MULTI_LEXSUM_PROMPT = (
+    "You are given the legal documents in a civil rights lawsuit, and you are tasked to summarize the case. Write "
+    "a concise summary of one paragraph (200 to 250 words). The summary should contain a short description of "
+    "the background, the parties involved, and the outcomes of the case.\n\n{demo}Legal documents:\n{context}"
+    "\n\nNow please summarize the case."
+)
+MULTI_LEXSUM_DEMOS = (
+    "Example summaries:\n\n",
+    "\n\nNow, write a summary of the following legal documents.\n",
+)
 ICL_PROMPT = (
     'Use the provided mapping from the text to label to assign a label to the text. Only output "label: {label}" '
     "and nothing else. \n\n{context}\n\n{question}"
@@ -144,16 +184,27 @@ DEPARTURES = (
     "InfiniteBench records are not cut to HELMET's fixed length with Llama-2's tokenizer; a record over the "
     "model window keeps the start of its context, as HELMET's cut does, but is cut at the window in the "
     "model's own tokens and without HELMET's ' ... [the rest of the text is omitted]' marker.",
-    "Citation recall and precision need an NLI model (ALCE's TRUE T5-XXL); they are not computed here, so the "
-    "Cite category averages the correctness metrics only. The functions follow eval_alce.py and are tested on "
-    "hand-worked cases with a given entailment judge. Sentences are split by NLTK's Punkt with its untrained "
+    "Citation recall and precision need an NLI model (ALCE's TRUE T5-XXL, google/t5_xxl_true_nli_mixture): "
+    "here the run's --judge stands in, asked in an entailment prompt (entailed when it grades the claim 1), or "
+    "a local NLI model given as nli=DIR (a TRUE-style sequence-to-sequence model read as eval_alce.py reads "
+    "it, or a classifier with an entailment label). Without either they are not computed and the Cite "
+    "category averages the correctness metrics only. The functions follow eval_alce.py. Sentences are split by NLTK's Punkt with its untrained "
     "parameters (the pretrained English model is a data download).",
-    "InfiniteBench summaries are graded by the run's --judge with its reference prompt, not HELMET's GPT-4o "
-    "key-point F1 prompts; without a judge their rows are skipped with the reason. NarrativeQA, Multi-LexSum "
-    "and the NLU ICL set (read from other hub datasets) are not part of this loader.",
+    "InfiniteBench's and Multi-LexSum's summaries and NarrativeQA's answers are graded by the run's --judge with "
+    "its reference prompt, not HELMET's GPT-4o prompts (key-point F1, gpt-4-score); without a judge their rows "
+    "are skipped with the reason.",
+    "NarrativeQA and Multi-LexSum read the hub rows saved locally (narrativeqa/test.jsonl, "
+    "multi_lexsum/validation.jsonl, and train.jsonl beside each for demonstrations). HELMET keeps only records "
+    "longer than 128K (NarrativeQA) or 64K (Multi-LexSum) Llama-2 tokens; here every record is read. Their "
+    "demonstrations are drawn by a permutation seeded by the question (NarrativeQA) or the case id "
+    "(Multi-LexSum); HELMET shuffles its training split unseeded for each record.",
+    "The NLU ICL set reads the hub's one split saved as icl/nlu/train.jsonl and holds out a tenth as the test "
+    "set as HELMET's train_test_split(test_size=0.1, seed=42) does (the same permutation, computed here); a "
+    "line of the file that cannot be read still takes its place in the split.",
     "ICL reads each dataset's hub rows saved locally (icl/trec_coarse/test.jsonl and train.jsonl, ...; the test "
-    "split is clinc_oos's validation split for clinic150, as HELMET uses it); HELMET's 500 test texts are a "
-    "label-balanced draw, here the file's order (--limit for fewer).",
+    "split is clinc_oos's validation split for clinic150, as HELMET uses it). A test split over 500 texts is cut to HELMET's label-balanced "
+    "500 (its shuffle and balance_labels, seed 42); --limit then takes the first N of those. Lines without a "
+    "label are reported as bad lines before the draw, which HELMET's files never hold.",
 )
 
 
@@ -175,8 +226,14 @@ def _file_for(subset: str, size: str) -> str:
         return f"msmarco/test_reranking_data_k{MSMARCO_PASSAGES[size]}_dep3.jsonl"
     if subset in ("alce_asqa", "alce_qampari"):
         return f"alce/{subset.split('_')[1]}_eval_gtr_top2000.json"
+    if subset == "icl_nlu":  # one split on the hub: the test tenth is held out of it
+        return "icl/nlu/train.jsonl"
     if subset in ICL:
         return f"icl/{subset[4:]}/test.jsonl"
+    if subset == "narrativeqa":
+        return "narrativeqa/test.jsonl"
+    if subset == "multi_lexsum":
+        return "multi_lexsum/validation.jsonl"
     return "infbench/" + {"infbench_qa": "longbook_qa_eng", "infbench_choice": "longbook_choice_eng",
                           "infbench_sum": "longbook_sum_eng"}[subset] + ".jsonl"  # fmt: skip
 
@@ -189,6 +246,8 @@ DEMO_FILES = {
     "msmarco_rerank_psg": "msmarco/test_reranking_data_k10_dep3.jsonl",
     "alce_asqa": "prompts/asqa_revised.json",
     "alce_qampari": "prompts/qampari_revised.json",
+    "narrativeqa": "narrativeqa/train.jsonl",
+    "multi_lexsum": "multi_lexsum/train.jsonl",
 }
 
 
@@ -196,6 +255,15 @@ def shuffled(count: int, seed: int) -> list[int]:
     """The order ``datasets.Dataset.shuffle(seed=seed)`` puts ``count`` rows in (numpy's default_rng
     permutation), so demonstrations are drawn as HELMET draws them."""
     return [int(i) for i in np.random.default_rng(seed).permutation(count)]
+
+
+def split_indices(count: int, test_share: float, seed: int) -> tuple[list[int], list[int]]:
+    """(test, train) row indices as ``datasets.Dataset.train_test_split(test_size=test_share, seed=seed)`` splits
+    ``count`` rows: one numpy default_rng permutation, its first ceil(share x count) the test rows, the rest the
+    training rows, each in permutation order."""
+    order = shuffled(count, seed)
+    held_out = math.ceil(test_share * count)
+    return order[:held_out], order[held_out:]
 
 
 def text_seed(text: str) -> int:
@@ -215,6 +283,17 @@ def _demo_rows(path: str, stamp: int) -> tuple[dict, ...]:
         return (json.loads(Path(path).read_text(encoding="utf-8")),)
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from None
+
+
+@lru_cache(maxsize=4)
+def _held_in_rows(path: str, stamp: int) -> tuple[dict, ...]:
+    """The NLU set's training rows: the file's rows left after the test tenth is held out, in split order."""
+    rows = [row for _, row in read_records(path)]
+    return tuple(
+        row
+        for row in (rows[i] for i in split_indices(len(rows), NLU_TEST_SHARE, ICL_SEED)[1])
+        if isinstance(row, dict)
+    )
 
 
 def _is_docs(value: Any, keys: tuple[str, ...]) -> bool:
@@ -241,7 +320,17 @@ class Helmet(Benchmark):
     departures: ClassVar[tuple[str, ...]] = DEPARTURES
     subset_metrics: ClassVar[dict[str, str]] = METRICS
     # HELMET's categories (collect_results.py's custom_avgs) for the report's per-category averages.
-    categories: ClassVar[dict[str, tuple[str, ...]]] = CATEGORIES
+    # Cite averages each dataset's correctness with its citation recall and precision, as collect_results.py
+    # does, where an entailment judge computed them ("alce_asqa citation_rec" is that sub-score's cell).
+    categories: ClassVar[dict[str, tuple[str, ...]]] = {
+        **CATEGORIES,
+        "Cite": tuple(
+            name
+            for dataset in CATEGORIES["Cite"]
+            for name in (dataset, f"{dataset} citation_rec", f"{dataset} citation_prec")
+        ),
+    }
+    detail_scores: ClassVar[tuple[str, ...]] = ("citation_rec", "citation_prec")
     # Record shapes, for the custom loader's "looks like" hint.
     shapes: ClassVar[dict[str, dict[str, Any]]] = {
         "json_kv": {"context": str, "question": str, "answer": str, "num_kvs": int},
@@ -252,6 +341,7 @@ class Helmet(Benchmark):
 
     size: str = "128k"
     shots: int = 2
+    nli: str | None = None  # a local NLI model folder that judges citations' entailment in place of --judge
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -259,6 +349,15 @@ class Helmet(Benchmark):
             raise UsageError(f"helmet: size must be one of {', '.join(SIZES)} (got {self.size!r})")
         if self.shots < 0:
             raise UsageError(f"helmet: shots must be 0 or more (got {self.shots})")
+        if self.nli is not None and not (Path(self.nli).expanduser() / "config.json").is_file():
+            raise UsageError(
+                f"helmet: nli={self.nli} is not a model folder (no config.json); give a local NLI model"
+            )
+
+    def label(self) -> str:
+        """As the base labels it, without ``nli``: the NLI model judges citations, it does not change the samples,
+        and its folder differs between machines."""
+        return Benchmark.label(dataclasses.replace(self, nli=None))
 
     @property
     def needs_judge(self) -> bool:
@@ -277,7 +376,13 @@ class Helmet(Benchmark):
                 "helmet reads local files: download data.tar.gz of the hub dataset princeton-nlp/HELMET, unpack "
                 "it and pass --data DIR"
             )
-        return super()._sources()
+        for subset, rows in super()._sources():
+            if subset == "icl_nlu":  # the test tenth HELMET holds out of the one split
+                listed = list(rows)
+                rows = iter([listed[i] for i in split_indices(len(listed), NLU_TEST_SHARE, ICL_SEED)[0]])
+            if subset in ICL:
+                rows = iter(icl_test_draw(list(rows), ICL[subset][0]))
+            yield subset, rows
 
     def plane(self) -> tuple[float, float]:
         table = {"Recall": (0.4, 0.1), "RAG": (0.6, 0.2), "Re-rank": (0.5, 0.8), "ICL": (0.3, 0.7), "Cite": (0.6, 0.5),
@@ -327,6 +432,22 @@ class Helmet(Benchmark):
             ):
                 return f"field {field!r} should be a label number below {ICL[subset][1]}"
             return missing
+        if subset == "narrativeqa":
+            document, question = data.get("document"), data.get("question")
+            if not (isinstance(document, dict) and isinstance(document.get("text"), str)):
+                return "field 'document' should be {text: ...} (NarrativeQA's hub rows)"
+            if not (isinstance(question, dict) and isinstance(question.get("text"), str)):
+                return "field 'question' should be {text: ...} (NarrativeQA's hub rows)"
+            if not _narrative_answers(data):
+                return "field 'answers' should be a non-empty list of {text: ...}"
+            return None
+        if subset == "multi_lexsum":
+            sources, short = data.get("sources"), data.get("summary/short")
+            if not (isinstance(sources, list) and sources and all(isinstance(x, str) for x in sources)):
+                return "field 'sources' should be a non-empty list of texts (Multi-LexSum's hub rows)"
+            if short is not None and not isinstance(short, str):
+                return "field 'summary/short' should be a text or null"
+            return None
         if subset.startswith("alce_"):
             missing = _need(data, question=str)
             if missing is None and not (_is_docs(data.get("docs"), ("title", "text")) and data["docs"]):
@@ -349,7 +470,10 @@ class Helmet(Benchmark):
         return missing
 
     def selects(self, data: dict) -> bool:
-        """PopQA's records (the only ones with a popularity, ``s_pop``) about entities below HELMET's threshold."""
+        """PopQA's records (the only ones with a popularity, ``s_pop``) about entities below HELMET's threshold;
+        Multi-LexSum's cases that have a short summary (HELMET drops the others)."""
+        if "summary/short" in data and data["summary/short"] is None:
+            return False
         return "s_pop" not in data or _popular_below(data["s_pop"])
 
     def check(self, backend: Backend, length: int) -> None:
@@ -481,7 +605,12 @@ class Helmet(Benchmark):
         # load_icl's per-text seed; the demonstrations are balanced over labels, the label names replaced by
         # numbers in an order drawn from the same seed ("_balance", not "natural_label", in HELMET's configs).
         seed = (int(hashlib.sha256(data["text"].encode("utf-8")).hexdigest(), 16) + ICL_SEED) % 2**31
-        demos = balance_labels(list(self._icl_train(subset, record)), field, count, seed)
+        # A training row whose label is not one of the set's (a damaged file) cannot be shown as a number.
+        pool = [
+            d for d in self._icl_train(subset, record)
+            if isinstance(d.get("text"), str) and isinstance(d.get(field), int) and 0 <= d[field] < labels
+        ]  # fmt: skip
+        demos = balance_labels(pool, field, count, seed)
         mapping = list(range(labels))
         # load_icl seeds the module's random and shuffles; a Random of the same seed draws the same order.
         random.Random(seed).shuffle(mapping)
@@ -509,6 +638,8 @@ class Helmet(Benchmark):
             raise UsageError(
                 f"helmet:{subset} needs the training split beside its test split: {folder / 'train.jsonl'}"
             )
+        if subset == "icl_nlu":  # the nine tenths of the one split that HELMET trains on
+            return _held_in_rows(str(found), found.stat().st_mtime_ns)
         return _demo_rows(str(found), found.stat().st_mtime_ns)
 
     def _alce(self, subset: str, data: dict, record: Record):
@@ -544,7 +675,18 @@ class Helmet(Benchmark):
         user = ALCE_PROMPT.replace("{demo_text}", demo_text).replace(
             "{instruction}", prompt_file["instruction"]
         )
-        extra: dict[str, Any] = {"_context": documents(data["docs"][:count]), "documents": count}
+        extra: dict[str, Any] = {
+            "_context": documents(data["docs"][:count]),
+            "documents": count,
+            # what citation recall and precision check the reply's "[n]" against (longscope.judging.entailment)
+            "citation_docs": [
+                {k: d[k] for k in ("title", "text", "sent") if isinstance(d.get(k), str)}
+                for d in data["docs"][:count]
+            ],
+            "citation_claims": "qampari" if subset == "alce_qampari" else "sentences",
+        }
+        if self.nli is not None:
+            extra["nli_model"] = str(Path(self.nli).expanduser().resolve())
         if subset == "alce_asqa":
             pairs = _short_answers(data)
             extra["qa_pairs"] = pairs
@@ -568,6 +710,34 @@ class Helmet(Benchmark):
         system = "Summary:" if subset == "infbench_sum" else "Answer:"
         return user, data["input"], answers, system, {}
 
+    def _narrativeqa(self, subset: str, data: dict, record: Record):
+        question = data["question"]["text"]
+        demo = ""
+        if self.shots > 0:
+            pool = [d for d in self._demos(subset, record) if _narrative_answers(d) and _question_text(d)]
+            chosen = [pool[i] for i in shuffled(len(pool), text_seed(question))][: self.shots]
+            shown = "\n\n".join(
+                f"Question: {_question_text(d)}\nAnswer: {_narrative_answers(d)[0]}" for d in chosen
+            )
+            demo = NARRATIVEQA_DEMOS[0] + shown + NARRATIVEQA_DEMOS[1]
+        user = NARRATIVEQA_PROMPT.replace("{demo}", demo)
+        extra = {"_context": data["document"]["text"]}
+        return user, question, _narrative_answers(data), "Answer:", extra
+
+    def _multi_lexsum(self, subset: str, data: dict, record: Record):
+        demo = ""
+        if self.shots > 0:
+            pool = [d for d in self._demos(subset, record) if isinstance(d.get("summary/short"), str)]
+            seed = text_seed(str(data.get("id") or data["sources"][0]))
+            chosen = [pool[i] for i in shuffled(len(pool), seed)][: self.shots]
+            shown = "\n\n".join(f"Summary: {d['summary/short']}" for d in chosen)
+            demo = MULTI_LEXSUM_DEMOS[0] + shown + MULTI_LEXSUM_DEMOS[1]
+        # HELMET's prompt asks no question; its closing instruction stands as the question the judge reads.
+        instruction = "Now please summarize the case."
+        user = MULTI_LEXSUM_PROMPT.replace("{demo}", demo).replace(instruction, "{question}")
+        extra = {"_context": "\n\n".join(data["sources"])}
+        return user, instruction, [data["summary/short"]], "Summary:", extra
+
     # --- demonstrations ---------------------------------------------------------------------------------
 
     def _demos(self, subset: str, record: Record) -> tuple[dict, ...]:
@@ -590,7 +760,8 @@ class Helmet(Benchmark):
 
 def _family(subset: str) -> str:
     for prefix, family in (("json_kv", "json_kv"), ("ruler_", "ruler"), ("kilt_", "kilt"), ("icl_", "icl"),
-                           ("msmarco", "msmarco"), ("alce_", "alce"), ("infbench_", "infbench")):  # fmt: skip
+                           ("msmarco", "msmarco"), ("alce_", "alce"), ("infbench_", "infbench"),
+                           ("narrativeqa", "narrativeqa"), ("multi_lexsum", "multi_lexsum")):  # fmt: skip
         if subset.startswith(prefix):
             return family
     raise ValueError(subset)
@@ -623,6 +794,23 @@ def balance_labels(rows: list[dict], field: str, shots: int, seed: int) -> list[
     return [row for group in grouped for row in group][:shots]
 
 
+def icl_test_draw(rows: list[tuple[str, Any]], field: str) -> list[tuple[str, Any]]:
+    """The test records load_icl keeps of a split over ``ICL_TEST_SAMPLES``: the split shuffled as
+    ``Dataset.shuffle(seed=42)`` shuffles it, then a label-balanced draw of that many (``balance_labels``, seed
+    42; a record may come twice where a label has few). A smaller split is kept whole, in file order. Lines
+    without a label are reported as bad lines, not drawn."""
+    if len(rows) <= ICL_TEST_SAMPLES:
+        return rows
+    order = [rows[i] for i in shuffled(len(rows), ICL_SEED)]
+    labelled = [pair for pair in order if isinstance(pair[1], dict) and isinstance(pair[1].get(field), int)]
+    unlabelled = [
+        pair for pair in order if not (isinstance(pair[1], dict) and isinstance(pair[1].get(field), int))
+    ]
+    drawn = balance_labels([{field: row[field], "pair": (ref, row)} for ref, row in labelled], field,
+                           ICL_TEST_SAMPLES, ICL_SEED)  # fmt: skip
+    return unlabelled + [item["pair"] for item in drawn]
+
+
 def _need(data: dict, **fields: type) -> str | None:
     for name, kind in fields.items():
         if name not in data:
@@ -648,6 +836,20 @@ def _answer_groups(data: dict) -> list[list[str]]:
     if all(isinstance(g, list) and g and all(isinstance(x, str) for x in g) for g in groups):
         return [list(g) for g in groups]
     return []
+
+
+def _question_text(data: dict) -> str:
+    question = data.get("question")
+    return question.get("text", "") if isinstance(question, dict) else ""
+
+
+def _narrative_answers(data: dict) -> list[str]:
+    """NarrativeQA's gold answers (its rows hold them as [{text, tokens}, ...]); [] when they are malformed."""
+    answers = data.get("answers")
+    if not (isinstance(answers, list) and answers):
+        return []
+    texts = [a.get("text") if isinstance(a, dict) else None for a in answers]
+    return [str(t) for t in texts] if all(isinstance(t, str) for t in texts) else []
 
 
 def _first_distinct(rows: list[dict], key: str) -> list[dict]:

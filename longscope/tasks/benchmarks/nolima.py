@@ -21,7 +21,8 @@ the seed. The needle joins the end of a book line at the run's depth, as NoLiMa'
 needle, as NoLiMa draws it. NoLiMa's default prompt and system prompt ("You are a helpful assistant"), its
 192-token cap and its ``contains`` metric (case-sensitive containment of the character's name) are the
 defaults. NoLiMa's effective length is relative: the longest length whose score keeps 85% of the base score
-(its mean over the shortest lengths); the report shows it for every task beside RULER's absolute one.
+(its mean over the three shortest lengths, NoLiMa's 250, 500 and 1K); the report shows it for every task
+beside RULER's absolute one, with that base for NoLiMa's runs.
 """
 
 from __future__ import annotations
@@ -204,6 +205,8 @@ class NoLiMa(Task):
     breakdowns: ClassVar[tuple[str, ...]] = ("depth", "question_type", "reasoning_type")
     # The fields of a needle set's experiment, for the custom loader's "looks like" hint.
     shapes: ClassVar[dict[str, dict[str, Any]]] = {"": {"needle": str, "questions": dict, "tests": dict}}
+    # NoLiMa's base score averages its three shortest lengths (250, 500, 1K); the report reads this.
+    relative_base_lengths: ClassVar[int] = 3
     departures: ClassVar[tuple[str, ...]] = (
         "Lengths: NoLiMa's context_length counts the haystack alone (the needle, prompt and reply come on top); "
         "here the run's length is the whole request (system prompt, template, question, haystack, needle and "
@@ -212,8 +215,10 @@ class NoLiMa(Task):
         "end); NoLiMa cuts a window of the book around the needle's position at the token. Both books are "
         "shuffled lines, so the text around the needle is drawn alike; a context may begin mid-line here to "
         "make up the exact length.",
-        "The report's relative effective length takes the base score at the shortest length run; NoLiMa's base "
-        "is the mean over 250, 500 and 1K tokens. Run those lengths and average them for NoLiMa's own base.",
+        "NoLiMa's base score is the mean over its three shortest lengths (250, 500 and 1K tokens of haystack); "
+        "the report takes the mean over the three shortest lengths run, so a run gets NoLiMa's base when its "
+        "three shortest lengths are those (as whole requests: each plus the prompt and the 192-token cap). "
+        "With three lengths or fewer the base is the mean of them all.",
         "The character is drawn with Python's random from the seed; NoLiMa draws it with numpy seeded by 42 + "
         "the experiment number + the book number, one draw per depth. The same character set is used.",
     )
