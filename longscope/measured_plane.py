@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -60,8 +61,38 @@ def measured_diffusion(
     return 1.0 - sum(ranks) / len(ranks)
 
 
+def json_pairs(context: str) -> list[str] | None:
+    """The key-value pairs of a context that is one JSON object (Needle Threading's haystack: one line of
+    UUID pairs), each as it is written there; None for any other context."""
+    text = context.strip()
+    if not (text.startswith("{") and text.endswith("}")):
+        return None
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict) or not parsed:
+        return None
+    pairs = []
+    for key, value in parsed.items():
+        written = [
+            json.dumps(key, ensure_ascii=ascii) + separator + json.dumps(value, ensure_ascii=ascii)
+            for ascii in (True, False)
+            for separator in (": ", ":")
+        ]
+        found = next((pair for pair in written if pair in text), None)
+        if found is None:
+            return None  # written some other way: fall back to lines and sentences
+        pairs.append(found)
+    return pairs
+
+
 def context_units(context: str) -> list[str]:
-    """The context cut into the units the plane counts: its lines (records), each cut into sentences."""
+    """The context cut into the units the plane counts: its lines (records), each cut into sentences; the pairs
+    of a context that is one JSON object (a sentence splitter would leave it whole)."""
+    pairs = json_pairs(context)
+    if pairs is not None:
+        return pairs
     return [
         sentence.strip()
         for line in context.split("\n")

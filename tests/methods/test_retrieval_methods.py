@@ -123,6 +123,22 @@ def test_recall_is_left_empty_where_no_evidence_is_known():
     assert evidence_recall(sample, 0, ["A yes."]) is None
 
 
+def test_recall_counts_the_evidence_the_sent_chunks_cover():
+    context = "Alpha one. The vault code is 4471. It was set in May. Beta two. The key hangs by the door. Gamma."
+    passage = "The vault code is 4471. It was set in May."  # one piece of evidence over two sentences
+    key = "The key hangs by the door."
+    sample = Sample(id="s", task="t", context=context, turns=(Turn("code?", ("4471",)), Turn("key?", ("door",))),
+                    template="{context}{question}", max_new_tokens=4, evidence=(passage, key),
+                    metadata={"turn_evidence": [[passage], []]})  # fmt: skip
+    first, second = " The vault code is 4471.", " It was set in May."
+    # Turn 0's own evidence is the passage: covered only when both of its sentences were sent.
+    assert evidence_recall(sample, 0, [first, second]) == 1.0
+    assert evidence_recall(sample, 0, [first]) == 0.0
+    # Turn 1 records none of its own, so the sample's two pieces count: the key's sentence covers one of them.
+    assert evidence_recall(sample, 1, [" The key hangs by the door."]) == 0.5
+    assert evidence_recall(sample, 1, [first + second, " Beta two. The key hangs by the door."]) == 1.0
+
+
 # -- the other methods -------------------------------------------------------------------------------------
 
 
@@ -262,6 +278,7 @@ def test_rows_carry_recall_calls_and_tokens_beside_full(tmp_path):
 # -- the real llama.cpp server -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_method_answers_through_the_real_llamacpp_server(llamacpp_server):
     from longscope.backends import resolve
 
@@ -275,6 +292,30 @@ def test_every_method_answers_through_the_real_llamacpp_server(llamacpp_server):
         assert row.calls >= 1 and row.input_tokens > 0 and row.output_tokens > 0, spec
         if spec.startswith("rag-"):
             assert row.retrieval_recall is not None, spec
+
+
+@pytest.mark.slow
+def test_published_presets_and_every_truncate_policy_answer_through_the_real_llamacpp_server(llamacpp_server):
+    from pathlib import Path
+
+    from longscope.backends import resolve
+
+    backend = resolve(f"openai:{llamacpp_server.url}/v1#{llamacpp_server.model}")
+    specs = ["longbench-rag-bm25(chunk=100)", "longbench-rag-contriever(chunk=100,k=2)",
+             "longbench-rag-openai(chunk=100,k=2)", "truncate(policy=left):budget=128",
+             "truncate(policy=right):budget=128"]  # fmt: skip
+    for spec in specs:
+        work = _prepared(backend, make_method(spec), length=600)
+        [row] = run_item(work, backend, retries=0, attempts_before={})
+        assert row.status == "ok" and row.calls == 1 and row.output_tokens > 0, (spec, row.error)
+    task = make_task("longbench_v2").with_data(str(Path(__file__).parents[1] / "fixtures" / "longbench_v2"))
+    sample = task.build(backend, 0, None, 0)
+    for spec in ("longbench_v2-no-context", "longbench_v2-rag(k=1,chunk=8)"):
+        method = make_method(spec)
+        method.check_sample(sample, backend)
+        work = Prepared(WorkItem(task=task, length=0, depth=None, seed=0, method=method), sample)
+        [row] = run_item(work, backend, retries=0, attempts_before={})
+        assert row.status == "ok" and row.calls == 1 and row.output_tokens > 0, (spec, row.error)
 
 
 # -- the measured difficulty plane -------------------------------------------------------------------------
@@ -298,3 +339,43 @@ def test_measured_scope_and_diffusion_on_hand_built_samples():
     assert buried == pytest.approx(1 - 1 / 4)  # bm25 scores it zero: it keeps its place after the needle
     two = measured_diffusion(units, [1, 3], question, retrievers=("bm25",))
     assert two == pytest.approx(1 - (1 / 1 + 1 / 4) / 2)
+
+
+# -- the truncate budget sweep -----------------------------------------------------------------------------
+
+
+def test_truncate_budgets_run_as_one_plan_and_form_one_series_per_policy(tmp_path):
+    from longscope.analysis.retrieval_curves import sweeps
+    from longscope.methods.prompt.truncate import POLICIES
+    from longscope.truncation import POLICIES as WINDOW_POLICIES
+
+    # Every --truncation policy that cuts a context is a policy of the method; skip, which drops, is refused.
+    assert set(POLICIES) == set(WINDOW_POLICIES) - {"skip"}
+    with pytest.raises(UsageError, match="skip drops a sample rather than cutting it"):
+        make_method("truncate(policy=skip):budget=64")
+    methods = ["full", "truncate(budget=64..256)", "truncate(policy=left,budget=64|256)",
+               "truncate(policy=right,budget=64|256)"]  # fmt: skip
+    assert [m.label() for m in parse_methods(",".join(methods))][1:4] == [
+        "truncate:budget=64", "truncate:budget=128", "truncate:budget=256",
+    ]  # fmt: skip
+    config = RunConfig(model="hf:tiny", tasks=["niah(max_new_tokens=6)"], lengths=[512], depths=[0.5],
+                       methods=methods)  # fmt: skip
+    # The plane is not what this test reads: measuring it would embed every unit.
+    run(config, tmp_path, backend=tiny_backend(), show_progress=False, plane_retrievers=())
+    store = RunStore.open(tmp_path, create=False)
+    try:
+        results = store.results()
+    finally:
+        store.close()
+    assert len(results) == 8 and all(r.status == "ok" for r in results)
+    series = {s.series: s for s in sweeps(results)}
+    assert set(series) == {"truncate", "truncate(policy=left)", "truncate(policy=right)"}
+    middle = series["truncate"]
+    assert middle.setting == "budget" and [p.value for p in middle.points] == [64, 128, 256]
+    assert [p.method for p in middle.points] == ["truncate:budget=64", "truncate:budget=128", "truncate:budget=256"]
+    # What is sent grows with the budget, token for token up to the seams where a cut is re-tokenised.
+    sent = [p.input_tokens for p in middle.points]
+    assert sent[0] < sent[1] < sent[2] and abs((sent[2] - sent[0]) - 192) <= 6
+    for policy in ("left", "right"):
+        points = series[f"truncate(policy={policy})"].points
+        assert [p.value for p in points] == [64, 256] and abs((points[1].input_tokens - points[0].input_tokens) - 192) <= 6

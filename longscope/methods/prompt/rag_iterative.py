@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from longscope.core import Backend, Generation, GenerationRequest, Sample, UsageError
 from longscope.methods.base import combined
-from longscope.methods.prompt._rag import SEPARATOR, Retrieval, chunks_of, evidence_recall, with_recall
+from longscope.methods.prompt._rag import SEPARATOR, Retrieval, evidence_recall, with_recall
 from longscope.retrieval import RETRIEVERS
 
 SUB_QUERY = (
@@ -55,7 +55,7 @@ class RagIterative(Retrieval):
         if not context:
             return combined([backend.generate(request)])
         question = sample.turns[turn].question
-        chunks = chunks_of(backend, context, self.chunk, self.overlap)
+        chunks = self.chunks(backend, context)
         # A budget or ratio caps each round's picks by the context's length; without one, no tokenisation.
         context_tokens = 0 if self.removes_nothing else len(backend.encode(context))
         found = self.pick(chunks, question, context_tokens)

@@ -8,6 +8,7 @@ from longscope.core import Backend, Generation, GenerationRequest, Sample, Usage
 from longscope.methods.base import PromptMethod, combined
 from longscope.truncation import keep_tokens
 
+# Every policy of --truncation that cuts a context; its fourth, skip, drops the sample instead.
 POLICIES = ("middle", "left", "right")
 
 
@@ -23,6 +24,11 @@ class Truncate(PromptMethod):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.policy == "skip":
+            raise UsageError(
+                f"unknown policy 'skip' for method {self.name}: skip drops a sample rather than cutting it (that "
+                f"is --truncation skip, for samples over the window); choose one of {', '.join(POLICIES)}"
+            )
         if self.policy not in POLICIES:
             raise UsageError(
                 f"method {self.name}: unknown policy {self.policy!r}; choose one of {', '.join(POLICIES)}"

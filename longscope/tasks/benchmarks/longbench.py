@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -333,4 +334,25 @@ class LongBench(Benchmark):
             max_new_tokens=MAX_NEW_TOKENS[dataset],
             chat=dataset not in NO_CHAT,
             metadata=metadata,
+            evidence=answered_passages(data["context"], data["answers"])
+            if dataset.startswith("passage_retrieval")
+            else (),
         )
+
+
+# A passage_retrieval context is "Paragraph 1: ...\n\nParagraph 2: ..." (zh: "段落1：..."); each label opens a
+# line.
+_PASSAGE_LABEL = re.compile(r"(?:^|\n)(Paragraph \d+|段落\d+)\s*[:：]")
+
+
+def answered_passages(context: str, answers: list[str]) -> tuple[str, ...]:
+    """The passages a passage_retrieval record's answers name ("Paragraph 12", "段落12"), each with its label, as
+    they stand in the context: the evidence the answer needs. An answer naming no passage of the context gives
+    none."""
+    labels = list(_PASSAGE_LABEL.finditer(context))
+    ends = [label.start() for label in labels[1:]] + [len(context)]
+    passages = {
+        match.group(1): context[match.start(1) : end] for match, end in zip(labels, ends, strict=True)
+    }
+    named = [passages[answer.strip()].strip() for answer in answers if answer.strip() in passages]
+    return tuple(dict.fromkeys(text for text in named if text))

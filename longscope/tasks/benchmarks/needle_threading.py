@@ -138,4 +138,33 @@ class NeedleThreading(Benchmark):
             template="{context}\n{question}",
             max_new_tokens=TOKENS_PER_VALUE * max(1, len(values)),
             metadata={**grid, "values": len(values)},
+            evidence=thread_pairs(record.data["haystack"], values),
         )
+
+
+def thread_pairs(haystack: str, values: tuple[str, ...]) -> tuple[str, ...]:
+    """The pairs the gold values need, as the haystack writes them: the pair holding each value, then, walking
+    back, the pair whose value is that pair's key, up to the thread's start (one pair for a single needle).
+    Nothing where the haystack is not a JSON object of pairs."""
+    try:
+        pairs = json.loads(haystack)
+    except ValueError:
+        return ()
+    if not isinstance(pairs, dict):
+        return ()
+    holders: dict[str, list[str]] = {}
+    for key, value in pairs.items():
+        holders.setdefault(str(value), []).append(key)
+    found: dict[str, None] = {}
+    for value in values:
+        seen: set[str] = set()
+        while len(holders.get(value, [])) == 1 and value not in seen:  # a value two keys share is ambiguous
+            seen.add(value)
+            key = holders[value][0]
+            candidates = [json.dumps(key) + sep + json.dumps(pairs[key]) for sep in (": ", ":")]
+            written = next((text for text in candidates if text in haystack), None)
+            if written is None:
+                break
+            found[written] = None
+            value = key
+    return tuple(found)

@@ -529,6 +529,8 @@ class NeedleBench(Task):
         }
         if not backend.capabilities.exact_tokens:
             meta["approximate_tokens"] = True
+        # Every needle is asked for (one, each of several, or every link of the kinship chain): all are evidence.
+        evidence = dict.fromkeys(n.text.strip() for n in needles if n.text.strip() in fitted.context)
         return Sample(
             id=self.sample_id(length, depth, seed),
             task=self.label(),
@@ -537,6 +539,7 @@ class NeedleBench(Task):
             template=template,
             max_new_tokens=cap,
             metadata=meta,
+            evidence=tuple(evidence),
         )
 
 

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 from longscope.cache import stable_hash
 from longscope.core import Backend, Sample, Turn, UsageError
-from longscope.haystack import GeneratedUnits, count_many
+from longscope.haystack import GeneratedUnits, count_many, split_sentences
 from longscope.tasks.base import Task
 
 TEMPLATE = (
@@ -56,6 +56,9 @@ class Question:
     answers: tuple[str, ...]
     gold: tuple[int, ...]  # indices of its documents
     related: tuple[int, ...] = ()  # the other paragraphs of its article (SQuAD)
+    # What the record marks as the answer's evidence: the sentences holding SQuAD's answer spans, HotpotQA's
+    # supporting facts; the measured difficulty plane reads it.
+    evidence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,8 @@ def read_squad(path: Path) -> QAData:
                 elif item is not None:
                     question, answers = item
                     related = tuple(i for i in own if i != doc)
-                    questions.append(Question(ref, question, answers, (doc,), related))
+                    evidence = _answer_sentences(paragraph["context"], qa["answers"])
+                    questions.append(Question(ref, question, answers, (doc,), related, evidence))
     return QAData(tuple(questions), tuple(documents), tuple(rejected))
 
 
@@ -129,12 +133,49 @@ def _squad_question(qa: Any) -> tuple[str | None, tuple[str, tuple[str, ...]] | 
     return None, (qa["question"], tuple(texts))
 
 
+def _answer_sentences(paragraph: str, answers: list) -> tuple[str, ...]:
+    """The sentences of a SQuAD paragraph that its answer spans (``answer_start``) fall in; the whole paragraph
+    where no span can be placed."""
+    sentences = split_sentences(paragraph)
+    if "".join(sentences) != paragraph:
+        return (paragraph.strip(),)
+    bounds, start = [], 0
+    for sentence in sentences:
+        bounds.append((start, start + len(sentence)))
+        start += len(sentence)
+    found: dict[str, None] = {}
+    for answer in answers:
+        begin, text = answer.get("answer_start"), answer.get("text", "")
+        if not isinstance(begin, int) or paragraph[begin : begin + len(text)] != text:
+            continue
+        for sentence, (low, high) in zip(sentences, bounds, strict=True):
+            if low < begin + len(text) and begin < high and sentence.strip():
+                found[sentence.strip()] = None
+    return tuple(found) or (paragraph.strip(),)
+
+
+def _supporting_sentences(item: dict) -> tuple[str, ...]:
+    """HotpotQA's supporting facts ([title, sentence index] pairs) as the sentences they point to."""
+    by_title = {title: sentences for title, sentences in item["context"]}
+    facts = item.get("supporting_facts")
+    found = [
+        by_title[fact[0]][fact[1]].strip()
+        for fact in (facts if isinstance(facts, list) else [])
+        if isinstance(fact, list | tuple)
+        and len(fact) == 2
+        and fact[0] in by_title
+        and isinstance(fact[1], int)
+        and 0 <= fact[1] < len(by_title[fact[0]])
+    ]
+    return tuple(dict.fromkeys(text for text in found if text))
+
+
 def read_hotpotqa(path: Path) -> QAData:
     """HotpotQA (distractor setting) as RULER reads it: every context paragraph of a question is gold."""
     raw = _load_json(path)
     if not isinstance(raw, list):
         raise UsageError(f"{path} is not a HotpotQA file: it needs a list of questions with their context")
-    parsed: list[tuple[str, str, str, list[str]] | None] = []
+    parsed: list[tuple[str, str, str, list[str], tuple[str, ...]] | None] = []
     rejected: list[tuple[str, str]] = []
     for i, item in enumerate(raw):
         reason = _hotpot_problem(item)
@@ -143,12 +184,14 @@ def read_hotpotqa(path: Path) -> QAData:
             parsed.append(None)
             continue
         paragraphs = [f"{title}\n{''.join(sentences)}" for title, sentences in item["context"]]
-        parsed.append((f"{path.name}#{i}", item["question"], item["answer"], paragraphs))
+        parsed.append(
+            (f"{path.name}#{i}", item["question"], item["answer"], paragraphs, _supporting_sentences(item))
+        )
     documents = sorted({p for entry in parsed if entry for p in entry[3]})
     index = {text: i for i, text in enumerate(documents)}
     questions = tuple(
-        Question(ref, question, (answer,), tuple(index[p] for p in paragraphs))
-        for ref, question, answer, paragraphs in (entry for entry in parsed if entry)
+        Question(ref, question, (answer,), tuple(index[p] for p in paragraphs), evidence=evidence)
+        for ref, question, answer, paragraphs, evidence in (entry for entry in parsed if entry)
     )
     return QAData(questions, tuple(documents), tuple(rejected))
 
@@ -299,6 +342,7 @@ class RulerQA(Task):
                     "question_ref": question.ref,
                     "gold_documents": [p + 1 for p in positions],
                 },
+                evidence=list(question.evidence),
             )
             units = sample.metadata["units"]
             if positions[-1] < units:
