@@ -1,5 +1,6 @@
 """Retrieval speed on one 128k-token context: chunking, BM25 indexing and search (target ≤ 0.5 s), and dense
-embedding with the bundled MiniLM (measured, no target).
+embedding with the bundled MiniLM (measured, no target), beside the model time they sit in front of: the
+bundled model's prefill of what retrieval sends (the question and the top-k chunks).
 
 Usage: .venv/bin/python bench/retrieval_speed.py   (writes bench/results/retrieval_speed.json)
 Tokens are SmolLM2's (the bundled model, converted on first use), counted through the HF tokenizer backend that
@@ -102,6 +103,16 @@ def main() -> None:
     dense_s, _ = best(lambda: dense_scores(units, QUESTION), repeats=1)
     total_before = before_s + bm25_s + rank_s
     total = after_s + bm25_s + rank_s
+    # The model time retrieval sits in front of: the bundled model reading what retrieval sends (one output
+    # token, so the time is the prefill), the same best-of as the retrieval stages.
+    from longscope.backends import resolve
+    from longscope.core import GenerationRequest
+
+    model = resolve("smollm2")
+    top = [units[i] for i in sorted(ranking(scores)[:K])]
+    sent = "\n\n".join(top) + "\n\nQuestion: " + QUESTION
+    request = GenerationRequest([{"role": "user", "content": sent}], max_new_tokens=1)
+    model_s, answer = best(lambda: model.generate(request))
     result = {
         "context_tokens": tokens,
         "context_chars": len(text),
@@ -124,6 +135,9 @@ def main() -> None:
         "dense_model_load_s": round(load_s, 2),
         "dense_embed_and_search_s": round(dense_s, 2),
         "dense_chunks_per_s": round(len(chunks) / dense_s, 1),
+        "model_prefill_of_sent_tokens": answer.input_tokens,
+        "model_prefill_s": round(model_s, 3),
+        "bm25_share_of_model_time": round(total / (total + model_s), 3),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs visible (shared)",
         "load_average_1min_at_end": round(os.getloadavg()[0], 1),
     }
