@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import random
 import re
 import sqlite3
 from pathlib import Path
@@ -47,7 +48,7 @@ def _lines(rel: str) -> list[dict]:
 
 
 def test_json_kv_in_helmets_completion_prompt_with_its_demonstrations():
-    sample = _samples("helmet:json_kv")[0]
+    sample = _samples("helmet:json_kv(sample=all)")[0]  # in file order, not HELMET's draw
     record = _lines("json_kv/test_k1800_dep6.jsonl")[0]
     text = shared_tiny_backend().render(sample.messages(0), sample.turns[0].answer_prefix, sample.chat)
     demos = "".join(f"Key: {k}\nCorresponding value: {v}\n\n" for k, v in record["demos"])
@@ -121,7 +122,7 @@ def test_rerank_prompt_gold_ranking_and_qrels():
 
 
 def test_citation_subsets_score_correctness_and_leave_the_citation_metrics_to_a_judge():
-    asqa = _samples("helmet:alce_asqa")[0]
+    asqa = _samples("helmet:alce_asqa(sample=all)")[0]
     user = asqa.messages(0)[0]["content"]
     assert user.count("Instruction: Answer the question from the search results") == 3  # two demos + the task
     assert (
@@ -132,7 +133,7 @@ def test_citation_subsets_score_correctness_and_leave_the_citation_metrics_to_a_
         "alce_str_em", "It was first lit in 1874 [1].", asqa.answers, asqa.metadata
     )
     assert got == 0.5 and details["citation_rec"].startswith("needs --judge")
-    qampari = _samples("helmet:alce_qampari")[0]
+    qampari = _samples("helmet:alce_qampari(sample=all)")[0]
     # citations are removed before the answers are compared ("Vallon [1]" is "Vallon"): 2 of 3 groups found
     got, details = score_with_details(
         "alce_qampari_rec_top5", "Vallon [1], St Ombre [2][3],\nParis.", qampari.answers, qampari.metadata
@@ -212,7 +213,7 @@ def test_nlu_holds_out_a_tenth_as_datasets_train_test_split_does():
     assert sample.answers == (numbers[label_of[sample.turns[0].question]],)
 
 
-def test_an_icl_test_split_over_helmets_cap_is_cut_to_a_label_balanced_draw(monkeypatch):
+def test_an_icl_test_split_over_helmets_cap_is_cut_to_a_label_balanced_draw():
     import datasets
 
     from longscope.tasks.benchmarks import helmet
@@ -221,19 +222,20 @@ def test_an_icl_test_split_over_helmets_cap_is_cut_to_a_label_balanced_draw(monk
     assert (
         len(Helmet(subset="icl_trec_coarse", size="4k", data=str(FIXTURES)).records()) == 3
     )  # under 500: all
-    monkeypatch.setattr(helmet, "ICL_TEST_SAMPLES", 2)
-    # HELMET: the split shuffled as datasets shuffles it (seed 42), then balance_labels(2, seed 42)
-    order = datasets.Dataset.from_list(rows).shuffle(seed=42)["text"]
-    by_text = {r["text"]: r for r in rows}
+    # HELMET: the split shuffled as datasets shuffles it (seed 42), then balance_labels(2, seed 42); the line
+    # without a valid label is reported before the draw
+    valid = [r for r in rows if r["coarse_label"] < 6]
+    order = datasets.Dataset.from_list(valid).shuffle(seed=42)["text"]
+    by_text = {r["text"]: r for r in valid}
     drawn = helmet.balance_labels([by_text[t] for t in order], "coarse_label", 2, 42)
-    task = Helmet(subset="icl_trec_coarse", size="4k", data=str(FIXTURES))
+    task = Helmet(subset="icl_trec_coarse", size="4k", data=str(FIXTURES), sample=2)
     kept = [r.data["text"] for r in task.records()]
-    assert kept == [r["text"] for r in drawn if r["coarse_label"] < 6]
-    assert len(kept) + len(task.rejected()) == 2
+    assert kept == [r["text"] for r in drawn] and len(kept) == 2
+    assert len(task.rejected()) == 1
 
 
 def test_narrativeqa_and_multi_lexsum_in_helmets_prompts_graded_by_the_judge():
-    nqa = _samples("helmet:narrativeqa")
+    nqa = _samples("helmet:narrativeqa(sample=all)")
     assert len(nqa) == 2  # the third record has no answers: reported, not run
     [(ref, reason)] = Helmet(subset="narrativeqa", data=str(FIXTURES)).rejected()
     assert ref.endswith("test.jsonl:3") and "answers" in reason
@@ -533,6 +535,245 @@ def test_cite_averages_correctness_with_citation_recall_and_precision_where_judg
     assert report.category_scores()["Cite"] == 65.0
     [unjudged] = benchmark_reports(rows[1:], meta)
     assert unjudged.category_scores()["Cite"] == 100.0
+
+
+# --- which records run: HELMET's max_test_samples draw ------------------------------------------------------
+
+
+def _helmet_folder(root: Path, count: int) -> dict[str, list[dict]]:
+    """A HELMET data folder of ``count`` small records per dataset (the shapes of its files), written under
+    ``root``; returns the rows written, by dataset."""
+    ctx = [{"id": "d1", "title": "Vallon", "text": "Vallon is a town in Arden.", "has_answer": True}]
+    rows = {
+        "json_kv": [{"id": f"kv{i}", "context": "{}", "question": f"k{i}", "answer": f"v{i}", "num_kvs": 1}
+                    for i in range(count)],
+        "ruler_niah_mv": [{"index": i, "id": f"r{i}", "context": "hay", "query": f"q{i}",
+                           "type_needle_v": "numbers", "outputs": [str(i)]} for i in range(count)],
+        # no ids, and every twelfth question asked twice: the draw is by question and keeps both
+        "kilt_nq": [{"question": f"q{i % (count - count // 12)}", "answers": ["a"], "ctxs": ctx}
+                    for i in range(count)],
+        # the popular entities (every third) are dropped before the draw
+        "kilt_popqa": [{"id": f"pq{i}", "question": f"q{i}", "answers": ["a"], "ctxs": ctx,
+                        "s_pop": 5000 if i % 3 == 0 else 10 + i} for i in range(count)],
+        "msmarco_rerank_psg": [{"qid": f"{1000 + (i * 7919) % 9973}", "query": f"q{i}",
+                                "ctxs": [{"id": "p1", "text": "t", "label": 1}]} for i in range(count)],
+        "alce_asqa": [{"id": f"a{i}", "question": f"q{i}", "qa_pairs": [{"short_answers": ["x"]}],
+                       "docs": [{"title": "t", "text": "x"}]} for i in range(count)],
+        "infbench_qa": [{"id": i, "context": "book", "input": f"q{i}", "answer": ["a"], "options": []}
+                        for i in range(count)],
+        "narrativeqa": [{"document": {"id": f"doc{i // 3}", "text": "story"}, "question": {"text": f"q{i}"},
+                         "answers": [{"text": "a"}]} for i in range(count)],
+        # every fifth case has no short summary (HELMET drops it before the draw)
+        "multi_lexsum": [{"id": f"CR-{i}", "sources": ["doc"], "summary/short": None if i % 5 == 0 else "s"}
+                         for i in range(count)],
+    }  # fmt: skip
+    for dataset, records in rows.items():
+        path = root / Helmet(subset=dataset).data_files()[0]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".json":
+            path.write_text(json.dumps(records))
+        else:
+            path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return rows
+
+
+def _drawn_ids(dataset: str, root: Path, **params) -> list:
+    task = Helmet(subset=dataset, data=str(root), **params)
+    return [_row_id(dataset, record.data) for record in task.records()]
+
+
+def _row_id(dataset: str, row: dict):
+    if dataset == "narrativeqa":
+        return row["question"]["text"]
+    if dataset == "msmarco_rerank_psg":
+        return row["query"]
+    if dataset == "kilt_nq":
+        return row["question"]
+    return row["id"]
+
+
+def test_each_dataset_draws_the_records_helmets_loaders_draw(tmp_path):
+    import datasets
+
+    written = _helmet_folder(tmp_path, 130)
+
+    def shuffled_first(rows: list[dict], dataset: str, wanted: int = 100) -> list:
+        # data.py: data.shuffle(seed=42).select(range(min(max_test_samples, len(data))))
+        table = datasets.Dataset.from_list(rows)
+        return [_row_id(dataset, r) for r in table.shuffle(seed=42).select(range(min(wanted, len(table))))]
+
+    def by_key(rows: list[dict], dataset: str, key: str) -> list:
+        # load_qa / load_msmarco_rerank after eval.py's random.seed(42): keys sampled, then filtered in order
+        table = datasets.Dataset.from_list(rows)
+        state = random.getstate()
+        try:
+            random.seed(42)
+            keys = random.sample(sorted(set(table[key])), min(100, len(set(table[key]))))
+        finally:
+            random.setstate(state)
+        return [_row_id(dataset, r) for r in table.filter(lambda x: x[key] in keys)]
+
+    for dataset in ("json_kv", "ruler_niah_mv", "alce_asqa", "infbench_qa", "narrativeqa"):
+        assert _drawn_ids(dataset, tmp_path) == shuffled_first(written[dataset], dataset), dataset
+    nq = _drawn_ids("kilt_nq", tmp_path)
+    assert nq == by_key(written["kilt_nq"], "kilt_nq", "question")
+    assert len(set(nq)) == 100 and len(nq) > 100  # 100 questions drawn; a repeated one brings both records
+    popular = [r for r in written["kilt_popqa"] if r["s_pop"] < 1000]
+    assert _drawn_ids("kilt_popqa", tmp_path) == by_key(popular, "kilt_popqa", "id")
+    rerank = _drawn_ids("msmarco_rerank_psg", tmp_path)
+    assert rerank == by_key(written["msmarco_rerank_psg"], "msmarco_rerank_psg", "qid") and len(rerank) == 100
+    summarised = [r for r in written["multi_lexsum"] if r["summary/short"] is not None]  # 104 of 130
+    assert _drawn_ids("multi_lexsum", tmp_path) == shuffled_first(summarised, "multi_lexsum")
+    # a number draws that many the same way; "all" keeps the file as it is
+    assert _drawn_ids("json_kv", tmp_path, sample=7) == shuffled_first(written["json_kv"], "json_kv", 7)
+    assert _drawn_ids("json_kv", tmp_path, sample="all") == [f"kv{i}" for i in range(130)]
+    # --limit takes the first N of the draw
+    assert _drawn_ids("json_kv", tmp_path, limit=3) == shuffled_first(written["json_kv"], "json_kv", 3)
+
+
+def test_small_files_are_drawn_as_helmet_draws_them_and_bad_lines_are_reported_first(tmp_path):
+    import datasets
+
+    written = _helmet_folder(tmp_path, 60)
+    # 60 records: HELMET still shuffles a file under max_test_samples, except Multi-LexSum, kept as it is
+    order = datasets.Dataset.from_list(written["json_kv"]).shuffle(seed=42)["id"]
+    assert _drawn_ids("json_kv", tmp_path) == order and order != sorted(order, key=lambda i: int(i[2:]))
+    kept = [r["id"] for r in written["multi_lexsum"] if r["summary/short"] is not None]
+    assert _drawn_ids("multi_lexsum", tmp_path) == kept
+    # 55 distinct questions, under 100: every record kept, in file order
+    assert _drawn_ids("kilt_nq", tmp_path) == [r["question"] for r in written["kilt_nq"]]
+    # a bad line is reported and the draw is over the valid records
+    path = tmp_path / Helmet(subset="json_kv").data_files()[0]
+    lines = path.read_text().splitlines()
+    lines[4] = json.dumps({"id": "kv-bad", "context": "{}", "question": "k"})  # no answer
+    path.write_text("\n".join(lines) + "\n")
+    task = Helmet(subset="json_kv", data=str(tmp_path))
+    valid = [r for r in written["json_kv"] if r["id"] != "kv4"]
+    assert [r.data["id"] for r in task.records()] == datasets.Dataset.from_list(valid).shuffle(seed=42)["id"]
+    [(ref, reason)] = task.rejected()
+    assert ref.endswith("test_k1800_dep6.jsonl:5") and "answer" in reason
+
+
+def test_the_draws_by_hand():
+    from longscope.tasks.benchmarks._helmet_draw import draw_by_key, draw_shuffled, draw_shuffled_if_over
+
+    # numpy's default_rng(42).permutation(5) is [4, 2, 3, 1, 0] (datasets' shuffle(seed=42) of five rows)
+    assert draw_shuffled(5, 3) == [4, 2, 3]
+    assert draw_shuffled_if_over(5, 5) == [0, 1, 2, 3, 4] and draw_shuffled_if_over(5, 4) == [4, 2, 3, 1]
+    # random.Random(42).sample(["a", "b", "c", "d"], 2) is ["a", "d"]: both "a" records, then "d", in file order
+    assert draw_by_key(["d", "a", "c", "a", "b"], 2) == [0, 1, 3]
+    with pytest.raises(UsageError, match="sample must be"):
+        make_task("helmet:json_kv(sample=0)")
+    assert make_task("helmet:json_kv(sample=25)").label() == "helmet:json_kv(sample=25)"
+
+
+def test_alce_demonstrations_are_the_draws_load_alce_makes_mapping_the_file(tmp_path, monkeypatch):
+    import datasets
+
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    # seven records and five demonstrations, so that the draws differ from record to record
+    prompt = json.loads((FIXTURES / "prompts/asqa_revised.json").read_text())
+    prompt["demos"] = [{**prompt["demos"][i % 2], "question": f"Demo question {i}?"} for i in range(5)]
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts/asqa_revised.json").write_text(json.dumps(prompt))
+    record = json.loads((DATA / "alce/asqa_eval_gtr_top2000.json").read_text())[0]
+    path = tmp_path / "alce/asqa_eval_gtr_top2000.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps([{**record, "id": f"asqa-{i}", "question": f"Question {i}?"} for i in range(7)]))
+    population = len(prompt["demos"])
+    # HELMET: eval.py's random.seed(42), then load_alce's load_dataset and map, one random.sample per record
+    state = random.getstate()
+    try:
+        random.seed(42)
+        table = datasets.load_dataset("json", data_files=str(path), cache_dir=str(tmp_path / "cache"))["train"]
+        mapped = table.map(lambda r: {"picked": random.sample(range(population), 2)}, load_from_cache_file=False)
+    finally:
+        random.setstate(state)
+    helmet_demos = {r["id"]: [prompt["demos"][i]["question"] for i in r["picked"]] for r in mapped}
+    task = Helmet(subset="alce_asqa", data=str(tmp_path))
+    backend = shared_tiny_backend()
+    samples = [task.build(backend, *point) for point in task.work([], [], [])]
+    assert len(samples) == 7 and len({tuple(d) for d in helmet_demos.values()}) > 3
+    for sample in samples:
+        user = sample.messages(0)[0]["content"]
+        shown = re.findall(r"Question: (.*)\n", user)[:-1]  # the demonstrations' questions, then the record's
+        assert shown == helmet_demos[sample.id.rsplit("/", 1)[1]]
+
+
+def test_rerank_demonstrations_leave_out_every_test_query_when_helmet_does(tmp_path):
+    import datasets
+
+    def row(qid: str) -> dict:
+        return {"qid": qid, "query": f"query {qid}", "ctxs": [{"id": f"{qid}a", "text": "t", "label": 1},
+                                                             {"id": f"{qid}b", "text": "u", "label": 0}]}  # fmt: skip
+
+    tests = [row(f"t{i}") for i in range(5)]
+    (tmp_path / "msmarco").mkdir()
+    (tmp_path / "msmarco/test_reranking_data_k1000_dep3.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in tests)
+    )
+    demo_path = tmp_path / "msmarco/test_reranking_data_k10_dep3.jsonl"
+
+    def helmet_demos(demo_rows: list[dict], qid: str) -> list[str]:
+        # load_msmarco_rerank: the filter by the test set's size, the shuffle by the query's seed, the first two
+        # distinct query ids
+        demos = datasets.Dataset.from_list(demo_rows)
+        if len(demos) > 2 * len(tests):
+            left_out = {t["qid"] for t in tests}
+            demos = demos.filter(lambda x: x["qid"] not in left_out)
+        else:
+            demos = demos.filter(lambda x: x["qid"] != qid)
+        picked: list[str] = []
+        for demo in demos.shuffle(seed=text_seed(qid)):
+            if demo["qid"] not in picked and len(picked) < 2:
+                picked.append(demo["qid"])
+        return [f"query {q}" for q in picked]
+
+    def shown(task: Helmet) -> dict[str, list[str]]:
+        backend = shared_tiny_backend()
+        samples = [task.build(backend, *point) for point in task.work([], [], [])]
+        return {s.turns[0].question: re.findall(r"Query: (.*)\n", s.messages(0)[0]["content"]) for s in samples}
+
+    # 12 demonstration rows, over twice the 5 test records: no test query is shown, one row is a repeat
+    many = [row(q) for q in ("t0", "d1", "t1", "d2", "t2", "d3", "d3", "t3", "d4", "t4", "d5", "d6")]
+    demo_path.write_text("".join(json.dumps(r) + "\n" for r in many))
+    got = shown(Helmet(subset="msmarco_rerank_psg", data=str(tmp_path)))
+    assert got == {t["query"]: helmet_demos(many, t["qid"]) for t in tests}
+    assert not any(q.startswith("query t") for demos in got.values() for q in demos)
+    # 8 rows, not over twice 5: only the record's own query is left out, other test queries may be shown
+    few = many[:8]
+    demo_path.write_text("".join(json.dumps(r) + "\n" for r in few))
+    got = shown(Helmet(subset="msmarco_rerank_psg", data=str(tmp_path)))
+    assert got == {t["query"]: helmet_demos(few, t["qid"]) for t in tests}
+    assert any(q.startswith("query t") for demos in got.values() for q in demos)
+
+
+def test_infinitebench_demonstrations_are_the_other_records_shuffled_as_load_infbench_shuffles_them(tmp_path):
+    import datasets
+
+    options = ["a farm", "the lighthouse", "a ship", "the town"]
+    rows = [{"id": i, "context": "A book.", "input": f"Question {i}?", "answer": [options[i % 4]], "options": options}
+            for i in range(6)]  # fmt: skip
+    (tmp_path / "infbench").mkdir()
+    for name in ("longbook_qa_eng", "longbook_choice_eng"):
+        (tmp_path / f"infbench/{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    table = datasets.Dataset.from_list(rows)
+    for subset in ("infbench_qa", "infbench_choice"):
+        task = Helmet(subset=subset, data=str(tmp_path), sample="all")
+        backend = shared_tiny_backend()
+        for point in task.work([], [], []):
+            sample = task.build(backend, *point)
+            own = int(sample.id.rsplit("/", 1)[1])
+            # load_infbench's add_demos: data.filter(id != own).shuffle(seed=42).select(range(shots))
+            demos = table.filter(lambda x, own=own: x["id"] != own).shuffle(seed=42).select(range(2))
+            if subset == "infbench_qa":
+                shown = [f"[story text]\nQuestion: {d['input']}\nAnswer: {d['answer'][0]}" for d in demos]
+            else:
+                listed = "A. a farm\nB. the lighthouse\nC. a ship\nD. the town"
+                shown = [f"[story text]\nQuestion: {d['input']}\nOptions:\n{listed}\nAnswer: "
+                         f"{'ABCD'[options.index(d['answer'][0])]}" for d in demos]  # fmt: skip
+            block = "For example:\n\n" + "\n\n".join(shown) + "\n\nNow, read the following story:\n\n"
+            assert block + "A book." in sample.messages(0)[0]["content"]
 
 
 def test_bad_input_is_one_usage_error(tmp_path):

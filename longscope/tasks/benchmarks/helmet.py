@@ -13,6 +13,8 @@ Multi-LexSum's hub rows as ``narrativeqa/test.jsonl`` and ``multi_lexsum/validat
 files HELMET's configs read at that input length (json_kv's k, KILT's and MS MARCO's number of passages, ALCE's
 number of documents); ``helmet`` alone reads every dataset a rule scores, the judged ones
 (``helmet:narrativeqa``, ``helmet:infbench_sum``, ``helmet:multi_lexsum``) run when named. ``shots`` demonstrations (HELMET's 2 by default) are drawn as HELMET draws them.
+``sample`` picks the records run: HELMET's draw of 100 per dataset (500 for ICL), each loader's own way
+(longscope.tasks.benchmarks._helmet_draw), by default; ``sample=N`` for N drawn alike, ``sample=all`` for all.
 
 Scoring follows HELMET's data.py, utils.py and eval_alce.py: a completion prompt's reply is scored with the
 answer prefix put back in front (eval.py does so), the better of the whole reply and its parsed answer; RAG and
@@ -33,6 +35,7 @@ import hashlib
 import json
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -41,6 +44,17 @@ from typing import Any, ClassVar
 import numpy as np
 
 from longscope.core import Backend, Sample, Turn, UsageError
+from longscope.tasks.benchmarks._helmet_draw import (
+    ICL_TEST_SAMPLES,
+    SEED,
+    TEST_SAMPLES,
+    balance_labels,
+    draw_balanced,
+    draw_by_key,
+    draw_shuffled,
+    draw_shuffled_if_over,
+    shuffled,
+)
 from longscope.tasks.benchmarks.base import Benchmark, Record, read_records
 
 SIZES = ("4k", "8k", "16k", "32k", "64k", "128k")
@@ -60,9 +74,6 @@ ICL = {
 }
 # The NLU set has one split on the hub; load_icl holds out a tenth as its test set (train_test_split, seed 42).
 NLU_TEST_SHARE = 0.1
-ICL_TEST_SAMPLES = (
-    500  # the ICL configs' max_test_samples: a larger test split is cut to a label-balanced 500
-)
 ICL_SEED = 42  # HELMET's --seed, mixed into each test text's demonstration seed
 
 CATEGORIES = {
@@ -175,12 +186,13 @@ ICL_PROMPT = (
 PASSAGE = "Document (Title: {title}): {text}"
 
 DEPARTURES = (
-    "Records are read in file order and --limit takes the first N; HELMET draws max_test_samples (100) at random "
-    "with seed 42. Run the whole file for its numbers.",
-    "MS MARCO demonstrations leave out the record's own query only; HELMET leaves out every test query when the "
-    "demonstration file is over twice the test set's size, which changes which demonstrations a shuffle draws.",
-    "ALCE demonstrations are drawn from the prompt file with Python's random seeded by the question (HELMET uses "
-    "the global random state, so its draw depends on the order records are run in).",
+    "Records run are HELMET's draw of max_test_samples (100; 500 for ICL) with seed 42, loader by loader "
+    "(sample=helmet, the default; sample=N draws N the same way, sample=all keeps the whole file in file order) "
+    "and --limit takes the first N of the draw. The draw is over the records that pass validation: a bad line "
+    "is reported and takes no place in it (HELMET's loaders would fail on it).",
+    "ALCE demonstrations are HELMET's: the record at place p of its file gets the (p+1)-th random.sample of the "
+    "prompt file's demonstrations after random.seed(42), as load_alce draws them mapping the file in order. A "
+    "JSON-lines file's place is its line number less one (a blank line counts).",
     "InfiniteBench records are not cut to HELMET's fixed length with Llama-2's tokenizer; a record over the "
     "model window keeps the start of its context, as HELMET's cut does, but is cut at the window in the "
     "model's own tokens and without HELMET's ' ... [the rest of the text is omitted]' marker.",
@@ -195,7 +207,10 @@ DEPARTURES = (
     "are skipped with the reason.",
     "NarrativeQA and Multi-LexSum read the hub rows saved locally (narrativeqa/test.jsonl, "
     "multi_lexsum/validation.jsonl, and train.jsonl beside each for demonstrations). HELMET keeps only records "
-    "longer than 128K (NarrativeQA) or 64K (Multi-LexSum) Llama-2 tokens; here every record is read. Their "
+    "longer than 128K (NarrativeQA) or 64K (Multi-LexSum) Llama-2 tokens; here every record is read. So "
+    "NarrativeQA's draw is the first 100 of HELMET's shuffle of the whole test split, not of its long records "
+    "(HELMET shuffles before it filters); Multi-LexSum's draw equals HELMET's only for a validation file already "
+    "cut to the cases over 64K Llama-2 tokens (HELMET filters before it draws). Their "
     "demonstrations are drawn by a permutation seeded by the question (NarrativeQA) or the case id "
     "(Multi-LexSum); HELMET shuffles its training split unseeded for each record.",
     "The NLU ICL set reads the hub's one split saved as icl/nlu/train.jsonl and holds out a tenth as the test "
@@ -251,12 +266,6 @@ DEMO_FILES = {
 }
 
 
-def shuffled(count: int, seed: int) -> list[int]:
-    """The order ``datasets.Dataset.shuffle(seed=seed)`` puts ``count`` rows in (numpy's default_rng
-    permutation), so demonstrations are drawn as HELMET draws them."""
-    return [int(i) for i in np.random.default_rng(seed).permutation(count)]
-
-
 def split_indices(count: int, test_share: float, seed: int) -> tuple[list[int], list[int]]:
     """(test, train) row indices as ``datasets.Dataset.train_test_split(test_size=test_share, seed=seed)`` splits
     ``count`` rows: one numpy default_rng permutation, its first ceil(share x count) the test rows, the rest the
@@ -271,6 +280,28 @@ def text_seed(text: str) -> int:
     return int(hashlib.sha256(text.encode("utf-8")).hexdigest(), 16) % 2**31
 
 
+# The draws of load_alce's random.sample, by (demonstrations, shots): the sequence, and the generator it goes on from.
+_ALCE_DRAWS: dict[tuple[int, int], tuple[random.Random, list[list[int]]]] = {}
+
+
+def alce_demo_draw(position: int, population: int, shots: int) -> list[int]:
+    """The demonstrations (indices into the prompt file's) that HELMET shows the ALCE record at ``position`` of
+    its file: load_alce maps every record in file order, each calling ``random.sample(demos, shots)`` on the
+    global random, which eval.py seeds with 42 just before; the record's draw is that sequence's
+    ``position``-th."""
+    rng, drawn = _ALCE_DRAWS.setdefault((population, shots), (random.Random(SEED), []))
+    while len(drawn) <= position:
+        drawn.append(rng.sample(range(population), shots))
+    return drawn[position]
+
+
+def _file_position(ref: str) -> int:
+    """A record's place in its file (from 0), from its reference: ``name.json#3`` or ``name.jsonl:4``."""
+    if "#" in ref:
+        return int(ref.rsplit("#", 1)[1])
+    return int(ref.rsplit(":", 1)[1]) - 1
+
+
 def passages(ctxs: list[dict]) -> str:
     return "\n\n".join(PASSAGE.format(title=c.get("title", ""), text=c.get("text", "")) for c in ctxs)
 
@@ -283,6 +314,18 @@ def _demo_rows(path: str, stamp: int) -> tuple[dict, ...]:
         return (json.loads(Path(path).read_text(encoding="utf-8")),)
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from None
+
+
+@lru_cache(maxsize=4)
+def _infbench_demo_rows(subset: str, path: str, stamp: int) -> tuple[dict, ...]:
+    """What an InfiniteBench demonstration shows of each valid record of its file (the book left out, so that
+    the cache does not hold every book)."""
+    task = Helmet(subset=subset)
+    return tuple(
+        {key: row.get(key) for key in ("id", "input", "answer", "options")}
+        for _, row in read_records(path)
+        if isinstance(row, dict) and task.validate(row) is None
+    )
 
 
 @lru_cache(maxsize=4)
@@ -342,6 +385,9 @@ class Helmet(Benchmark):
     size: str = "128k"
     shots: int = 2
     nli: str | None = None  # a local NLI model folder that judges citations' entailment in place of --judge
+    # Which records run: "helmet" draws HELMET's max_test_samples (100; 500 for ICL) as its loaders draw them,
+    # a number draws that many the same way, "all" keeps every record in file order.
+    sample: str | int = "helmet"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -349,6 +395,12 @@ class Helmet(Benchmark):
             raise UsageError(f"helmet: size must be one of {', '.join(SIZES)} (got {self.size!r})")
         if self.shots < 0:
             raise UsageError(f"helmet: shots must be 0 or more (got {self.shots})")
+        if isinstance(self.sample, str) and self.sample.isdigit():  # the command line gives every value as text
+            object.__setattr__(self, "sample", int(self.sample))
+        if not (self.sample in ("helmet", "all") or (isinstance(self.sample, int) and self.sample >= 1)):
+            raise UsageError(
+                f"helmet: sample must be helmet (HELMET's draw), all, or a number of records (got {self.sample!r})"
+            )
         if self.nli is not None and not (Path(self.nli).expanduser() / "config.json").is_file():
             raise UsageError(
                 f"helmet: nli={self.nli} is not a model folder (no config.json); give a local NLI model"
@@ -376,13 +428,68 @@ class Helmet(Benchmark):
                 "helmet reads local files: download data.tar.gz of the hub dataset princeton-nlp/HELMET, unpack "
                 "it and pass --data DIR"
             )
-        for subset, rows in super()._sources():
-            if subset == "icl_nlu":  # the test tenth HELMET holds out of the one split
-                listed = list(rows)
-                rows = iter([listed[i] for i in split_indices(len(listed), NLU_TEST_SHARE, ICL_SEED)[0]])
-            if subset in ICL:
-                rows = iter(icl_test_draw(list(rows), ICL[subset][0]))
-            yield subset, rows
+        for subset, path in self._local_files():
+            yield subset, self._drawn(subset, path)
+
+    def test_samples(self, subset: str) -> int | None:
+        """HELMET's ``max_test_samples`` for ``subset`` under ``sample``; None keeps every record."""
+        if self.sample == "all":
+            return None
+        if self.sample == "helmet":
+            return ICL_TEST_SAMPLES if subset in ICL else TEST_SAMPLES
+        return int(self.sample)
+
+    def _drawn(self, subset: str, path: Path) -> Iterator[tuple[str, dict | str]]:
+        """The test rows HELMET evaluates, in the order it runs them: records that cannot be used first (to be
+        reported), then the draw of ``_helmet_draw`` over the valid, selected ones. Read twice, so that only the
+        drawn records are held in memory."""
+        wanted = self.test_samples(subset)
+        if wanted is None:
+            yield from self._test_split(subset, path)
+            return
+        task = self._for(subset)
+        bad: list[tuple[str, dict | str]] = []
+        positions: list[int] = []
+        keys: list[Any] = []
+        has_id = False  # datasets' column_names: whether any record of the file has an "id"
+        for position, (ref, row) in enumerate(self._test_split(subset, path)):
+            has_id = has_id or (isinstance(row, dict) and "id" in row)
+            if isinstance(row, str) or task.validate(row) is not None:
+                bad.append((ref, row))
+                continue
+            if self.selects(row):
+                positions.append(position)
+                keys.append(_draw_key(subset, row))
+        if not positions:  # nothing to draw from: the base loader says why, as for any file
+            yield from self._test_split(subset, path)
+            return
+        if subset.startswith("kilt_"):
+            order = draw_by_key([k["id"] if has_id else k["question"] for k in keys], wanted)
+        elif subset == "msmarco_rerank_psg":
+            order = draw_by_key(keys, wanted)
+        elif subset in ICL:
+            order = draw_balanced(keys, wanted)
+        elif subset == "multi_lexsum":
+            order = draw_shuffled_if_over(len(positions), wanted)
+        else:
+            order = draw_shuffled(len(positions), wanted)
+        chosen = [positions[i] for i in order]
+        wanted_positions = set(chosen)
+        picked = {
+            position: pair
+            for position, pair in enumerate(self._test_split(subset, path))
+            if position in wanted_positions
+        }
+        yield from bad
+        yield from (picked[position] for position in chosen)
+
+    def _test_split(self, subset: str, path: Path) -> Iterator[tuple[str, dict | str]]:
+        """The rows of the test split in order: the file's, or NLU's tenth held out of its one split."""
+        rows = read_records(path)
+        if subset == "icl_nlu":
+            listed = list(rows)
+            return iter([listed[i] for i in split_indices(len(listed), NLU_TEST_SHARE, ICL_SEED)[0]])
+        return rows
 
     def plane(self) -> tuple[float, float]:
         table = {"Recall": (0.4, 0.1), "RAG": (0.6, 0.2), "Re-rank": (0.5, 0.8), "ICL": (0.3, 0.7), "Cite": (0.6, 0.5),
@@ -588,7 +695,12 @@ class Helmet(Benchmark):
 
         demos = ""
         if self.shots > 0:
-            pool = [d for d in self._demos(subset, record) if d.get("qid") != data["qid"] and d.get("ctxs")]
+            rows = self._demos(subset, record)
+            tested = self._rerank_test_queries()
+            # load_msmarco_rerank: a demonstration file over twice the test set's size loses every test query,
+            # a smaller one only the record's own
+            left_out = set(tested) if len(rows) > 2 * len(tested) else {data["qid"]}
+            pool = [d for d in rows if d.get("qid") not in left_out and d.get("ctxs")]
             chosen = _first_distinct([pool[i] for i in shuffled(len(pool), text_seed(data["qid"]))], "qid")
             for demo in chosen[: self.shots]:
                 order = sorted(demo["ctxs"], key=lambda c: c["label"], reverse=True)
@@ -598,6 +710,22 @@ class Helmet(Benchmark):
         gold = " > ".join(c["id"] for c in sorted(data["ctxs"], key=lambda c: c["label"], reverse=True))
         qrels = {c["id"]: c["label"] for c in data["ctxs"]}
         return user, data["query"], [gold], "Ranking:", {"_context": listing(data["ctxs"]), "qrels": qrels}
+
+    def _rerank_test_queries(self) -> list[str]:
+        """The query ids of MS MARCO's test set as HELMET holds it when it picks demonstrations: its draw (before
+        --limit), one per record."""
+        cached = self.__dict__.get("_rerank_queries")
+        if cached is None:
+            subset = "msmarco_rerank_psg"
+            task = self._for(subset)
+            path = next(path for name, path in self._local_files() if name == subset)
+            cached = [
+                row["qid"]
+                for _, row in self._drawn(subset, path)
+                if isinstance(row, dict) and task.validate(row) is None
+            ]
+            object.__setattr__(self, "_rerank_queries", cached)
+        return cached
 
     def _icl(self, subset: str, data: dict, record: Record):
         field, labels, shots = ICL[subset]
@@ -660,9 +788,9 @@ class Helmet(Benchmark):
             )
 
         count = ALCE_DOCS[self.size]
-        rng = random.Random(text_seed(data["question"]))
         demos = prompt_file.get("demos") or []
-        picked = rng.sample(demos, min(self.shots, len(demos)))
+        picks = alce_demo_draw(_file_position(record.ref), len(demos), min(self.shots, len(demos)))
+        picked = [demos[i] for i in picks]
         demo_text = "\n\n\n".join(
             prompt_file["demo_prompt"]
             .replace("{instruction}", prompt_file["instruction"])
@@ -706,9 +834,33 @@ class Helmet(Benchmark):
             answers = [letter, f"{letter}. {data['answer'][0]}"]
         prompt = {"infbench_qa": INFBENCH_QA_PROMPT, "infbench_choice": INFBENCH_CHOICE_PROMPT,
                   "infbench_sum": INFBENCH_SUM_PROMPT}[subset]  # fmt: skip
-        user = prompt.replace("{demo}", "").replace("{options}", options)
+        user = prompt.replace("{demo}", self._infbench_demo(subset, data)).replace("{options}", options)
         system = "Summary:" if subset == "infbench_sum" else "Answer:"
         return user, data["input"], answers, system, {}
+
+    def _infbench_demo(self, subset: str, data: dict) -> str:
+        """load_infbench's demonstrations: the other records of the file, shuffled with seed 42 (the same order
+        for every record), the first ``shots`` shown without their book."""
+        if self.shots == 0:
+            return ""
+        path = next(path for name, path in self._local_files() if name in (subset, ""))
+        rows = _infbench_demo_rows(subset, str(path), path.stat().st_mtime_ns)
+        pool = [row for row in rows if row.get("id") != data.get("id")]
+        chosen = [pool[i] for i in shuffled(len(pool), SEED)[: self.shots]]
+        if not chosen:  # a file of one record has nothing to show (HELMET's select would fail)
+            return ""
+        shown = []
+        for row in chosen:
+            answer, options = row["answer"], row.get("options") or []
+            if subset == "infbench_qa":
+                shown.append(f"[story text]\nQuestion: {row['input']}\nAnswer: {answer[0]}")
+            elif subset == "infbench_choice":
+                listed = "A. {}\nB. {}\nC. {}\nD. {}".format(*options)
+                letter = chr(ord("A") + options.index(answer[0]))
+                shown.append(f"[story text]\nQuestion: {row['input']}\nOptions:\n{listed}\nAnswer: {letter}")
+            else:
+                shown.append(f"[story text]\nSummary: {answer[0].strip()}")
+        return "For example:\n\n" + "\n\n".join(shown) + "\n\nNow, read the following story:\n\n"
 
     def _narrativeqa(self, subset: str, data: dict, record: Record):
         question = data["question"]["text"]
@@ -773,42 +925,16 @@ def _popular_below(popularity: Any) -> bool:
     return value <= 0 or float(np.log10(value)) < POPQA_THRESHOLD
 
 
-def balance_labels(rows: list[dict], field: str, shots: int, seed: int) -> list[dict]:
-    """HELMET's ``balance_labels``: ``shots`` rows in rounds of one row per label (labels in order of first
-    appearance), each round shuffled, drawn with ``random.Random(seed)``; a label with fewer rows than rounds
-    is drawn again (its quirk: the first draw takes rounds mod its size)."""
-    rand = random.Random(seed)
-    by_label: dict[Any, list[dict]] = {}
-    for row in rows:
-        by_label.setdefault(row[field], []).append(row)
-    rounds = math.ceil(shots / len(by_label))
-    grouped: list[list[dict]] = [[] for _ in range(rounds)]
-    for members in by_label.values():
-        indices = rand.sample(range(len(members)), rounds % len(members))
-        while len(indices) < rounds:
-            indices += rand.sample(range(len(members)), min(rounds - len(indices), len(members)))
-        for place, index in enumerate(indices):
-            grouped[place].append(members[index])
-    for group in grouped:
-        rand.shuffle(group)
-    return [row for group in grouped for row in group][:shots]
-
-
-def icl_test_draw(rows: list[tuple[str, Any]], field: str) -> list[tuple[str, Any]]:
-    """The test records load_icl keeps of a split over ``ICL_TEST_SAMPLES``: the split shuffled as
-    ``Dataset.shuffle(seed=42)`` shuffles it, then a label-balanced draw of that many (``balance_labels``, seed
-    42; a record may come twice where a label has few). A smaller split is kept whole, in file order. Lines
-    without a label are reported as bad lines, not drawn."""
-    if len(rows) <= ICL_TEST_SAMPLES:
-        return rows
-    order = [rows[i] for i in shuffled(len(rows), ICL_SEED)]
-    labelled = [pair for pair in order if isinstance(pair[1], dict) and isinstance(pair[1].get(field), int)]
-    unlabelled = [
-        pair for pair in order if not (isinstance(pair[1], dict) and isinstance(pair[1].get(field), int))
-    ]
-    drawn = balance_labels([{field: row[field], "pair": (ref, row)} for ref, row in labelled], field,
-                           ICL_TEST_SAMPLES, ICL_SEED)  # fmt: skip
-    return unlabelled + [item["pair"] for item in drawn]
+def _draw_key(subset: str, data: dict) -> Any:
+    """What HELMET's draw for ``subset`` reads of a record: KILT's id and question (which one decides is the
+    file's columns), MS MARCO's query id, an ICL record's label; the shuffles read nothing."""
+    if subset.startswith("kilt_"):
+        return {"id": data.get("id"), "question": data["question"]}
+    if subset == "msmarco_rerank_psg":
+        return data["qid"]
+    if subset in ICL:
+        return data[ICL[subset][0]]
+    return None
 
 
 def _need(data: dict, **fields: type) -> str | None:
