@@ -14,6 +14,7 @@ from longscope.analysis.breakdown import breakdown
 from longscope.analysis.scores import summarise
 from longscope.config import DEFAULT_SUITE, DEFAULT_THRESHOLD, RunConfig
 from longscope.core import UsageError
+from longscope.redact import install as install_redaction
 from longscope.redact import redact
 from longscope.store import RunStore
 from longscope.suites import load_suite
@@ -372,6 +373,7 @@ def cost(
 
 def main() -> None:
     """Entry point: a usage error is one line and exit code 2; an interrupt keeps what finished."""
+    install_redaction()  # logs and warnings print no credential either
     try:
         app(standalone_mode=False)
     except typer.Exit as exc:

@@ -8,8 +8,10 @@ instance echoed back in a server's error message.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import warnings
 from typing import Any
 
 MASK = "***"
@@ -75,3 +77,40 @@ def _mask_param(match: re.Match[str]) -> str:
     if name in _NAMES_ONLY:
         return match[0]
     return f"{match['head']}{MASK}"
+
+
+def install() -> None:
+    """Redact every log record this process makes, whichever logger and handler, and every warning shown.
+
+    Records are redacted where they are made (the record factory), so loggers that do not propagate and
+    handlers added later are covered too; a warning's text is redacted before it is shown or handed to
+    logging. Idempotent."""
+    with _lock:
+        if not isinstance(logging.getLogRecordFactory(), _RedactingRecordFactory):
+            logging.setLogRecordFactory(_RedactingRecordFactory(logging.getLogRecordFactory()))
+        if not getattr(warnings.showwarning, "redacts", False):
+            warnings.showwarning = _redacting_showwarning(warnings.showwarning)
+
+
+class _RedactingRecordFactory:
+    """Wraps the record factory in force: the message is formatted with its arguments, then redacted, and so
+    is the text of an exception the record carries."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.inner(*args, **kwargs)
+        message = record.getMessage()
+        record.msg, record.args = redact(message), ()
+        if record.exc_info and record.exc_info[0] is not None:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        return record
+
+
+def _redacting_showwarning(inner: Any) -> Any:
+    def showwarning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 - warnings' own
+        inner(redact(str(message)), category, filename, lineno, file, None if line is None else redact(line))
+
+    showwarning.redacts = True  # type: ignore[attr-defined]
+    return showwarning

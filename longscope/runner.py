@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from longscope import rows
+from longscope import rows, trace
 from longscope.analysis.scores import Summary, summarise
 from longscope.backends import parse_uri, resolve
 from longscope.config import RunConfig
@@ -79,6 +79,7 @@ def run(
     if not same:
         invocations = [*invocations, config.as_dict()]
     previous = meta.get("model")
+    trace.point("model-load")
     backend = backend or resolve(config.model)
     model_id = identity(backend)
     if previous is not None and previous != model_id:
@@ -117,6 +118,7 @@ def run(
                 for result in results:
                     store.write(result, item.sample)
                 progress.advance(item, results)
+                trace.point("sample-done")
 
             (executor or LocalExecutor()).run(
                 to_run, backend, retries=config.retries, attempts=store.attempts(), on_done=on_done

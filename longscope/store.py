@@ -11,6 +11,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from longscope import trace
 from longscope.core import Result, Sample, UsageError
 from longscope.redact import redact, redact_value
 
@@ -263,6 +264,7 @@ class RunStore:
                 f"VALUES ({', '.join('?' * len(_RESULT_COLUMNS))}, ?)",
                 [*values, time.time()],
             )
+            trace.point("store-write")  # inside the transaction: a kill here must leave no half row
 
     def results(self) -> list[Result]:
         """Every row, as written (the analyses label them by series: see analysis.scores)."""

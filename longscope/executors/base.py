@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from longscope import rows
+from longscope import rows, trace
 from longscope.core import Backend, Result
 from longscope.judging.grading import needs_judge
 from longscope.plan import Prepared
@@ -46,6 +46,7 @@ def run_item(work: Prepared, backend: Backend, retries: int, attempts_before: di
             try:
                 if solver is None:
                     solver = item.method.solver(backend, item.mode)
+                trace.point("prefill")
                 generation = solver.answer(sample, turn, request)
             except Exception as exc:  # noqa: BLE001 - any failure of one sample becomes a row, not a crash
                 error = f"{type(exc).__name__}: {exc}".strip()

@@ -7,6 +7,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
+from longscope import trace
 from longscope.analysis import intervals
 from longscope.analysis.benchmarks import benchmark_reports
 from longscope.analysis.degradation import degradation
@@ -413,6 +414,7 @@ def _headline(table: ScoreTable) -> dict[str, Any]:
 
 
 def render_report(data: RunData, analyses: Analyses) -> str:
+    trace.point("report")
     table = analyses.table
     has_rows = bool(table.cells)
     several = len(analyses.tables) > 1

@@ -15,7 +15,13 @@ def _rows(run_dir):
 
 
 def test_the_same_command_twice_gives_the_same_bytes(tmp_path, monkeypatch, capsys, tiny_model_dir):
-    argv = ["run", "--model", f"hf:{tiny_model_dir}", "--tasks", "niah(max_new_tokens=6),variable_tracking"]
+    argv = [
+        "run",
+        "--model",
+        f"hf:{tiny_model_dir}",
+        "--tasks",
+        "niah(max_new_tokens=6),variable_tracking(max_new_tokens=6)",
+    ]
     argv += ["--lengths", "384", "--samples", "2", "--no-progress", "--no-report", "--measure-plane", "none"]
     results = []
     for attempt in ("first", "second"):

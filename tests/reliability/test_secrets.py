@@ -3,6 +3,9 @@ in the store, the report, the exports, the cache, the output, or the error messa
 
 from __future__ import annotations
 
+import io
+import logging
+import warnings
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,7 @@ from conftest import run_cli
 
 from longscope.backends.http_options import Options
 from longscope.backends.http_transport import make_client
-from longscope.redact import redact, redact_value
+from longscope.redact import install, redact, redact_value
 
 from .fake_openai import FakeOpenAI
 from .test_bad_input import invoke
@@ -44,6 +47,52 @@ def test_the_key_from_the_environment_is_masked_wherever_it_is_echoed(monkeypatc
     monkeypatch.setenv("LS_TEST_KEY", ENV_KEY)
     make_client(Options(api_key_env="LS_TEST_KEY")).close()
     assert redact(f"401: invalid key {ENV_KEY} for this project") == "401: invalid key *** for this project"
+
+
+@pytest.fixture
+def redaction_installed():
+    """``redact.install()`` for one test, with logging's record factory put back afterwards."""
+    factory = logging.getLogRecordFactory()
+    try:
+        yield install
+    finally:
+        logging.setLogRecordFactory(factory)
+
+
+def test_log_records_of_any_logger_carry_no_key(redaction_installed):
+    redaction_installed()
+    redaction_installed()  # twice is once: a second install wraps nothing again
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    # A library's own logger that does not propagate: a filter on the root logger would never see it.
+    logger = logging.getLogger("some.http.library")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info("POST %s -> %d", f"http://me:{URL_KEY}@127.0.0.1:9/v1/chat/completions", 401)
+        try:
+            raise ConnectionError(f"refused: https://h/v1?api_key={QUERY_KEY}")
+        except ConnectionError:
+            logger.exception("request failed")
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+        logger.setLevel(logging.NOTSET)
+    text = stream.getvalue()
+    assert "INFO POST http://me:***@127.0.0.1:9/v1/chat/completions -> 401" in text
+    assert "ConnectionError: refused: https://h/v1?api_key=***" in text  # the traceback's text as well
+    assert URL_KEY not in text and QUERY_KEY not in text
+
+
+def test_warnings_carry_no_key(redaction_installed):
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        redaction_installed()
+        warnings.warn(f"retrying http://me:{URL_KEY}@host/v1 after a 429", RuntimeWarning, stacklevel=1)
+    assert [str(w.message) for w in shown] == ["retrying http://me:***@host/v1 after a 429"]
+    assert shown[0].category is RuntimeWarning
 
 
 @pytest.mark.slow  # four runs of the real command, about 30 s
