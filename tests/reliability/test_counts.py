@@ -40,10 +40,8 @@ def test_the_walk_finds_the_known_count_parameters():
     assert len(CASES) >= 40
 
 
-# Published benchmarks override `check` to read their files and skip the base one, so their counts are not
-# bounded up front; HELMET's `shots` slices its demonstration file (demos[:shots]), so it cannot hang, but it is
-# accepted where a generator's count would be refused. Strict: fixing it makes this case pass and fail here.
-KNOWN_GAPS = {("helmet", "shots"): "published benchmarks' check() does not run Task.check's count bound"}
+# A case that is known not to be refused yet goes here with its reason (a strict xfail: fixing it fails here).
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
 
 @pytest.mark.parametrize(

@@ -585,6 +585,11 @@ class Helmet(Benchmark):
 
     def check(self, backend: Backend, length: int) -> None:
         """Read the records, and the demonstration and prompt files they need, before anything runs."""
+        if self.shots > length:  # each demonstration takes tokens of the request, as a generator's count does
+            raise UsageError(
+                f"{self.label()}: shots={self.shots} items cannot fit in a request of {length} tokens; "
+                "lower shots or raise the length"
+            )
         for record in self.records():
             subset = record.subset or self.subset
             if subset in DEMO_FILES and (self.shots > 0 or subset.startswith("alce_")):
