@@ -32,7 +32,8 @@ def validate(config: RunConfig) -> tuple[list[Task], list[Method]]:
     config.validate()
     parse_uri(config.model)
     tasks = [make_task(spec).with_data(config.data) for spec in config.tasks]
-    if config.data is not None and not any(task.published or task.reads_data for task in tasks):
+    reading = [task for task in tasks if (task.published and not task.built_in_records) or task.reads_data]
+    if config.data is not None and not reading:
         raise UsageError(
             "--data gives records for published benchmarks, and no --tasks names one (e.g. longbench:hotpotqa)"
         )

@@ -32,6 +32,8 @@ class Task:
     published: ClassVar[bool] = False
     # Reads records from --data though it fits them to the run's lengths (RULER's QA, NeedleBench's needles).
     reads_data: ClassVar[bool] = False
+    # A published task whose records are built in (no --data file is read): --data alone is refused for it.
+    built_in_records: ClassVar[bool] = False
     # The task's own rule for a sample above the model window (middle, left, right, skip). None: the task
     # builds samples to the run's lengths, so one is above the window only when a method in the plan reads
     # past it, and the other methods get skipped rows there.
@@ -153,6 +155,7 @@ class Task:
             needles,
             length - self.max_new_tokens,
             start,
+            render=render,
         )
         if answers_after_fit is not None:
             answers = answers_after_fit(fitted)

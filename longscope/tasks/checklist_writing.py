@@ -335,6 +335,7 @@ class ChecklistWriting(Benchmark):
     breakdowns: ClassVar[tuple[str, ...]] = ("category",)
     id_field: ClassVar[str | None] = "id"
     truncation: ClassVar[str] = "middle"
+    built_in_records: ClassVar[bool] = True
 
     @property
     def metric(self) -> str:  # every category is judged
