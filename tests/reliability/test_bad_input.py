@@ -117,7 +117,10 @@ FLAG_CASES = [
     (["--no-such-flag"], "no-such-flag"),
     (["--data", str(HOTPOT)], "--data"),
     # A benchmark whose prompts are built in reads no --data: the file would be silently ignored.
-    (["--tasks", "checklist_writing", "--judge", "openai:http://127.0.0.1:9/v1#j", "--data", str(HOTPOT)], "--data"),
+    (
+        ["--tasks", "checklist_writing", "--judge", "openai:http://127.0.0.1:9/v1#j", "--data", str(HOTPOT)],
+        "--data",
+    ),
 ]
 
 
