@@ -362,6 +362,8 @@ class Result:
     judge_calls: int | None = None  # 0 when the judgement came from the judge's cache
     judge_s: float | None = None
     judge_cost: float | None = None  # None where the judge URI gives no prices
+    # The weights' number format in an in-process model ("fp32", "bf16"); None for backends that do not say.
+    weight_precision: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ def _row(
         diffusion=item.task.diffusion,
         scope=item.task.scope,
         past_window=item.length > backend.context_window if item.length else None,
+        weight_precision=getattr(backend, "precision", None) or None,
     )
     if plane is not None:
         for name, value in plane.turn(turn).items():

@@ -1,5 +1,5 @@
-"""The in-process decode loop: the reserved KV cache gives the same greedy tokens as a plain loop written
-here, and the precision option is recorded where it is honoured and refused where it is not."""
+"""The in-process decode loop: the reserved KV cache and the one-token decode step give the same greedy tokens
+as a plain loop written here, and the precision option is recorded where it is honoured and refused where not."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from longscope.backends import parse_uri
+from longscope.backends.fast_decode import DecodeStep
 from longscope.backends.hf import HFBackend, _ReservedLayer, reserve_cache
 from longscope.core import GenerationRequest, UsageError
 from tests.conftest import run_cli, tiny_backend
@@ -111,3 +112,143 @@ def test_bundled_model_gives_the_reference_loops_greedy_answers():
         request = task.build(backend, 1024, 0.5, seed).request(max_new_tokens=40)
         expected = reference_greedy(backend, request)
         assert backend.generate(request).text == backend.decode(expected)
+
+
+@torch.inference_mode()
+def _step_against_forward(model, steps: int = 6) -> list[float]:
+    """Feed the same tokens through the model's forward and through DecodeStep, each on its own cache after
+    one shared prompt; returns the largest logit difference per step and checks the argmax agrees."""
+    step = DecodeStep.build(model)
+    assert step is not None and step.usable()
+    prompt = torch.tensor([list(range(5, 45))])
+    plain = model(input_ids=prompt, use_cache=True).past_key_values
+    fast = model(input_ids=prompt, use_cache=True).past_key_values
+    reserve_cache(fast, steps)
+    cos, sin = step.positions(prompt.shape[1], steps)
+    gaps = []
+    for i, token in enumerate(range(11, 11 + steps)):
+        want = model(input_ids=torch.tensor([[token]]), past_key_values=plain, use_cache=True).logits[:, -1]
+        got = step.step(token, fast, cos[i], sin[i])
+        assert got.shape == want.shape and int(got.argmax()) == int(want.argmax())
+        gaps.append(float((got - want).abs().max()))
+    assert fast.get_seq_length() == plain.get_seq_length() == prompt.shape[1] + steps
+    for mine, theirs in zip(fast.layers, plain.layers, strict=True):  # the cache holds what the model wrote
+        assert torch.allclose(mine.keys, theirs.keys, atol=1e-5)
+        assert torch.allclose(mine.values, theirs.values, atol=1e-5)
+    return gaps
+
+
+def test_decode_step_matches_the_models_forward_with_grouped_heads():
+    backend = tiny_backend()  # 4 query heads sharing 2 key heads
+    assert backend.decode_step is not None
+    assert max(_step_against_forward(backend.model)) < 1e-4
+
+
+def test_decode_step_matches_a_qwen2_forward_with_projection_biases():
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(1)
+    config = Qwen2Config(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=1, max_position_embeddings=512)  # fmt: skip
+    model = Qwen2ForCausalLM(config).eval()
+    with torch.no_grad():  # random biases, so a step that dropped them would not agree
+        for layer in model.model.layers:
+            for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
+                proj.bias.normal_(0, 0.5)
+    assert max(_step_against_forward(model)) < 1e-4
+
+
+def test_decode_step_follows_a_rescaled_rotary():
+    """Position methods swap the rotary module's frequencies while they run; the step reads them per call."""
+    backend = tiny_backend()
+    rotary = backend.model.model.rotary_emb
+    original = rotary.inv_freq
+    rotary.inv_freq = original / 4
+    try:
+        assert max(_step_against_forward(backend.model)) < 1e-4
+    finally:
+        rotary.inv_freq = original
+
+
+def test_decode_step_stands_aside_for_hooks_patches_and_edited_weights():
+    backend = tiny_backend()
+    step = backend.decode_step
+    assert step.usable()
+    attention = backend.model.model.layers[0].self_attn
+    handle = attention.register_forward_hook(lambda *args: None)
+    assert not step.usable()
+    handle.remove()
+    attention.forward = attention.forward  # an instance-level patch, as a method would install
+    assert not step.usable()
+    del attention.forward
+    assert step.usable()
+    with torch.no_grad():
+        backend.model.model.layers[1].mlp.up_proj.weight.mul_(2)
+    assert not step.usable()
+    # generate() then runs the model's own forward, which reads the edited weight.
+    prompt = [{"role": "user", "content": "word1 word2 word3"}]
+    request = GenerationRequest(messages=prompt, max_new_tokens=12)
+    assert backend.generate(request).text == backend.decode(reference_greedy(backend, request))
+
+
+def _held_bytes(tensors) -> int:
+    storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors}
+    return sum(storages.values())
+
+
+def test_building_the_step_keeps_one_copy_of_the_weights_and_the_models_own_logits():
+    """The step's layouts are the model's weights (its projections become views of them), so a CPU user's
+    memory for the model does not double; and the model's forward over those views gives the same logits."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(3)
+    config = LlamaConfig(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)  # fmt: skip
+    model = LlamaForCausalLM(config).eval()
+    prompt = torch.tensor([list(range(5, 37))])
+    with torch.inference_mode():
+        before_logits = model(input_ids=prompt).logits
+    before = _held_bytes(model.parameters())
+    step = DecodeStep.build(model)
+    layouts = [w for layer in step.layers for w in layer.values() if isinstance(w, torch.Tensor)]
+    assert _held_bytes([*model.parameters(), *layouts]) == before
+    with torch.inference_mode():
+        assert torch.allclose(model(input_ids=prompt).logits, before_logits, atol=1e-5)
+
+
+def test_decode_step_is_not_built_for_other_architectures():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=100, n_embd=32, n_layer=1, n_head=2)).eval()
+    assert DecodeStep.build(model) is None
+
+
+def test_generate_through_the_step_keeps_the_measured_columns():
+    """kv_bytes counts the same cache whichever loop filled it; the token counts are those of the reference."""
+    backend = tiny_backend()
+    text = " ".join(f"word{i % 31}" for i in range(120))
+    request = GenerationRequest(messages=[{"role": "user", "content": text}], max_new_tokens=20)
+    expected = reference_greedy(backend, request)
+    got = backend.generate(request)
+    layers = backend.model.config.num_hidden_layers
+    kv_heads, dim = backend.model.config.num_key_value_heads, backend.model.config.head_dim
+    held = got.input_tokens + len(expected) - 1  # the last generated token is never fed back
+    assert got.kv_bytes == 2 * layers * kv_heads * dim * held * 4
+    assert got.output_tokens == len(expected) and got.decode_s > 0
+
+
+def test_every_row_records_the_weights_precision(tmp_path):
+    from longscope.config import RunConfig
+    from longscope.runner import run
+    from longscope.store import RunStore
+
+    backend = tiny_backend()
+    backend.precision = "bf16"  # as HFBackend.load sets it for ?precision=bf16 (the weights stay as they are)
+    config = RunConfig.from_options(tasks="niah(max_new_tokens=4)", lengths="512", samples="2")
+    run(config, tmp_path / "run", backend=backend, show_progress=False, plane_retrievers=())
+    store = RunStore.open(tmp_path / "run", create=False)
+    try:
+        rows = list(store.results())
+    finally:
+        store.close()
+    assert len(rows) == 2 and {row.weight_precision for row in rows} == {"bf16"}

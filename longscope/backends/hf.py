@@ -14,6 +14,7 @@ import torch
 from transformers.cache_utils import DynamicLayer
 
 from longscope.backends.decoding import decode_tokens
+from longscope.backends.fast_decode import DecodeStep
 from longscope.backends.memory import PeakMemory
 from longscope.backends.reasoning import strip_reasoning
 from longscope.backends.uri import ModelURI
@@ -250,6 +251,8 @@ class HFBackend(HFTokenizer):
             eos_ids.append(tokenizer.eos_token_id)
         self.eos_ids = {int(i) for i in eos_ids if i is not None}
         self.precision = {v: k for k, v in PRECISIONS.items()}.get(next(model.parameters()).dtype, "")
+        # Built with the model, so the copies it holds are part of every row's resident memory alike.
+        self.decode_step = DecodeStep.build(self.model)
 
     @classmethod
     def load(
@@ -329,8 +332,17 @@ class HFBackend(HFTokenizer):
         # After the prefill's peak is read, so the memory column means what it did; its copy counts as decode.
         reserve_cache(cache, request.max_new_tokens)
 
+        fast = self.decode_step if self.decode_step is not None and self.decode_step.usable() else None
+        if fast is not None:
+            cos, sin = fast.positions(len(ids), request.max_new_tokens)
+        fed_count = 0
+
         def step(fed: int) -> int:
-            nonlocal cache
+            nonlocal cache, fed_count
+            if fast is not None:
+                logits = fast.step(fed, cache, cos[fed_count], sin[fed_count])
+                fed_count += 1
+                return self.pick(logits, request.temperature, generator)
             out = self.model(
                 input_ids=torch.tensor([[fed]], device=self.device), past_key_values=cache, use_cache=True
             )

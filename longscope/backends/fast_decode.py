@@ -1,0 +1,177 @@
+"""A one-token decode step for Llama-style models on a CPU, with the weights laid out for one-row products.
+
+Decoding a token reads every weight once, so its speed is set by memory bandwidth; through the model's own
+forward a CPU got about a third of that. Where the time went: ``F.linear`` multiplies one row by an [out, in]
+weight at 60-80 % of the speed of the same product against a pre-transposed [in, out] copy; the CPU attention
+kernel for one query position took most of a 4k-context step; and every small operation that opens a parallel
+region stalls when other processes share the cores (the attention kernel waited tens of milliseconds per layer
+on a loaded machine). This step holds transposed copies of the projections (q/k/v and gate/up fused, so a
+layer makes four products), attends with two small matrix products per layer on one thread (grouped query
+heads read each key once), and writes into the same ``DynamicCache`` the model filled, so cache sizes and byte
+counts read as before. The norms and the rotary module are the model's own, so a rescaled rotary (a position
+method) is honoured. The model's projection weights become views of the transposed layouts, so the weights
+are held once, as before (a copy would double a CPU user's memory for the model).
+
+The greedy tokens match the model's forward (checked on a tiny model and the bundled one); the logits agree to
+rounding, not bit for bit, since the products are summed in another order. ``DecodeStep.build`` says None for a
+model it cannot run exactly (another architecture, sliding windows, biases on the output projections, a GPU),
+and ``usable`` says False once hooks, a patched forward or edited weights would make it skip something.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+# Architectures whose decoder layer is exactly: x + o(attn(rope(qkv(norm(x))))), then x + down(silu(gate)*up).
+_LLAMA_LIKE = {"llama", "qwen2"}
+_FLOATS = (torch.float32, torch.bfloat16)
+
+
+class DecodeStep:
+    """``step(token, cache, cos, sin) -> logits`` for one sequence; built once per model by ``build`` (which
+    re-lays the model's projection weights in place: same values, another memory layout)."""
+
+    def __init__(self, model: Any) -> None:
+        inner = model.model
+        config = model.config
+        self.model = model
+        self.heads = config.num_attention_heads
+        self.kv_heads = config.num_key_value_heads
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
+        self.scaling = inner.layers[0].self_attn.scaling
+        self.embed = inner.embed_tokens.weight
+        self.layers = [self._layer_weights(layer) for layer in inner.layers]
+        self.final_norm = inner.norm
+        self.rotary = inner.rotary_emb
+        # The output head stays as loaded (often tied to the embeddings, whose lookups want rows): one product
+        # per step through F.linear, where a transposed copy would cost vocabulary × hidden more memory.
+        self.lm_head = model.lm_head.weight
+        # What the copies were made from: a weight replaced or edited in place afterwards retires this step.
+        self._sources = self._source_versions()
+
+    @classmethod
+    def build(cls, model: Any) -> DecodeStep | None:
+        """A decode step for ``model``, or None where this step would not compute what its forward does."""
+        config = getattr(model, "config", None)
+        if config is None or getattr(config, "model_type", None) not in _LLAMA_LIKE:
+            return None
+        first = next(model.parameters())
+        if first.device.type != "cpu" or first.dtype not in _FLOATS:
+            return None
+        if getattr(config, "hidden_act", None) != "silu" or getattr(
+            config, "_attn_implementation", None
+        ) not in (
+            "sdpa",
+            "eager",
+        ):
+            return None
+        if any(kind != "full_attention" for kind in getattr(config, "layer_types", None) or ()):
+            return None
+        if getattr(config, "use_sliding_window", False) or getattr(config, "attn_logit_softcapping", None):
+            return None
+        layers = model.model.layers
+        for layer in layers:
+            attn, mlp = layer.self_attn, layer.mlp
+            if attn.o_proj.bias is not None or any(
+                getattr(mlp, name).bias is not None for name in ("gate_proj", "up_proj", "down_proj")
+            ):
+                return None
+        return cls(model)
+
+    def _layer_weights(self, layer: Any) -> dict[str, Any]:
+        attn, mlp = layer.self_attn, layer.mlp
+        qkv = [attn.q_proj, attn.k_proj, attn.v_proj]
+        bias = None
+        if any(p.bias is not None for p in qkv):
+            bias = torch.cat(
+                [p.bias if p.bias is not None else p.weight.new_zeros(p.out_features) for p in qkv]
+            )
+        return {
+            "input_norm": layer.input_layernorm,
+            "post_norm": layer.post_attention_layernorm,
+            "qkv_t": _relaid(qkv),
+            "qkv_bias": bias,
+            "o_t": _relaid([attn.o_proj]),
+            "gate_up_t": _relaid([mlp.gate_proj, mlp.up_proj]),
+            "down_t": _relaid([mlp.down_proj]),
+            "intermediate": mlp.gate_proj.out_features,
+        }
+
+    def _source_versions(self) -> list[tuple[int, int]]:
+        # Tensors made under inference mode keep no version counter (and cannot be edited outside it).
+        return [(p.data_ptr(), -1 if p.is_inference() else p._version) for p in self.model.parameters()]
+
+    def usable(self) -> bool:
+        """Whether the model is as it was when the copies were made: same weights, no hooks, no patched
+        forward (a method that changes attention must be seen by the step, and this step would skip it)."""
+        if self._source_versions() != self._sources:
+            return False
+        for module in self.model.modules():
+            if module._forward_hooks or module._forward_pre_hooks or "forward" in vars(module):
+                return False
+        return getattr(self.model.config, "_attn_implementation", None) in ("sdpa", "eager")
+
+    def positions(self, start: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rotary cos and sin for positions start .. start+count-1, from the model's own rotary module."""
+        ids = torch.arange(start, start + count).unsqueeze(0)
+        cos, sin = self.rotary(self.embed[:1].unsqueeze(0), ids)
+        return cos[0], sin[0]
+
+    def step(self, token: int, cache: Any, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        """The logits [1, vocab] after feeding ``token``; ``cos``/``sin`` are its position's rows [head_dim]."""
+        threads = torch.get_num_threads()
+        try:
+            return self._step(token, cache, cos, sin, threads)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _step(
+        self, token: int, cache: Any, cos: torch.Tensor, sin: torch.Tensor, threads: int
+    ) -> torch.Tensor:
+        heads, kv_heads, dim = self.heads, self.kv_heads, self.head_dim
+        group = heads // kv_heads
+        q_width, kv_width = heads * dim, kv_heads * dim
+        half = dim // 2
+        x = self.embed[token].view(1, 1, -1)
+        for index, weights in enumerate(self.layers):
+            h = weights["input_norm"](x)
+            qkv = h @ weights["qkv_t"]
+            if weights["qkv_bias"] is not None:
+                qkv = qkv + weights["qkv_bias"]
+            q = qkv[..., :q_width].view(1, heads, 1, dim)
+            k = qkv[..., q_width : q_width + kv_width].view(1, kv_heads, 1, dim)
+            v = qkv[..., q_width + kv_width :].view(1, kv_heads, 1, dim)
+            # rotate_half(t) * sin, written with the halves swapped in place of a concatenation.
+            q = q * cos + torch.cat((-q[..., half:], q[..., :half]), dim=-1) * sin
+            k = k * cos + torch.cat((-k[..., half:], k[..., :half]), dim=-1) * sin
+            keys, values = cache.update(k, v, index, {"cos": cos, "sin": sin})
+            # Attention for one position is a few small products: on one thread, since a parallel region per
+            # product costs more than it saves, and far more when other processes share the cores.
+            torch.set_num_threads(1)
+            # The query heads sharing a key head are rows of one product, so each key is read once.
+            scores = torch.matmul(q.view(1, kv_heads, group, dim), keys.transpose(-1, -2)) * self.scaling
+            probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
+            attended = torch.matmul(probs, values).view(1, 1, q_width)
+            torch.set_num_threads(threads)
+            x = x + attended @ weights["o_t"]
+            h = weights["post_norm"](x)
+            gate_up = h @ weights["gate_up_t"]
+            gate, up = gate_up.split(weights["intermediate"], dim=-1)
+            x = x + (torch.nn.functional.silu(gate) * up) @ weights["down_t"]
+        return torch.nn.functional.linear(self.final_norm(x), self.lm_head).view(1, -1)
+
+
+def _relaid(linears: list[Any]) -> torch.Tensor:
+    """The [in, sum of outs] transposed, fused layout of ``linears``' weights, which then become views of it:
+    the one-row products read it fast, and the model keeps a single copy of its weights (its own products,
+    F.linear on a weight whose transpose is a strided matrix, run on the same memory without copying)."""
+    fused = torch.cat([linear.weight.detach() for linear in linears]).t().contiguous()
+    start = 0
+    with torch.no_grad():
+        for linear in linears:
+            width = linear.out_features
+            linear.weight.data = fused[:, start : start + width].t()
+            start += width
+    return fused
