@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import functools
 import re
 from collections.abc import Callable, Sequence
@@ -12,6 +11,7 @@ from importlib import resources
 import numpy as np
 
 from longscope.core import Backend, UsageError
+from longscope.piece_count import PieceCounter, find_frame
 
 # ---------------------------------------------------------------------------------------------------------
 # Sentence splitting
@@ -75,6 +75,15 @@ class UnitSource:
         """Tokens of each unit alone; units start with their whitespace, so these add up to the whole."""
         return np.array(count_many(backend, self.units(start, count)), dtype=np.int64)
 
+    def knows_joins(self, backend: Backend) -> bool:
+        """Whether ``loose_joins`` can say, for this tokenizer, where neighbouring units do not add up."""
+        return False
+
+    def loose_joins(self, backend: Backend, start: int, count: int) -> list[int]:
+        """The boundaries ``1..count-1`` between units (``start`` on) whose two counts do not add up to the
+        count of the two together: where a prompt cannot be cut for counting."""
+        return _loose_between(backend, self.units(start, count))
+
 
 @dataclass(frozen=True)
 class Corpus(UnitSource):
@@ -87,15 +96,57 @@ class Corpus(UnitSource):
     def unit(self, index: int) -> str:
         return self.sentences[index % len(self.sentences)]
 
+    def units(self, start: int, count: int) -> list[str]:
+        # Whole cycles by tuple repetition: a 128k context is tens of thousands of units.
+        size = len(self.sentences)
+        first = start % size
+        cycles = (first + count) // size + 1
+        return list((self.sentences * cycles)[first : first + count])
+
     def counts(self, backend: Backend, start: int, count: int) -> np.ndarray:
         key = (backend.tokenizer_fingerprint(), self.name)
         if key not in _CORPUS_COUNTS:
             _check_clean(self.sentences, backend)
             _CORPUS_COUNTS[key] = np.array(count_many(backend, list(self.sentences)), dtype=np.int64)
-        return _CORPUS_COUNTS[key][(start + np.arange(count)) % len(self.sentences)]
+        # The cycle turned to start at ``start`` and repeated to ``count``.
+        return np.resize(np.roll(_CORPUS_COUNTS[key], -(start % len(self.sentences))), count)
+
+    def knows_joins(self, backend: Backend) -> bool:
+        return True
+
+    def loose_joins(self, backend: Backend, start: int, count: int) -> list[int]:
+        key = (backend.tokenizer_fingerprint(), self.name)
+        if key not in _CORPUS_LOOSE:
+            # Each sentence with the one that follows it in the cycle: the only pairs a haystack joins.
+            following = self.sentences[1:] + self.sentences[:1]
+            together = count_many(backend, [a + b for a, b in zip(self.sentences, following, strict=True)])
+            alone = self.counts(backend, 0, len(self.sentences))
+            _CORPUS_LOOSE[key] = np.flatnonzero(np.array(together) != alone + np.roll(alone, -1))
+        loose = _CORPUS_LOOSE[key]
+        if not len(loose) or count < 2:
+            return []
+        # Boundary j sits between units start+j-1 and start+j: loose when sentence (start+j-1) mod size is.
+        size = len(self.sentences)
+        first = (start) % size
+        found: list[int] = []
+        for position in loose.tolist():
+            j = (position - first) % size + 1
+            while j < count:
+                found.append(j)
+                j += size
+        return sorted(found)
 
 
 _CORPUS_COUNTS: dict[tuple[str, str], np.ndarray] = {}
+_CORPUS_LOOSE: dict[tuple[str, str], np.ndarray] = {}
+
+
+def forget_counts() -> None:
+    """Drop every unit count learned so far (a benchmark times each family from a cold start)."""
+    _CORPUS_COUNTS.clear()
+    _CORPUS_LOOSE.clear()
+    _TEXT_COUNTS.clear()
+    _RUNS_ADD_UP.clear()
 
 
 class GeneratedUnits(UnitSource):
@@ -105,7 +156,6 @@ class GeneratedUnits(UnitSource):
         self.make = make
         self.name = name
         self._units: dict[int, str] = {}
-        self._counts: dict[int, int] = {}
 
     def unit(self, index: int) -> str:
         if index not in self._units:
@@ -113,17 +163,85 @@ class GeneratedUnits(UnitSource):
         return self._units[index]
 
     def counts(self, backend: Backend, start: int, count: int) -> np.ndarray:
-        missing = [i for i in range(start, start + count) if i not in self._counts]
-        if missing:
-            texts = [self.unit(i) for i in missing]
-            _check_clean(texts, backend)
-            self._counts.update(zip(missing, count_many(backend, texts), strict=True))
-        return np.array([self._counts[i] for i in range(start, start + count)], dtype=np.int64)
+        return np.array(counts_by_text(backend, self.units(start, count)), dtype=np.int64)
+
+    def knows_joins(self, backend: Backend) -> bool:
+        return True
 
 
 def count_many(backend: Backend, texts: list[str]) -> list[int]:
     """Token counts of many texts, in one batch."""
     return list(backend.count_tokens_batch(texts))
+
+
+# Unit counts by text, per tokenizer fingerprint: units recur across samples (a record pool, a table's rows,
+# the same documents), and a text counted once need not be tokenised again.
+_TEXT_COUNTS: dict[str, dict[str, int]] = {}
+# Whether a run of units tokenises as the sum of its units, by the run's text, per tokenizer fingerprint.
+_RUNS_ADD_UP: dict[str, dict[str, bool]] = {}
+_TEXT_MEMO_LIMIT = 200_000
+# Run texts are long (tens of units each): fewer are kept, enough for every run of a few 128k contexts.
+_RUN_MEMO_LIMIT = 20_000
+# Units checked together for joins that do not add up; a run that does not is checked pair by pair.
+_RUN = 32
+
+
+def counts_by_text(backend: Backend, texts: list[str]) -> list[int]:
+    """Token counts of units, each distinct text tokenised once per tokenizer (and checked for special text)."""
+    memo = _TEXT_COUNTS.setdefault(backend.tokenizer_fingerprint(), {})
+    missing = list(dict.fromkeys(t for t in texts if t not in memo))
+    if missing:
+        if len(memo) + len(missing) > _TEXT_MEMO_LIMIT:
+            memo.clear()
+            missing = list(dict.fromkeys(texts))
+        _check_clean(missing, backend)
+        memo.update(zip(missing, count_many(backend, missing), strict=True))
+    return [memo[t] for t in texts]
+
+
+def _loose_between(backend: Backend, texts: list[str]) -> list[int]:
+    """The boundaries ``j`` (between ``texts[j-1]`` and ``texts[j]``) where the two counts do not add up.
+
+    Runs of ``_RUN`` units, overlapping by one so that every boundary lies inside a run, are counted whole
+    and compared with the sum of their units; only a run that differs is checked pair by pair.
+    """
+    if len(texts) < 2:
+        return []
+    fingerprint = backend.tokenizer_fingerprint()
+    verdicts = _RUNS_ADD_UP.setdefault(fingerprint, {})
+    alone = counts_by_text(backend, texts)
+    starts = _run_starts(texts)
+    ends = [*(a + 1 for a in starts[1:]), len(texts)]  # each run takes the next one's first unit too
+    runs = ["".join(texts[a:b]) for a, b in zip(starts, ends, strict=True)]
+    unknown = list(dict.fromkeys(run for run in runs if run not in verdicts))
+    if unknown:
+        if len(verdicts) + len(unknown) > _RUN_MEMO_LIMIT:
+            verdicts.clear()
+            unknown = list(dict.fromkeys(runs))
+        whole = dict(zip(unknown, count_many(backend, unknown), strict=True))
+        for a, b, run in zip(starts, ends, runs, strict=True):
+            if run in whole:
+                verdicts[run] = whole[run] == sum(alone[a:b])
+    loose: list[int] = []
+    for a, b, run in zip(starts, ends, runs, strict=True):
+        if verdicts[run]:
+            continue
+        pairs = [texts[j - 1] + texts[j] for j in range(a + 1, b)]
+        for j, together in zip(range(a + 1, b), count_many(backend, pairs), strict=True):
+            if together != alone[j - 1] + alone[j]:
+                loose.append(j)
+    return sorted(set(loose))
+
+
+def _run_starts(texts: list[str]) -> list[int]:
+    """Where runs of units start: at units whose text hashes to a multiple of ``_RUN``, so runs depend on the
+    texts and not on where a sample's stream began (the same records give the same runs in every sample);
+    a run is cut after ``4 * _RUN`` units whatever the texts."""
+    starts = [0]
+    for j in range(1, len(texts) - 1):
+        if hash(texts[j]) % _RUN == 0 or j - starts[-1] >= 4 * _RUN:
+            starts.append(j)
+    return starts
 
 
 _NOISE_SENTENCES = (
@@ -198,6 +316,7 @@ def fit_context(
     needles: Sequence[Needle],
     target_prompt_tokens: int,
     start: int,
+    render: Callable[[str], str] | None = None,
 ) -> FittedContext:
     """Fill a context so that the whole prompt counts exactly ``target_prompt_tokens`` in the model's tokenizer.
 
@@ -207,6 +326,11 @@ def fit_context(
     placed at the very start of the context like an excerpt that begins mid-text. Needles sit on unit
     boundaries at their depths. Where the tokenizer's merges make an exact count impossible, the closest count
     below the target is kept and reported.
+
+    Given ``render`` (the context → the whole prompt, as ``count_prompt`` renders it) and a source whose unit
+    joins are known, candidates are counted from the cached unit counts plus the few stretches around the
+    needles and the frame (``piece_count``), without assembling or encoding the whole prompt per candidate;
+    the choices, and so the context, are the same as counting each candidate whole.
     """
     _check_clean([n.text for n in needles], backend)
     floor = count_prompt(_assemble(source, start, 0, needles))
@@ -223,17 +347,27 @@ def fit_context(
         return np.concatenate([[0], np.cumsum(source.counts(backend, start, n))])
 
     cum = cumulative(horizon)
+    counter = _piece_counter(backend, render, source, start, needles, cum)
+
+    def count(n: int, prefix: str = "") -> int:
+        """The whole prompt over ``n`` units (and ``prefix`` before them)."""
+        if counter is not None and counter.cum is cum:
+            return counter.count(n, _placements(n, needles, cum[: n + 1] if n else None), prefix)
+        base = _assemble(source, start, n, needles, cum[: n + 1])
+        return count_prompt(prefix + base if prefix else base)
+
     n = int(np.searchsorted(cum, budget, side="right")) - 1
 
-    best: tuple[int, str, int] | None = None
+    best: tuple[int, int] | None = None  # (count, units)
     for _ in range(12):
         while n + 2 >= len(cum):
             horizon *= 2
             cum = cumulative(horizon)
-        context = _assemble(source, start, n, needles, cum[: n + 1])
-        total = count_prompt(context)
+            if counter is not None:
+                counter.cum = cum
+        total = count(n)
         if total <= target_prompt_tokens and (best is None or total > best[0]):
-            best = (total, context, n)
+            best = (total, n)
         gap = target_prompt_tokens - total
         if gap == 0:
             break
@@ -246,23 +380,75 @@ def fit_context(
         n = int(np.searchsorted(cum, cum[n] + gap, side="right")) - 1
 
     assert best is not None  # the floor check guarantees that the bare needles fit
-    total, context, n = best
-    units = n
+    total, n = best
+    units, prefix = n, ""
     # Tokenizer merges at the seam can make one cut miss by a token; a unit fewer gives other cuts.
     for fewer in range(4):
         if total == target_prompt_tokens or n - fewer < 0:
             break
-        raw = _assemble(source, start, n - fewer, needles, cum[: n - fewer + 1], strip=False)
-        base = raw.lstrip()
         # The first unit's own whitespace joins the fragment to it (a newline keeps a record on its line).
-        lead = raw[: len(raw) - len(base)] or " "
-        base_total = best[0] if fewer == 0 else count_prompt(base)
-        got, candidate = _fill_with_fragment(
-            backend, count_prompt, source, start, base, base_total, target_prompt_tokens, lead
+        lead = _leading_space(source, start, n - fewer, needles, cum[: n - fewer + 1]) or " "
+        base_total = best[0] if fewer == 0 else count(n - fewer)
+        got, made = _fill_with_fragment(
+            backend,
+            functools.partial(count, n - fewer),
+            source,
+            start,
+            base_total,
+            target_prompt_tokens,
+            lead,
         )
         if got > total:
-            total, context, units = got, candidate, n - fewer
+            total, units, prefix = got, n - fewer, made
+    context = prefix + _assemble(source, start, units, needles, cum[: units + 1])
+    if counter is not None and render is not None and render(context) != _framed(counter, context):
+        # The template did not wrap this context plainly after all: count it whole, as before.
+        return fit_context(backend, count_prompt, source, needles, target_prompt_tokens, start)
     return FittedContext(context, total, _depths(context, needles), units)
+
+
+def _framed(counter: PieceCounter, context: str) -> str:
+    return counter.frame.before + context + counter.frame.after
+
+
+def _joins_within(backend: Backend, source: UnitSource, start: int) -> Callable[[int], list[int]]:
+    """``n`` → the loose joins among the first ``n`` units, found once for the longest stretch asked."""
+    found: list[int] = []
+    checked = 0
+
+    def joins(n: int) -> list[int]:
+        nonlocal found, checked
+        if n > checked:
+            # Ask for a margin beyond n: the search asks for slightly more or fewer units each time.
+            checked = int(n * 1.1) + 8
+            found = source.loose_joins(backend, start, checked)
+        return [j for j in found if j < n]
+
+    return joins
+
+
+def _piece_counter(
+    backend: Backend,
+    render: Callable[[str], str] | None,
+    source: UnitSource,
+    start: int,
+    needles: Sequence[Needle],
+    cum: np.ndarray,
+) -> PieceCounter | None:
+    """A counter from cached unit counts, where the prompt's frame and the source's unit joins are known."""
+    if render is None or not source.knows_joins(backend):
+        return None
+    probe = source.unit(start) + "".join(n.text for n in needles[:1])
+    frame = find_frame(render, " " + probe.strip() + " ")
+    if frame is None:
+        return None
+    return PieceCounter(
+        backend,
+        frame,
+        cum,
+        _joins_within(backend, source, start),
+        lambda a, b: source.units(start + a, b - a),
+    )
 
 
 def _preceding_text(backend: Backend, source: UnitSource, start: int, tokens: int) -> str:
@@ -272,6 +458,29 @@ def _preceding_text(backend: Backend, source: UnitSource, start: int, tokens: in
         preceding = source.unit(start - i) + preceding
         i += 1
     return preceding
+
+
+def _placements(n: int, needles: Sequence[Needle], cum: np.ndarray | None) -> dict[int, list[str]]:
+    """Each needle's text by the unit boundary nearest its depth (boundary ``j`` comes before unit ``j``)."""
+    boundaries = cum if n and cum is not None else np.zeros(n + 1, dtype=np.int64)
+    inserts: dict[int, list[str]] = {}
+    for needle in needles:
+        if not 0.0 <= needle.depth <= 1.0:
+            raise UsageError(f"needle depth {needle.depth} is outside [0, 1]")
+        want = needle.depth * int(boundaries[-1])
+        j = int(np.searchsorted(boundaries, want, side="left"))
+        if j > 0 and (j == len(boundaries) or want - int(boundaries[j - 1]) <= int(boundaries[j]) - want):
+            j -= 1
+        inserts.setdefault(j, []).append(needle.text if needle.text[:1].isspace() else " " + needle.text)
+    return inserts
+
+
+def _leading_space(source: UnitSource, start: int, n: int, needles: Sequence[Needle], cum: np.ndarray) -> str:
+    """The whitespace the assembled context would start with, from its first pieces only."""
+    inserts = _placements(n, needles, cum if n else None)
+    pieces = [*inserts.get(0, ()), *source.units(start, min(n, 3))]
+    head = "".join(pieces[:4])
+    return head[: len(head) - len(head.lstrip())]
 
 
 def _assemble(
@@ -284,21 +493,14 @@ def _assemble(
 ) -> str:
     """Join ``n`` units from ``start`` with each needle on the unit boundary nearest its depth."""
     units = source.units(start, n)
-    boundaries = [int(c) for c in cum] if n and cum is not None else [0] * (n + 1)
-    inserts: dict[int, list[str]] = {}
-    for needle in needles:
-        if not 0.0 <= needle.depth <= 1.0:
-            raise UsageError(f"needle depth {needle.depth} is outside [0, 1]")
-        want = needle.depth * boundaries[-1]
-        j = bisect.bisect_left(boundaries, want)
-        if j > 0 and (j == len(boundaries) or want - boundaries[j - 1] <= boundaries[j] - want):
-            j -= 1
-        inserts.setdefault(j, []).append(needle.text if needle.text[:1].isspace() else " " + needle.text)
+    inserts = _placements(n, needles, cum)
     pieces: list[str] = []
-    for j in range(n + 1):
-        pieces.extend(inserts.get(j, ()))
-        if j < n:
-            pieces.append(units[j])
+    previous = 0
+    for j in sorted(inserts):
+        pieces.extend(units[previous:j])
+        pieces.extend(inserts[j])
+        previous = j
+    pieces.extend(units[previous:])
     text = "".join(pieces)
     return text.lstrip() if strip else text
 
@@ -311,17 +513,18 @@ def _depths(context: str, needles: Sequence[Needle]) -> tuple[float, ...]:
 
 def _fill_with_fragment(
     backend: Backend,
-    count_prompt: Callable[[str], int],
+    count_with: Callable[[str], int],
     source: UnitSource,
     start: int,
-    context: str,
     total: int,
     target: int,
     lead: str = " ",
 ) -> tuple[int, str]:
     """Make up the last few tokens with the tail of the text that precedes the haystack in the stream.
 
-    ``lead`` is the whitespace the first unit started with (a newline keeps a record on its own line).
+    ``count_with(prefix)`` counts the whole prompt with ``prefix`` put before the context, which alone counts
+    ``total``; returns the best count reached and its prefix (a fragment and its separator, or ""). ``lead`` is
+    the whitespace the first unit started with (a newline keeps a record on its own line).
 
     Token-level tails are tried first, steered by each miss; where seam merges defeat them (a lone "." can
     cost two tokens after a SentencePiece-style prefix space), word-level tails with either separator are
@@ -329,18 +532,18 @@ def _fill_with_fragment(
     """
     gap = target - total
     preceding = _preceding_text(backend, source, start, gap + 8)
-    best = (total, context)
+    best = (total, "")
     tried: set[str] = set()
 
     def attempt(fragment: str, separator: str = lead) -> int | None:
         nonlocal best
-        candidate = fragment + separator + context
-        if not fragment or candidate in tried:
+        prefix = fragment + separator
+        if not fragment or prefix in tried:
             return None
-        tried.add(candidate)
-        count = count_prompt(candidate)
+        tried.add(prefix)
+        count = count_with(prefix)
         if best[0] < count <= target:
-            best = (count, candidate)
+            best = (count, prefix)
         return count
 
     ids = backend.encode(preceding)

@@ -3,6 +3,7 @@ all-needle haystack."""
 
 from __future__ import annotations
 
+import functools
 import random
 import uuid
 from dataclasses import dataclass
@@ -51,24 +52,41 @@ def _distinct(make, count: int) -> list[str]:
     raise UsageError(f"cannot draw {count} distinct items; ask for fewer needles")
 
 
+# Filler records are read from a fixed pool of this many, from a seed-chosen offset: a record recurs across
+# samples, so its token count is known after the first few samples instead of tokenising 128k tokens of
+# fresh records per sample. A 128k context holds fewer records than this (about 9,000 with word keys).
+FILLER_POOL = 1 << 14
+
+
 def _needle_filler(
     kind: str, key_type: ItemType, value_type: ItemType, exclude: set[str], base: int
 ) -> GeneratedUnits:
-    """An all-needle haystack (RULER's "needle" haystack): every unit reads exactly like a needle, with a fresh
-    key that never equals a needle's key, so only the asked key itself tells the real needle apart."""
+    """An all-needle haystack (RULER's "needle" haystack): every unit reads exactly like a needle, with a
+    random key that never equals a needle's key, so only the asked key itself tells the real needle apart."""
     noise = corpus("noise")
 
     def make(i: int) -> str:
         if i < 0:
             # Text before the stream only pads the first few tokens: a cut record there would read as data.
             return noise.unit(i)
-        unit_rng = random.Random(f"{base}-{i}")
-        key = _key(key_type, unit_rng)
-        while key in exclude:
-            key = _key(key_type, unit_rng)
-        return f" The {kind} for {key} is {_item(value_type, unit_rng)}."
+        key, value = _pool_record(key_type, value_type, (base + i) % FILLER_POOL)
+        if key in exclude:
+            # A pool record that names an asked key is replaced by one drawn for this sample's place.
+            unit_rng = random.Random(f"{base}-{i}")
+            while key in exclude:
+                key = _key(key_type, unit_rng)
+            value = _item(value_type, unit_rng)
+        return f" The {kind} for {key} is {value}."
 
     return GeneratedUnits(make, name="needles")
+
+
+@functools.cache
+def _pool_record(key_type: ItemType, value_type: ItemType, slot: int) -> tuple[str, str]:
+    """The key and value of one filler record of the pool: drawn once per process, as seeding a generator per
+    record costs more than the rest of a sample."""
+    rng = random.Random(f"needles-{key_type}-{value_type}-{slot}")
+    return _key(key_type, rng), _item(value_type, rng)
 
 
 def _join(items: list[str]) -> str:

@@ -1,0 +1,110 @@
+"""Counting a prompt from cached unit counts: equal to counting it whole, loose joins found, caches per tokenizer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import shared_tiny_backend
+
+from longscope.haystack import (
+    GeneratedUnits,
+    Needle,
+    _loose_between,
+    corpus,
+    counts_by_text,
+    fit_context,
+)
+from longscope.piece_count import PieceCounter, find_frame
+
+STYLES = [("chatml", "bytelevel"), ("inst", "metaspace")]
+
+
+def whole_count(backend, text: str) -> int:
+    return len(backend.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def render_for(backend):
+    def render(context: str) -> str:
+        user = f"Read this.\n\n{context}\n\nWhat is the secret number?"
+        return backend.render([{"role": "user", "content": user}], "The secret number is")
+
+    return render
+
+
+def prompt_counter(backend, render):
+    return lambda context: whole_count(backend, render(context))
+
+
+@pytest.mark.parametrize("template,style", STYLES)
+def test_unit_counts_by_text_equal_direct_encoding_and_are_kept_per_tokenizer(template, style):
+    backend = shared_tiny_backend(template, style)
+    texts = [" The river runs wide.", "\n\nA new paragraph.", " The river runs wide.", " Odd-word 123."]
+    assert counts_by_text(backend, texts) == [whole_count(backend, t) for t in texts]
+    other = shared_tiny_backend(*[s for s in STYLES if s != (template, style)][0])
+    # The same texts through another tokenizer are counted by that tokenizer, not read from the first's memo.
+    assert counts_by_text(other, texts) == [whole_count(other, t) for t in texts]
+
+
+@pytest.mark.parametrize("template,style", STYLES)
+@pytest.mark.parametrize("haystack", ["noise", "essay"])
+def test_piece_count_equals_the_whole_prompt_count(template, style, haystack):
+    backend = shared_tiny_backend(template, style)
+    render = render_for(backend)
+    source = corpus(haystack)
+    start = 17
+    units = source.units(start, 120)
+    cum = np.concatenate([[0], np.cumsum(source.counts(backend, start, 120))])
+    frame = find_frame(render, " probe text ")
+    assert frame is not None
+    counter = PieceCounter(
+        backend,
+        frame,
+        cum,
+        lambda n: [j for j in source.loose_joins(backend, start, 120) if j < n],
+        lambda a, b: source.units(start + a, b - a),
+    )
+    needle = " The secret number for brave-otter is 4417."
+    for n, inserts, prefix in [
+        (0, {0: [needle]}, ""),
+        (1, {1: [needle]}, ""),
+        (40, {0: [needle]}, "tail of a sentence "),
+        (57, {20: [needle], 21: [" Another needle."]}, ""),
+        (120, {120: [needle], 3: [needle]}, "\n"),
+    ]:
+        pieces = []
+        for j in range(n + 1):
+            pieces.extend(inserts.get(j, ()))
+            if j < n:
+                pieces.append(units[j])
+        context = prefix + "".join(pieces).lstrip()
+        assert counter.count(n, inserts, prefix) == whole_count(backend, render(context)), (n, prefix)
+
+
+def test_loose_joins_are_the_pairs_that_do_not_add_up():
+    # A metaspace tokenizer joins a sentence's last word with a following "\n\n": essays' paragraph starts.
+    backend = shared_tiny_backend("inst", "metaspace")
+    essay = corpus("essay")
+    loose = essay.loose_joins(backend, 0, 200)
+    assert loose, "paragraph starts should not add up under a metaspace tokenizer"
+    units = essay.units(0, 200)
+    for j in range(1, 200):
+        adds_up = whole_count(backend, units[j - 1] + units[j]) == sum(
+            whole_count(backend, u) for u in units[j - 1 : j + 1]
+        )
+        assert (j in loose) == (not adds_up), j
+    # The same found in runs over generated units: only the mismatching pairs are reported.
+    assert _loose_between(backend, units) == loose
+
+
+def test_fitting_by_pieces_gives_the_same_context_as_counting_whole():
+    for template, style in STYLES:
+        backend = shared_tiny_backend(template, style)
+        render = render_for(backend)
+        needles = [Needle("The secret number for brave-otter is 4417.", 0.4)]
+        for source in (corpus("essay"), GeneratedUnits(lambda i: f" Record {i} reads {i * 7 % 13}.")):
+            count = prompt_counter(backend, render)
+            for target in (300, 1111, 2500):
+                plain = fit_context(backend, count, source, needles, target, 5)
+                pieced = fit_context(backend, count, source, needles, target, 5, render)
+                assert pieced == plain
+                assert whole_count(backend, render(pieced.context)) == pieced.prompt_tokens == target
