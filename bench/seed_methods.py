@@ -3,8 +3,9 @@ ruler-like needle samples at 4k with several questions per context, bundled mode
 
 Usage: .venv/bin/python bench/seed_methods.py [--length 4k] [--samples 2] [--methods full,longheads:0.5,...] [--summarise-only]
 Writes bench/results/seed_methods.json: per method, the mean score, KV bytes held at the answer's end, KV bytes
-read per decode step (the block-selecting methods), entries removed or masked, and the paired difference from
-full. The run is multi-turn (SirLLM's memory lives across turns; the others answer each turn over the same
+read per decode step (the block-selecting methods), entries removed or masked, the first turn's prefill time
+(its TTFT, the context's prefill included) as a ratio to full's on the same contexts (what LazyLLM's pruning
+saves), and the paired difference from full. The run is multi-turn (SirLLM's memory lives across turns; the others answer each turn over the same
 conversation); the run directory is kept under bench/results/seed_methods_run (a rerun resumes it).
 """
 
@@ -19,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_METHODS = "full,longheads:0.5,infllm:0.5,sirllm:0.5,snapkv:0.5,streaming-llm:0.5"
+DEFAULT_METHODS = "full,longheads:0.5,infllm:0.5,sirllm:0.5,lazyllm:0.5,snapkv:0.5,streaming-llm:0.5"
 
 
 def main() -> None:
@@ -59,9 +60,13 @@ def main() -> None:
     store.close()
 
     columns: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    ttft: dict[str, dict[str, float]] = defaultdict(dict)  # method -> sample -> first turn's prefill
     for row in rows:
+        if row.turn == 0 and row.prefill_s is not None:
+            ttft[row.method][row.sample_id] = row.prefill_s
         bucket = columns[row.method]
-        for name in ("score", "kv_bytes", "kv_bytes_loaded", "kv_removed", "kv_masked", "prefill_s"):
+        for name in ("score", "kv_bytes", "kv_bytes_loaded", "kv_removed", "kv_masked", "prefill_s",
+                     "attention_flops_skipped"):  # fmt: skip
             value = getattr(row, name)
             if value is not None:
                 bucket[name].append(100.0 * value if name == "score" else float(value))
@@ -73,6 +78,11 @@ def main() -> None:
         method: {name: mean(values) for name, values in bucket.items()} | {"n": len(bucket["score"])}
         for method, bucket in columns.items()
     }
+    for method, stats in table.items():
+        shared = [s for s in ttft[method] if s in ttft.get("full", {})]
+        stats["ttft_s"] = mean(list(ttft[method].values()))
+        stats["ttft_ratio_to_full"] = mean([ttft[method][s] / ttft["full"][s] for s in shared])
+        stats["contexts"] = len(ttft[method])
     full = table.get("full", {})
     for stats in table.values():
         if full.get("kv_bytes") and stats.get("kv_bytes"):
@@ -93,7 +103,8 @@ def main() -> None:
         "complete": not args.summarise_only,
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
-        "note": "shared 2-core CPU under heavy load from other jobs: prefill times are not comparable across runs",
+        "note": "shared 2-core CPU under heavy load from other jobs, run under nice -n 19: prefill times are "
+        "comparable only as ratios to full on the same contexts (methods alternate per context)",
         "date": time.strftime("%Y-%m-%d"),
     }
     (HERE / "results").mkdir(exist_ok=True)

@@ -1,6 +1,6 @@
-"""Time to first token and score of each sparse prefill against full at 8k on the bundled model, side by side.
+"""Time to first token and score of each sparse prefill against full at 8k (8,100 tokens) on the bundled model, side by side.
 
-Usage: .venv/bin/python bench/sparse_prefill.py [--length 8k] [--samples 3] [--methods full,a-shape,...] [--summarise-only]
+Usage: .venv/bin/python bench/sparse_prefill.py [--length 8100] [--samples 3] [--methods full,a-shape,...] [--summarise-only]
 Writes bench/results/sparse_prefill.json: per method, the mean prefill time of each context's first question
 (its TTFT: the context's prefill plus the question's), the ratio to full's on the same contexts, the share of
 attention work skipped, the score, and the paired difference from full (analysis/paired.py) with its interval.
@@ -24,7 +24,9 @@ DEFAULT_METHODS = "full,a-shape(sinks=64,window=1024),tri-shape(sinks=64,window=
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--length", default="8k")
+    # Just under 8k: the second question of a niah sample built to exactly 8192 can need a few tokens more than
+    # the window, and the plan then skips the whole sample in multi-request mode.
+    parser.add_argument("--length", default="8100")
     parser.add_argument("--samples", type=int, default=3)
     parser.add_argument("--methods", default=DEFAULT_METHODS)
     parser.add_argument(

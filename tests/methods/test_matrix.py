@@ -62,6 +62,7 @@ NOT_EXACT = {
     "observed-attention": "kvpress's observed attention may keep a different count per head (eager weights)",
     "longheads": "selects whole chunks per head; an entry is masked only when no head of its group reads it",
     "infllm": "loads whole blocks, so the entries attended are rounded up to the block",
+    "lazyllm": "prunes progressively: layers before a pruning stage hold every entry, later ones fewer",
 }
 
 

@@ -3,6 +3,7 @@ keys and block lookup, SirLLM's entropy retention with decay; their accounting a
 
 from __future__ import annotations
 
+import functools
 import math
 from types import SimpleNamespace
 
@@ -147,3 +148,81 @@ def test_bad_block_parameters_are_refused():
     for spec in ("sirllm(decay=0)", "sirllm(sinks=-1)"):
         with pytest.raises(UsageError):
             make_method(spec)
+
+
+# --- LongHeads and InfLLM past the trained window -----------------------------------------------------------
+
+
+@functools.cache
+def _short_window_backend(window: int = 256):
+    """A tiny Llama trained to ``window`` positions, to read contexts past it (the same weights at any window)."""
+    from conftest import tiny_llama, tiny_tokenizer
+
+    from longscope.backends.hf import HFBackend
+
+    tokenizer = tiny_tokenizer()
+    model = tiny_llama(tokenizer, hidden_size=128, intermediate_size=256, num_attention_heads=2,
+                       num_key_value_heads=1, max_position_embeddings=window)  # fmt: skip
+    return HFBackend(model, tokenizer, name=f"tiny-llama-{window}", revision="test")
+
+
+def _long_request():
+    from longscope.core import GenerationRequest
+    from longscope.haystack import corpus
+
+    context = "".join(corpus("noise").units(0, 40))  # about 430 tokens: past the 256 trained
+    return GenerationRequest(
+        messages=[{"role": "user", "content": f"{context}\n\nQuestion: which colour?"}],
+        max_new_tokens=4,
+        context=context,
+    )
+
+
+def test_a_rotation_by_a_shift_moves_a_rotated_key_to_the_shifted_position():
+    from longscope.methods.kv._block_memory import rotated
+
+    backend = _short_window_backend()
+    rotary = backend.model.model.rotary_emb
+    from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+
+    key = torch.randn(1, 1, 3, 64)
+    positions = torch.tensor([[5, 40, 200]])
+
+    def at(where):
+        cos, sin = rotary(key, position_ids=where)
+        return apply_rotary_pos_emb(key, key, cos, sin)[1]
+
+    shift = torch.tensor([10, 0, 33])
+    torch.testing.assert_close(
+        rotated(at(positions), shift, rotary.inv_freq), at(positions + shift), rtol=1e-4, atol=1e-4
+    )
+
+
+@pytest.mark.parametrize(
+    "spec", ["longheads(sinks=8,block=16,local=16,top=4)", "infllm(sinks=8,block=16,local=16,top=4)"]
+)
+def test_past_the_trained_window_every_distance_read_stays_inside_it(spec):
+    backend = _short_window_backend()
+    method = make_method(spec)
+    assert method.extends_window and method.extended_window(256) == 4 * 256
+    assert method.reach() < 256
+    solver = SessionSolver(backend, method, "independent")
+    generation = solver.answer(None, 0, _long_request())
+    assert generation.output_tokens >= 1 and generation.kv_masked > 0
+    session = solver.session
+    assert len(session.prefix) > 256  # the context alone is past the window
+    assert 0 < session.state.extra["widest"] <= method.reach()
+    # A ratio attends a share that grows with the context: nothing past the window is claimed.
+    assert make_method(spec.replace(")", "):0.5", 1)).extended_window(256) == 256
+
+
+def test_past_the_window_with_every_chunk_selected_the_block_by_block_rows_give_the_logits_of_full():
+    """Every chunk selected leaves nothing to re-assign (the gathered keys are all the keys, side by side): the
+    rows going chunk by chunk through the selection then compute exactly full attention."""
+    backend = _short_window_backend()
+    request = _long_request()
+    # full cannot be asked past its window: the same weights with a longer one give the reference.
+    reference = _short_window_backend(4096).session(make_method("full")).next_token_logits(request)
+    everything = make_method("longheads(sinks=8,block=16,local=16,top=1000)")
+    logits = backend.session(everything).next_token_logits(request)
+    torch.testing.assert_close(logits, reference, rtol=1e-4, atol=1e-4)

@@ -184,13 +184,14 @@ class SparsePrefill(KVMethod):
         return {"attention_flops_skipped": tally.skipped}
 
 
-def check_replaceable(label: str, model: Any) -> None:
-    """Refuse a model whose attention the block-sparse function cannot stand in for, in one line."""
+def check_replaceable(label: str, model: Any, doing: str = "computes a block-sparse prefill") -> None:
+    """Refuse a model whose attention the method's own attention function cannot stand in for, in one line;
+    ``doing`` says what that function does."""
     config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     implementation = getattr(model.config, "_attn_implementation", None) or "eager"
     if implementation not in REPLACEABLE:
         raise UsageError(
-            f"method {label} computes a block-sparse prefill in place of the model's attention, which runs "
+            f"method {label} {doing} in place of the model's attention, which runs "
             f"{implementation!r}; load the model with attn_implementation sdpa or eager"
         )
     if (
@@ -199,6 +200,6 @@ def check_replaceable(label: str, model: Any) -> None:
         and any("sliding" in str(kind) for kind in (getattr(config, "layer_types", None) or ["sliding"]))
     ):
         raise UsageError(
-            f"method {label}: this model's attention uses sliding windows or logit soft-capping, which the "
-            "block-sparse prefill does not reproduce; use full or a KV method"
+            f"method {label}: this model's attention uses sliding windows or logit soft-capping, which its "
+            "own attention function does not reproduce; use full or a KV method"
         )

@@ -26,10 +26,14 @@ class InfLLM(BlockMemory):
     share the loaded blocks, the unit a memory offload moves. ``kv_bytes_loaded`` is what that load reads
     per decode step.
 
+    Past the trained window (the paper's point) the rows go block by block, the context's prefill too, and the
+    initial tokens and the loaded blocks are all read at one position, just before the local tail, as the paper
+    gives every memory token one distance: the largest distance is then ``reach()``, whatever the length.
+
     Departures: the whole cache stays on the device (nothing is offloaded, so the loaded bytes are what an
-    offloading store would move), positions stay the original ones (the paper gives memory tokens one
-    shared distance to read past the window; no reach past the window is claimed here), and the prefill is
-    dense (the paper streams the context chunk by chunk through the same lookup).
+    offloading store would move); within the trained window positions stay the original ones and the prefill
+    is dense (the paper streams the context chunk by chunk through the same lookup at any length); tokens after
+    the context (questions, answers, later turns) stay in the local tail at their own distances.
     """
 
     name = "infllm"
@@ -68,3 +72,10 @@ class InfLLM(BlockMemory):
         kv_heads = summary.shape[0]
         mean = query[0].float().mean(1).reshape(kv_heads, heads // kv_heads, dim).mean(1)  # (Hkv, D)
         return torch.einsum("hd,hbrd->b", mean, summary)[None]  # one row: the layer's heads share it
+
+    def reach(self) -> int:
+        # memory one step before the tail: local tokens + part of a block the local span cuts into + rows
+        return self.local + 2 * self.block
+
+    def placed(self, columns: torch.Tensor, tail_start: int, total: int) -> torch.Tensor:
+        return torch.where(columns < tail_start, tail_start - 1, columns)

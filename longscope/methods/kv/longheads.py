@@ -23,9 +23,15 @@ class LongHeads(BlockMemory):
     tokens before the query. A question of several tokens selects with its mean query, as the paper's
     chunk-wise encoding does. Every KV entry stays in memory; the rest are left out of attention (masked).
 
-    Departures: keys keep their original positions (the paper compacts the chosen chunks into its attention
-    window, which is what lets it read past the trained window; longscope does not claim that reach here),
-    and the prefill itself is dense (the paper encodes past its window chunk by chunk with the same selection).
+    Past the trained window (the paper's point) the rows go chunk by chunk, the context's prefill too, each
+    chunk reading the first chunk, its selected chunks and its local tokens placed side by side before the
+    rows, as the paper compacts them into its window: the largest distance is then ``reach()`` (4k with the
+    defaults), whatever the length. Within the window keys keep their original positions and the context's
+    prefill is dense: nothing there is past what the model was trained on.
+
+    Departures: within the trained window the chunks are not compacted and the prefill is dense (the paper
+    encodes chunk by chunk with the same selection at any length); tokens after the context (questions,
+    answers, later turns) are never cut into chunks and stay in the local tail at their own distances.
     """
 
     name = "longheads"
@@ -46,3 +52,12 @@ class LongHeads(BlockMemory):
 
     def relevance(self, summary: Any, query: torch.Tensor, scaling: float) -> torch.Tensor:
         return torch.einsum("hd,hcd->hc", query[0].float().mean(1), summary)
+
+    def reach(self) -> int:
+        # first chunk + selected chunks + (local tokens, part of a chunk the local span cuts into, a chunk of rows)
+        return self.sinks + self.top * self.block + self.local + 2 * self.block
+
+    def placed(self, columns: torch.Tensor, tail_start: int, total: int) -> torch.Tensor:
+        # Side by side, ending where the tail ends: the tail keeps its positions, the chunks before close up.
+        count = columns.shape[-1]
+        return (total - count + torch.arange(count, device=columns.device)).expand_as(columns)
