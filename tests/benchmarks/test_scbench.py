@@ -118,3 +118,79 @@ def test_multi_turn_own_on_a_task_without_turns_is_one_line_before_any_sample():
         _fit(item, sample, backend, RunConfig())
     assert "\n" not in str(caught.value) and "one question per sample" in str(caught.value)
     assert "multi-turn-own" in RunConfig(mode="multi-turn-own").to_argv()
+
+
+def test_math_find_prompts_carry_scbench_prefixes_and_its_last_prefix_quirk():
+    task, built = samples("scbench_mf")
+    assert len(built) == 1 and task.metric == "scbench_math_find"
+    assert any("does not say 'The ... is'" in reason for _, reason in task.rejected())
+    (numbers,) = built
+    first = numbers.messages(0)[-1]["content"]
+    assert first.startswith("What is the largest number of the list?\n\n[41, 7, 93")
+    assert first.endswith("]\n\nThe largest number of the list is")
+    # Every follow-up takes the prefix of the *last* request, as SCBench's prompt builder does.
+    assert (
+        numbers.turns[1].question == "What is the median of the list?\n\nThe smallest number of the list is"
+    )
+    assert numbers.max_new_tokens == 5 and numbers.turns[2].answers == ("35.5",)
+
+
+def test_math_find_scorer_by_hand():
+    assert score("scbench_math_find", "It is 93.", ["93"]) == 1.0
+    assert score("scbench_math_find", "3.7 or so", ["3"]) == 1.0  # an integer gold takes the integer part
+    assert score("scbench_math_find", "35.5", ["35.5"]) == 1.0
+    assert score("scbench_math_find", "35", ["35.5"]) == 0.0
+    assert score("scbench_math_find", "-3", ["-3"]) == 0.0  # SCBench reads no sign
+    assert score("scbench_math_find", "none", ["3"]) == 0.0
+
+
+def test_repoqa_scores_the_best_matching_function_at_bleu_0_8():
+    task, (repo,) = samples("scbench_repoqa")
+    assert task.metric == "scbench_repoqa" and repo.max_new_tokens == 1024
+    assert repo.messages(0)[-1]["content"].startswith(
+        "Based on the function description and code context, please retrieve and repeat the exact described "
+        "function from the code context in a code block wrapped by ```:\n\n# toolbox/util.py"
+    )
+    assert [name for name, _ in repo.metadata["needles"]] == ["merge_counts", "clamp"]
+    merge, clamp = (turn.answers[0] for turn in repo.turns)
+    meta = repo.metadata
+    assert score("scbench_repoqa", f"Here it is:\n```python\n{merge}\n```\nDone.", [merge], meta) == 1.0
+    # The reply gives the other function: its best match is clamp, not the asked merge_counts.
+    assert score("scbench_repoqa", f"```python\n{clamp}\n```", [merge], meta) == 0.0
+    # The right function, but only its first line: BLEU well under 0.8.
+    assert score("scbench_repoqa", "```\ndef merge_counts(left, right):\n```", [merge], meta) == 0.0
+
+
+def test_mixed_sets_score_each_request_by_its_own_subtask():
+    task, (mixed,) = samples("scbench_summary_with_needles")
+    assert task.metric == "scbench_mixed" and mixed.max_new_tokens == 800
+    summary, passkey = mixed.turns
+    assert mixed.metadata["turn_tasks"] == {summary.answers[0]: "scbench_summary", "48213": "scbench_passkey"}
+    assert score("scbench_mixed", "The pass key is 48213.", passkey.answers, mixed.metadata) == 1.0
+    assert score("scbench_mixed", "48212", passkey.answers, mixed.metadata) == 0.0
+    assert score("scbench_mixed", summary.answers[0], summary.answers, mixed.metadata) == pytest.approx(1.0)
+    _, (code_and_kv,) = samples("scbench_repoqa_and_kv")
+    function, value = code_and_kv.turns
+    meta = code_and_kv.metadata
+    assert score("scbench_mixed", f"the value is {value.answers[0]}", value.answers, meta) == 1.0
+    assert score("scbench_mixed", f"```\n{function.answers[0]}\n```", function.answers, meta) == 1.0
+    assert score("scbench_mixed", "no code", function.answers, meta) == 0.0
+
+
+def test_kv_compressible_uses_its_passage_prompt_and_substring_match():
+    task, (passage,) = samples("scbench_kv_compressible")
+    assert task.metric == "scbench_kv" and passage.metadata["kv_task"] == "kv_compressible_passage"
+    assert passage.messages(0)[-1]["content"].startswith(
+        "Extract the value corresponding to the specified key in the following passage.\n\nThe code for item"
+    )
+
+
+def test_new_subsets_run_end_to_end_in_multi_turn_own():
+    """Each new subset's first sample through the executor: a row per request, scored, no failure."""
+    backend = shared_tiny_backend()
+    for subset in ("scbench_mf", "scbench_repoqa", "scbench_summary_with_needles", "scbench_repoqa_and_kv"):
+        task, built = samples(subset)
+        item = WorkItem(task=task, length=0, depth=None, seed=0, method=Echo(), mode="multi-turn-own")
+        rows = run_item(Prepared(item, built[0]), backend, retries=0, attempts_before={})
+        assert [r.status for r in rows] == ["ok"] * len(built[0].turns), subset
+        assert all(r.score is not None for r in rows), subset
