@@ -1,6 +1,7 @@
 """Score against KV bytes for long outputs: kvpress decoding presses beside the full cache, on the bundled model.
 
 Usage: .venv/bin/python bench/long_output_kv.py [--methods full,...] [--length 2k] [--samples 1] [--tasks ...]
+       [--out DIR]   (keep the run; the same command with the same DIR resumes it)
 Writes bench/results/long_output_kv.json.
 
 A decoding press compresses the cache while the answer is written (every ``compression_interval`` steps, down to
@@ -41,6 +42,7 @@ def main() -> None:
     parser.add_argument("--methods", default=DEFAULT_METHODS)
     parser.add_argument("--samples", type=int, default=1, help="samples (seeds) per task")
     parser.add_argument("--tasks", default=",".join(TASKS), help="long-output tasks (comma-separated specs)")
+    parser.add_argument("--out", help="run directory to keep (and resume: the same command continues it)")
     args = parser.parse_args()
 
     from longscope.analysis.paired import method_differences
@@ -49,7 +51,7 @@ def main() -> None:
     from longscope.store import RunStore
 
     # The run directory is scratch: the figures that matter go to the JSON.
-    out = Path(tempfile.mkdtemp(prefix="long_output_kv_"))
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="long_output_kv_"))
     config = RunConfig(
         model="smollm2",
         tasks=split_list(args.tasks),
