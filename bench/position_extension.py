@@ -1,104 +1,219 @@
 """Reading past the trained window for free: NIAH score by length under each position-extension method, paired
 against Λ-attention, beside the loss-by-position curves of the same methods (bundled model, 8k window).
 
-Usage: .venv/bin/python bench/position_extension.py [--lengths 8k,12k,16k] [--samples 5] [--probe-samples 2]
+Usage: .venv/bin/python bench/position_extension.py [--phase tasks|probe|all|summarize] [--lengths 8k,12k,16k]
+       [--samples 2] [--probe-samples 1]
 Writes bench/results/position_extension.json (or --out): per method and length the mean score and n, every
-method's paired difference against ``lambda`` per length (interval and test), and the probe's NLL-by-position
-curves with and without each method. The run directory is kept beside it (rerun resumes). On CPU a 16k prefill
-of the bundled model takes minutes, so the full grid is a GPU job; --samples 1 --tasks niah is the short form.
+method's paired difference against ``lambda`` per length, and the probe's NLL-by-position curves with and
+without each method. Each phase merges its part into the file, so a run cut short keeps what finished, and the
+file says which parts are partial. The run directory is kept beside it: a rerun with more samples resumes and
+adds contexts. Questions share each context (multi-request): one prefill per method, context and length gives
+``questions`` paired observations. The probe runs at the longest length only: every method here reads causally
+and independently of the input's length, so the curve at a shorter length is that curve's prefix.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
-NIAH_TASKS = (
-    "niah(haystack=noise);niah;niah(value_type=uuid);niah_multikey;niah_multikey(haystack=needles);"
-    "niah_multivalue;niah_multiquery"
-)
-METHODS = "lambda,pi(factor=2),ntk(factor=2),yarn(factor=2),self-extend(factor=4,window=1024)"
+# RULER's single-needle task with several needles asked over one haystack: every question is a paired
+# observation of every method on the same prefill.
+TASKS = "niah(questions=4,max_new_tokens=10)"
+# Factor 2 takes PI, NTK and YaRN from 8k to 16k. SelfExtend's window is (L − W)·G + W: group 2 stops at
+# 15,360 tokens with a 1,024-token neighbour window, so group 3 is the smallest that reaches 16k.
+METHODS = "lambda,pi(factor=2),ntk(factor=2),yarn(factor=2),self-extend(factor=3,window=1024)"
+LENGTHS = "8k,12k,16k"  # the target grid; a run of fewer lengths is marked partial against it
+
+
+def _load() -> list[float]:
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+def _merge(target: Path, part: dict[str, Any]) -> dict[str, Any]:
+    result = json.loads(target.read_text()) if target.exists() else {"bench": "position_extension"}
+    result.update(part)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(result, indent=1, allow_nan=True))
+    return result
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from longscope.runner import RunConfig
+    from longscope.spec import parse_lengths, split_list
+
+    return RunConfig(
+        model="smollm2",
+        suite=None,
+        tasks=[task for task in args.tasks.split(";") if task],
+        lengths=parse_lengths(args.lengths),
+        depths=[0.5],
+        samples=args.samples,
+        methods=split_list(args.methods),
+        mode="multi-request",
+    )
+
+
+def run_tasks(args: argparse.Namespace, target: Path) -> None:
+    from longscope.runner import run
+
+    config = _config(args)
+    load_before, started = _load(), time.perf_counter()
+    run(config, _run_dir(target), show_progress=True, add=True)
+    wall = time.perf_counter() - started
+    previous = json.loads(target.read_text()) if target.exists() else {}
+    phase = {
+        "lengths": config.lengths,
+        "samples": args.samples,
+        "wall_s": round(wall, 1),
+        "load_before": load_before,
+        "load_after": _load(),
+        "finished_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    }
+    _merge(target, {"tasks_phases": {**previous.get("tasks_phases", {}), args.lengths: phase}})
+    summarize(args, target)
+
+
+def _run_dir(target: Path) -> Path:
+    return target.parent / f"{target.stem}_run"
+
+
+def summarize(args: argparse.Namespace, target: Path) -> None:
+    """Scores and paired differences from every row in the run directory so far (a run stopped part-way
+    included): each method's questions at each length, and its difference from ``lambda`` on shared ones."""
+    from longscope.analysis.paired import method_differences
+    from longscope.methods import parse_methods
+    from longscope.probe import PROBE_FILE
+    from longscope.spec import parse_lengths
+    from longscope.store import RunStore
+    from longscope.tasks import make_task
+
+    config = _config(args)
+    store = RunStore.open(_run_dir(target), create=False)
+    rows = store.results()
+    store.close()
+    scores: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    contexts: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for row in rows:
+        if row.status == "ok" and row.score is not None:
+            scores[row.method][row.length].append(100.0 * row.score)
+            contexts[row.method][row.length].add(row.sample_id)
+    questions = {spec: getattr(make_task(spec), "questions", 1) for spec in config.tasks}
+    methods = [method.label() for method in parse_methods(",".join(config.methods))]
+    missing = [
+        f"{method} at {length}"
+        for method in methods
+        for length in parse_lengths(LENGTHS)
+        if len(contexts[method][length]) < args.samples
+    ]
+    _merge(
+        target,
+        {
+            "model": "smollm2",
+            "tasks": config.tasks,
+            "methods": config.methods,
+            "mode": config.mode,
+            "questions_per_context": questions,
+            "run_dir": os.path.relpath(_run_dir(target), HERE.parent),
+            "machine": platform.platform(),
+            "cpu_cores": os.cpu_count(),
+            "note": "shared 2-core machine: other sessions ran tests and benches beside this one, which ran "
+            "under nice -n 19; the timings say how long it took there, not how fast the methods are",
+            "scores": {
+                method: {
+                    str(n): {
+                        "mean": sum(v) / len(v),
+                        "questions": len(v),
+                        "contexts": len(contexts[method][n]),
+                    }
+                    for n, v in sorted(by.items())
+                }
+                for method, by in scores.items()
+            },
+            "partial": bool(missing),
+            "missing": [f"{m} ({args.samples} contexts planned)" for m in missing],
+            # Λ-attention is the reference: the method that already read past the window before these.
+            "paired_against_lambda": [vars(d) for d in method_differences(rows, reference="lambda")],
+        },
+    )
+    for method, by in sorted(scores.items()):
+        print(method, {n: round(sum(v) / len(v), 1) for n, v in sorted(by.items())})
+    curves = json.loads(target.read_text()).get("probe", [])
+    if curves and rows:
+        # The report of the run directory draws these beside its scores (longscope report RUN_DIR).
+        probe_file = {"model": rows[0].model, "model_revision": rows[0].model_revision,
+                      "trained_window": json.loads(target.read_text()).get("trained_window"), "curves": curves}  # fmt: skip
+        (_run_dir(target) / PROBE_FILE).write_text(json.dumps(probe_file, indent=1, allow_nan=True))
+
+
+def run_probe(args: argparse.Namespace, target: Path) -> None:
+    """One method at a time, each merged into the file as it finishes: a probe cut short keeps its curves."""
+    from longscope.backends import resolve
+    from longscope.methods import parse_methods
+    from longscope.probe import probe
+    from longscope.spec import parse_lengths
+
+    length = max(parse_lengths(args.lengths))
+    backend = resolve("smollm2")
+    started = [time.perf_counter(), _load()]
+
+    def keep(curve: Any) -> None:
+        wall = time.perf_counter() - started[0]
+        previous = json.loads(target.read_text()) if target.exists() else {}
+        kept = [c for c in previous.get("probe", []) if (c["method"], c["length"]) != (curve.method, length)]
+        _merge(
+            target,
+            {
+                "trained_window": backend.context_window,
+                "probe_phase": {"length": length, "samples": args.probe_samples, "bin_tokens": args.bin},
+                "probe_wall_s": {**previous.get("probe_wall_s", {}), curve.method: round(wall, 1)},
+                "probe_load": {**previous.get("probe_load", {}), curve.method: [started[1], _load()]},
+                "probe": [*kept, curve.as_dict()],
+            },
+        )
+        print(f"probe {curve.method} {curve.length}: mean NLL {curve.mean:.3f} ({wall:.0f} s)", flush=True)
+        started[:] = [time.perf_counter(), _load()]
+
+    # A rerun reads only what the file lacks: a curve at this length and sample count is kept.
+    previous = json.loads(target.read_text()).get("probe", []) if target.exists() else []
+    done = {c["method"] for c in previous if c["length"] == length and c["samples"] == args.probe_samples}
+    todo = [m for m in parse_methods("full," + args.methods) if m.label() not in done]
+    if todo:
+        probe(backend, [length], todo, args.probe_samples, args.bin, on_curve=keep)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lengths", default="8k,12k,16k")
-    parser.add_argument("--tasks", default=NIAH_TASKS, help="';'-separated task specs")
+    parser.add_argument(
+        "--phase",
+        choices=("tasks", "probe", "all", "summarize"),
+        default="all",
+        help="summarize: rewrite the scores from the rows stored so far, running nothing",
+    )
+    parser.add_argument("--lengths", default=LENGTHS)
+    parser.add_argument("--tasks", default=TASKS, help="';'-separated task specs")
     parser.add_argument("--methods", default=METHODS)
-    parser.add_argument("--samples", type=int, default=5)
-    parser.add_argument("--probe-samples", type=int, default=2)
+    parser.add_argument(
+        "--samples", type=int, default=2, help="contexts per length (each asked every question)"
+    )
+    parser.add_argument("--probe-samples", type=int, default=1)
     parser.add_argument("--bin", type=int, default=512)
     parser.add_argument("--out", default=str(HERE / "results" / "position_extension.json"))
     args = parser.parse_args()
-
-    from longscope.analysis.paired import method_differences
-    from longscope.backends import resolve
-    from longscope.methods import parse_methods
-    from longscope.probe import probe
-    from longscope.runner import RunConfig, run
-    from longscope.spec import parse_lengths, split_list
-    from longscope.store import RunStore
-
     target = Path(args.out)
-    run_dir = target.parent / f"{target.stem}_run"
-    lengths = parse_lengths(args.lengths)
-    methods = split_list(args.methods)
-    config = RunConfig(
-        model="smollm2",
-        suite=None,
-        tasks=[task for task in args.tasks.split(";") if task],
-        lengths=lengths,
-        depths=[0.5],
-        samples=args.samples,
-        methods=methods,
-    )
-    started = time.perf_counter()
-    run(config, run_dir, show_progress=True)
-    run_wall = time.perf_counter() - started
-    store = RunStore.open(run_dir, create=False)
-    rows = store.results()
-    store.close()
-
-    scores: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
-        if row.status == "ok" and row.score is not None:
-            scores[row.method][row.length].append(100.0 * row.score)
-    # Λ-attention is the reference: the method that already read past the window before these.
-    paired = [vars(d) for d in method_differences(rows, reference="lambda") if d.length is not None]
-
-    started = time.perf_counter()
-    backend = resolve("smollm2")
-    curves = probe(backend, lengths, parse_methods("full," + args.methods), args.probe_samples, args.bin)
-    probe_wall = time.perf_counter() - started
-
-    result = {
-        "bench": "position_extension",
-        "model": backend.model_name,
-        "trained_window": backend.context_window,
-        "lengths": lengths,
-        "tasks": config.tasks,
-        "samples": args.samples,
-        "machine": platform.platform(),
-        "run_wall_s": round(run_wall, 1),
-        "probe_wall_s": round(probe_wall, 1),
-        "scores": {
-            method: {str(length): {"mean": sum(v) / len(v), "n": len(v)} for length, v in sorted(by.items())}
-            for method, by in scores.items()
-        },
-        "paired_against_lambda": paired,
-        "probe": [curve.as_dict() for curve in curves],
-    }
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(result, indent=1))
-    for method, by in sorted(result["scores"].items()):
-        print(method, {length: round(v["mean"], 1) for length, v in by.items()})
-    for curve in curves:
-        print(f"probe {curve.method} {curve.length}: mean NLL {curve.mean:.3f}")
+    if args.phase in ("tasks", "all"):
+        run_tasks(args, target)
+    if args.phase in ("probe", "all"):
+        run_probe(args, target)
+    if args.phase == "summarize":
+        summarize(args, target)
     print(f"wrote {target}")
 
 

@@ -24,6 +24,7 @@ from longscope.core import Result
 from longscope.report import breakdowns as score_breakdowns
 from longscope.report import judging as judge_section
 from longscope.report import long_output
+from longscope.report import probe as probe_section
 from longscope.report import retrieval as retrieval_section
 from longscope.report.load import RunData
 from longscope.report.page import (
@@ -249,6 +250,7 @@ def summary_dict(data: RunData, analyses: Analyses) -> dict[str, Any]:
         ],
         "cost_model": None,
         "long_output": long_output.summary(data, table.level),
+        "probe": probe_section.summary(data),  # null: no probe-ppl.json in the run directory
         "judging": judge_section.summary(data),  # null: nothing in the run was judged
         "score_by": score_breakdowns.summary(data, table.level),  # empty: no sample carries a difficulty key
     }

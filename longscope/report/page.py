@@ -23,6 +23,7 @@ from longscope.report import breakdowns as score_breakdowns
 from longscope.report import costs, figures, long_output
 from longscope.report import format as fmt
 from longscope.report import judging as judge_section
+from longscope.report import probe as probe_section
 from longscope.report import retrieval as retrieval_section
 from longscope.report.load import RunData
 from longscope.report.templates import environment
@@ -444,6 +445,7 @@ def render_report(data: RunData, analyses: Analyses) -> str:
     context["predictions"], context["predictions_note"] = _predictions(data)
     context["benchmarks"] = _benchmark_section(data)
     context["long_output"] = long_output.section(data, table.level)
+    context["probe"] = probe_section.section(data)
     context["retrieval"] = retrieval_section.section(data)
     context["judging"] = judge_section.section(data)
     context["breakdowns"] = score_breakdowns.section(data, table.level)

@@ -113,6 +113,7 @@ REPORT = """{% extends "base" %}{% from "figure" import figure %}{% from "number
 {% if retrieval %}<a href="#retrieval">score against what is sent</a>{% endif %}
 {% if benchmarks %}<a href="#benchmarks">benchmarks</a>{% endif %}
 {% if long_output %}<a href="#long-output">long outputs</a>{% endif %}
+{% if probe %}<a href="#probe">loss by position</a>{% endif %}
 {% if breakdowns %}<a href="#score-by">score by difficulty</a>{% endif %}
 {% if judging %}<a href="#judging">judging</a>{% endif %}
 <a href="#cost">cost model</a><a href="#predictions">predictions</a><a href="#exports">exports</a>
@@ -361,6 +362,25 @@ question; questions of one packed response are resampled together.</p>
 </table></div>
 <p class="small muted">Tokens and calls are totals over the method's long-output answers, every call of a multi-call
 method counted; words are whitespace words (characters for CJK text).</p>
+</section>
+{% endif %}
+
+{% if probe %}
+<section id="probe">
+<h2>Loss by position beside the scores</h2>
+<p class="small muted">The probe's token NLL over the built-in essays ({{ probe.model }}{% if probe.trained_window %}, trained
+window {{ probe.trained_window }} tokens{% endif %}){% if probe.bos %}; a BOS token is prepended at position 0, so every essay
+token has a prediction{% endif %}.{% if not probe.same_model %} <strong>The probe read another model than this run's.</strong>{% endif %}
+{{ " " }}Far-end NLL is the mean over the last quarter of each length's positions; NLL and score disagree when the score falls
+{{ probe.score_drop }} points or more while the far-end NLL rises less than {{ probe.nll_rise }} nats, or the reverse.</p>
+{{ figure(probe.plot) }}
+<div class="scroll"><table>
+<thead><tr><th>method</th>{% for h in probe.headers %}<th class="num">{{ h }}: score</th><th class="num">{{ h }}: far-end NLL</th>{% endfor %}
+<th>NLL against score</th></tr></thead>
+<tbody>{% for row in probe.rows %}<tr><td>{{ row.method }}</td>
+{% for cell in row.cells %}<td class="num">{{ cell.score }}</td><td class="num">{{ cell.nll }}</td>{% endfor %}
+<td>{% if row.disagree %}<strong class="sig">{{ row.verdict }}</strong>{% else %}{{ row.verdict }}{% endif %}</td></tr>{% endfor %}</tbody>
+</table></div>
 </section>
 {% endif %}
 
