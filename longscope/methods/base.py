@@ -288,3 +288,12 @@ def combined(calls: list[Generation], text: str | None = None) -> Generation:
         retries=sum(c.retries for c in calls),
         calls=sum(c.calls for c in calls),
     )
+
+
+def growing_cache(method: Any, model: Any) -> Any:
+    """A cache of plain growing layers whatever the model's config says, for methods that hold their own token
+    sets per layer (a config's sliding-window layers would evict what the method keeps); use it as
+    ``new_cache = growing_cache`` in the method's class."""
+    from transformers import DynamicCache
+
+    return DynamicCache()

@@ -17,7 +17,7 @@ from transformers import AttentionInterface
 from transformers.models.llama.modeling_llama import rotate_half
 
 from longscope.core import Backend, Sample, UsageError
-from longscope.methods.base import ContextState, KVMethod, cache_bytes, layer_lengths
+from longscope.methods.base import ContextState, KVMethod, cache_bytes, growing_cache, layer_lengths
 from longscope.methods.kv._attention_switch import attention_function
 
 ATTENTION_NAME = "longscope_block_memory"
@@ -138,10 +138,7 @@ class BlockMemory(KVMethod):
 
     # -- hooks -----------------------------------------------------------------------------------------
 
-    def new_cache(self, model: Any) -> Any:
-        from transformers import DynamicCache
-
-        return DynamicCache()
+    new_cache = growing_cache
 
     @torch.no_grad()
     def prefill(self, model: Any, input_ids: Any, cache: Any) -> ContextState:

@@ -14,7 +14,7 @@ import torch
 from transformers import AttentionInterface
 
 from longscope.core import Backend, UsageError
-from longscope.methods.base import ContextState, KVMethod, layer_lengths
+from longscope.methods.base import ContextState, KVMethod, growing_cache, layer_lengths
 from longscope.methods.kv._attention_switch import attention_function
 
 ATTENTION_NAME = "longscope_sparse_prefill"
@@ -146,11 +146,8 @@ class SparsePrefill(KVMethod):
 
     # -- the KV hooks ----------------------------------------------------------------------------------
 
-    def new_cache(self, model: Any) -> Any:
-        from transformers import DynamicCache
-
-        # Plain growing layers: the pattern reads the whole prefix of every layer.
-        return DynamicCache()
+    # Plain growing layers: the pattern reads the whole prefix of every layer.
+    new_cache = growing_cache
 
     @torch.no_grad()
     def prefill(self, model: Any, input_ids: Any, cache: Any) -> ContextState:

@@ -14,7 +14,7 @@ from transformers import AttentionInterface
 from transformers.models.llama.modeling_llama import rotate_half
 
 from longscope.core import Backend, UsageError
-from longscope.methods.base import ContextState, KVMethod, layer_lengths
+from longscope.methods.base import ContextState, KVMethod, growing_cache, layer_lengths
 from longscope.methods.kv._attention_switch import attention_function
 
 ATTENTION_NAME = "longscope_lambda"
@@ -112,11 +112,8 @@ class LambdaShaped(KVMethod):
 
     # -- the KV hooks -----------------------------------------------------------------------------------
 
-    def new_cache(self, model: Any) -> Any:
-        from transformers import DynamicCache
-
-        # Plain growing layers on every model: a model's own sliding-window layers would evict the sinks.
-        return DynamicCache()
+    # Plain growing layers on every model: a model's own sliding-window layers would evict the sinks.
+    new_cache = growing_cache
 
     def prefill(self, model: Any, input_ids: Any, cache: Any) -> ContextState:
         """The context in chunks of at most the window; after each chunk every layer keeps sinks + window."""

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from transformers import AttentionInterface
 
 from longscope.core import Backend, UsageError
-from longscope.methods.base import ContextState, KVMethod, cache_bytes, layer_lengths
+from longscope.methods.base import ContextState, KVMethod, cache_bytes, growing_cache, layer_lengths
 from longscope.methods.kv._attention_switch import attention_function
 from longscope.methods.kv._sparse_prefill import check_replaceable
 
@@ -86,11 +86,8 @@ class LazyLLM(KVMethod):
 
     # -- the KV hooks ----------------------------------------------------------------------------------
 
-    def new_cache(self, model: Any) -> Any:
-        from transformers import DynamicCache
-
-        # Plain growing layers: each layer holds its own tokens, in the order they were computed.
-        return DynamicCache()
+    # Plain growing layers: each layer holds its own tokens, in the order they were computed.
+    new_cache = growing_cache
 
     @torch.no_grad()
     def prefill(self, model: Any, input_ids: Any, cache: Any) -> ContextState:

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from longscope.core import Backend, Sample, UsageError
-from longscope.methods.base import ContextState, KVMethod, layer_lengths
+from longscope.methods.base import ContextState, KVMethod, growing_cache, layer_lengths
 
 # Hidden states turned into log-probabilities at once: bounds the vocabulary-sized logits in memory.
 _LOGIT_ROWS = 256
@@ -70,10 +70,7 @@ class SirLLM(KVMethod):
 
     # -- hooks -----------------------------------------------------------------------------------------
 
-    def new_cache(self, model: Any) -> Any:
-        from transformers import DynamicCache
-
-        return DynamicCache()
+    new_cache = growing_cache
 
     @torch.no_grad()
     def prefill(self, model: Any, input_ids: Any, cache: Any) -> ContextState:

@@ -33,8 +33,15 @@ def joined_best_first(picked: list[Chunk]) -> str:
     return "".join(c.text for c in picked).strip()
 
 
+class _BestFirst:
+    """LongBench v1's retrieval scripts send the chunks best first with nothing between them."""
+
+    def compose(self, picked: list[Chunk]) -> str:
+        return joined_best_first(picked)
+
+
 @dataclass(frozen=True)
-class LongBenchBM25(RagBM25):
+class LongBenchBM25(_BestFirst, RagBM25):
     """LongBench v1's BM25 baseline (``LongBench/retrieval/BM25/BM25.sh``, ``retrieval/pred.py``): 500-word
     chunks without overlap, the top 3 sent best first with nothing between them. Departure: bm25s over words,
     where LongBench's script gives rank_bm25 untokenised strings and so scores characters."""
@@ -47,12 +54,9 @@ class LongBenchBM25(RagBM25):
     order: str = "score"
     unit: str = "words"
 
-    def compose(self, picked: list[Chunk]) -> str:
-        return joined_best_first(picked)
-
 
 @dataclass(frozen=True)
-class LongBenchContriever(RagDense):
+class LongBenchContriever(_BestFirst, RagDense):
     """LongBench v1's Contriever baseline (``contriever/mContriever.sh``, the README's ``--data C200 --top_k 7``):
     200-word chunks, the top 7 best first. all-MiniLM-L6-v2 stands in for mContriever (no model hub here)."""
 
@@ -66,12 +70,9 @@ class LongBenchContriever(RagDense):
     order: str = "score"
     unit: str = "words"
 
-    def compose(self, picked: list[Chunk]) -> str:
-        return joined_best_first(picked)
-
 
 @dataclass(frozen=True)
-class LongBenchOpenAIEmbedding(RagDense):
+class LongBenchOpenAIEmbedding(_BestFirst, RagDense):
     """LongBench v1's OpenAI embedding baseline (``embedding/openai_embedding.sh``, ``retrieval/pred.py``):
     500-word chunks, the top 3 best first. all-MiniLM-L6-v2 stands in for text-embedding-ada-002 (no API)."""
 
@@ -82,6 +83,3 @@ class LongBenchOpenAIEmbedding(RagDense):
     overlap: int = 0
     order: str = "score"
     unit: str = "words"
-
-    def compose(self, picked: list[Chunk]) -> str:
-        return joined_best_first(picked)
