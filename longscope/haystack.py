@@ -147,14 +147,23 @@ def forget_counts() -> None:
     _CORPUS_LOOSE.clear()
     _TEXT_COUNTS.clear()
     _RUNS_ADD_UP.clear()
+    _PIECES_ADD_UP.clear()
 
 
 class GeneratedUnits(UnitSource):
-    """Units a task makes up on demand (records, rows, assignments), each made and counted once."""
+    """Units a task makes up on demand (records, rows, assignments), each made and counted once.
 
-    def __init__(self, make, name: str = "generated") -> None:
+    Given ``pieces`` (index → the unit's text cut into pieces: a number, a word, a fixed phrase), a unit is
+    counted as the sum of its pieces' cached counts once this tokenizer is checked to add them up on this
+    family's units (``pieces_add_up``): fresh units made of pieces seen before then need no encoding, and
+    neither do the joins between units (every unit boundary is a piece boundary)."""
+
+    def __init__(
+        self, make, name: str = "generated", pieces: Callable[[int], Sequence[str]] | None = None
+    ) -> None:
         self.make = make
         self.name = name
+        self.pieces = pieces
         self._units: dict[int, str] = {}
 
     def unit(self, index: int) -> str:
@@ -163,10 +172,57 @@ class GeneratedUnits(UnitSource):
         return self._units[index]
 
     def counts(self, backend: Backend, start: int, count: int) -> np.ndarray:
+        if self.pieces is not None and self.pieces_add_up(backend):
+            return _counts_from_pieces(backend, [self.pieces(start + i) for i in range(count)])
         return np.array(counts_by_text(backend, self.units(start, count)), dtype=np.int64)
 
     def knows_joins(self, backend: Backend) -> bool:
         return True
+
+    def loose_joins(self, backend: Backend, start: int, count: int) -> list[int]:
+        if self.pieces is not None and self.pieces_add_up(backend):
+            return []
+        return super().loose_joins(backend, start, count)
+
+    def pieces_add_up(self, backend: Backend) -> bool:
+        """Whether this tokenizer counts this family's units as the sum of their pieces, and runs of units as
+        the sum of the units: checked once per tokenizer and family name on probe runs spread along the stream
+        (short and long numbers alike), each unit also checked to be exactly its pieces joined."""
+        key = (backend.tokenizer_fingerprint(), self.name)
+        if key not in _PIECES_ADD_UP:
+            assert self.pieces is not None
+            verdict = True
+            for first in _PIECE_PROBES:
+                indices = range(first, first + _RUN)
+                cut = [list(self.pieces(i)) for i in indices]
+                units = [self.unit(i) for i in indices]
+                if any("".join(parts) != unit for parts, unit in zip(cut, units, strict=True)):
+                    verdict = False
+                    break
+                by_pieces = _counts_from_pieces(backend, cut)
+                together = count_many(backend, [*units, "".join(units)])
+                if together[:-1] != by_pieces.tolist() or together[-1] != int(by_pieces.sum()):
+                    verdict = False
+                    break
+            _PIECES_ADD_UP[key] = verdict
+        return _PIECES_ADD_UP[key]
+
+
+# Where the piece check probes a family's stream: the first units, and units far enough along that their
+# numbering has four and five digits.
+_PIECE_PROBES = (0, 700, 3000)
+# Per (tokenizer fingerprint, family name): whether units count as the sum of their pieces.
+_PIECES_ADD_UP: dict[tuple[str, str], bool] = {}
+
+
+def _counts_from_pieces(backend: Backend, cut: list[Sequence[str]]) -> np.ndarray:
+    """Each unit's count as the sum of its pieces' cached counts (every distinct piece tokenised once)."""
+    flat = [piece for parts in cut for piece in parts]
+    counted = counts_by_text(backend, flat)
+    sizes = np.fromiter((len(parts) for parts in cut), dtype=np.int64, count=len(cut))
+    ends = np.cumsum(sizes)
+    totals = np.concatenate([[0], np.cumsum(np.array(counted, dtype=np.int64))])
+    return totals[ends] - totals[ends - sizes]
 
 
 def count_many(backend: Backend, texts: list[str]) -> list[int]:
@@ -179,7 +235,7 @@ def count_many(backend: Backend, texts: list[str]) -> list[int]:
 _TEXT_COUNTS: dict[str, dict[str, int]] = {}
 # Whether a run of units tokenises as the sum of its units, by the run's text, per tokenizer fingerprint.
 _RUNS_ADD_UP: dict[str, dict[str, bool]] = {}
-_TEXT_MEMO_LIMIT = 200_000
+_TEXT_MEMO_LIMIT = 400_000  # a 343,000-word made-up vocabulary (common_words) fits whole
 # Run texts are long (tens of units each): fewer are kept, enough for every run of a few 128k contexts.
 _RUN_MEMO_LIMIT = 20_000
 # Units checked together for joins that do not add up; a run that does not is checked pair by pair.
@@ -189,7 +245,7 @@ _RUN = 32
 def counts_by_text(backend: Backend, texts: list[str]) -> list[int]:
     """Token counts of units, each distinct text tokenised once per tokenizer (and checked for special text)."""
     memo = _TEXT_COUNTS.setdefault(backend.tokenizer_fingerprint(), {})
-    missing = list(dict.fromkeys(t for t in texts if t not in memo))
+    missing = [t for t in dict.fromkeys(texts) if t not in memo]
     if missing:
         if len(memo) + len(missing) > _TEXT_MEMO_LIMIT:
             memo.clear()
@@ -341,10 +397,16 @@ def fit_context(
         )
     budget = target_prompt_tokens - floor
     probe = source.counts(backend, start, 32)
-    horizon = int(budget / max(1.0, float(probe.mean())) * 1.2) + 32
+    # A little beyond the estimate: counts extend cheaply when the search needs more units.
+    horizon = int(budget / max(1.0, float(probe.mean())) * 1.05) + 32
 
-    def cumulative(n: int) -> np.ndarray:
-        return np.concatenate([[0], np.cumsum(source.counts(backend, start, n))])
+    def cumulative(n: int, known: np.ndarray | None = None) -> np.ndarray:
+        """Cumulative counts of the first ``n`` units, extending ``known`` (those of fewer) where given."""
+        if known is None:
+            return np.concatenate([[0], np.cumsum(source.counts(backend, start, n))])
+        have = len(known) - 1
+        more = np.cumsum(source.counts(backend, start + have, n - have)) + known[-1]
+        return np.concatenate([known, more])
 
     cum = cumulative(horizon)
     counter = _piece_counter(backend, render, source, start, needles, cum)
@@ -361,8 +423,8 @@ def fit_context(
     best: tuple[int, int] | None = None  # (count, units)
     for _ in range(12):
         while n + 2 >= len(cum):
-            horizon *= 2
-            cum = cumulative(horizon)
+            horizon = int(horizon * 1.25) + 32  # counts extend, so a small step wastes nothing
+            cum = cumulative(horizon, cum)
             if counter is not None:
                 counter.cum = cum
         total = count(n)

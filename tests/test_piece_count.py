@@ -108,3 +108,49 @@ def test_fitting_by_pieces_gives_the_same_context_as_counting_whole():
                 pieced = fit_context(backend, count, source, needles, target, 5, render)
                 assert pieced == plain
                 assert whole_count(backend, render(pieced.context)) == pieced.prompt_tokens == target
+
+
+def _numbered_words(i: int) -> list[str]:
+    """A numbered list item cut into its number and its word, as common_words cuts its units."""
+    word = "".join("bdfgk"[(i * 7 + j) % 5] + "aeiou"[(i + j * 3) % 5] for j in range(3))
+    return [f"\n{i + 1}.", " " + word]
+
+
+@pytest.mark.parametrize("template,style", STYLES)
+def test_units_counted_from_their_pieces_fit_the_same_context_as_counting_whole(template, style):
+    backend = shared_tiny_backend(template, style)
+    render = render_for(backend)
+    count = prompt_counter(backend, render)
+    pieced = GeneratedUnits(
+        lambda i: "".join(_numbered_words(i)), name=f"pieces-{style}", pieces=_numbered_words
+    )
+    plain = GeneratedUnits(lambda i: "".join(_numbered_words(i)), name=f"plain-{style}")
+    # Each unit's count from its pieces is its own count whenever the tokenizer was found to add them up.
+    if pieced.pieces_add_up(backend):
+        assert pieced.counts(backend, 0, 400).tolist() == [
+            whole_count(backend, pieced.unit(i)) for i in range(400)
+        ]
+        assert pieced.loose_joins(backend, 0, 400) == []
+    needles = [Needle("The secret number for brave-otter is 4417.", 0.6)]
+    for target in (700, 2300):
+        by_pieces = fit_context(backend, count, pieced, needles, target, 0, render)
+        whole = fit_context(backend, count, plain, needles, target, 0)
+        assert by_pieces == whole
+        assert whole_count(backend, render(by_pieces.context)) == by_pieces.prompt_tokens == target
+
+
+def test_pieces_that_do_not_add_up_are_not_trusted():
+    backend = shared_tiny_backend("chatml", "bytelevel")
+
+    # Cut inside a word: a byte-level tokenizer merges across such a cut, so the sum of the pieces is too high.
+    def split_word(i: int) -> list[str]:
+        return [" understa", f"nding {i}."]
+
+    source = GeneratedUnits(lambda i: "".join(split_word(i)), name="split-inside-words", pieces=split_word)
+    assert not source.pieces_add_up(backend)
+    assert source.counts(backend, 0, 5).tolist() == [whole_count(backend, source.unit(i)) for i in range(5)]
+    # Pieces that do not join into the unit's own text are refused too.
+    wrong = GeneratedUnits(
+        lambda i: f" Item {i}.", name="pieces-not-the-text", pieces=lambda i: [f" Item {i}"]
+    )
+    assert not wrong.pieces_add_up(backend)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import collections
 import functools
 import itertools
 import random
@@ -180,30 +181,38 @@ class CommonWords(Task):
         _, batch, _ = self._layout(backend, length)
         size = self.top + batch * self.rare_count
 
-        @functools.cache
-        def round_words(r: int) -> list[str]:
-            rare = [_six_letter_word(self.top + r * batch + b, offset) for b in range(batch)]
-            words = common + [w for w in rare for _ in range(self.rare_count)]
-            random.Random(f"common_words-{base}-{r}").shuffle(words)
-            return words
+        laid: list[str] = []  # the list's words so far, a round at a time
 
-        def word(i: int) -> str:
-            return round_words(i // size)[i % size]
+        def upto(end: int) -> list[str]:
+            """The list with at least ``end`` words laid down (each round shuffled from its own seed)."""
+            while len(laid) < end:
+                r = len(laid) // size
+                rare = [_six_letter_word(self.top + r * batch + b, offset) for b in range(batch)]
+                words = common + [w for w in rare for _ in range(self.rare_count)]
+                random.Random(f"common_words-{base}-{r}").shuffle(words)
+                laid.extend(words)
+            return laid
+
+        def pieces(i: int) -> list[str]:
+            # Numbers and words recur across units and samples: counted once each where they add up.
+            if i < 0:
+                return [_noise(i)]
+            first = i * _ITEMS_PER_UNIT
+            words = upto(first + _ITEMS_PER_UNIT)
+            cut: list[str] = []
+            for k in range(first, first + _ITEMS_PER_UNIT):
+                cut += (f"\n{k + 1}.", " " + words[k])
+            return cut
 
         def make(i: int) -> str:
-            if i < 0:
-                return _noise(i)
             # A few items per unit: the fitter counts units one by one, and single items make 128k slow.
-            first = i * _ITEMS_PER_UNIT
-            return "".join(f"\n{k + 1}. {word(k)}" for k in range(first, first + _ITEMS_PER_UNIT))
+            return "".join(pieces(i))
 
         facts: dict[str, Any] = {"top": self.top}
 
         def answers_after_fit(fitted: FittedContext) -> list[tuple[str, ...]]:
             items = fitted.haystack_units * _ITEMS_PER_UNIT
-            counts: dict[str, int] = {}
-            for i in range(items):
-                counts[word(i)] = counts.get(word(i), 0) + 1
+            counts = collections.Counter(upto(items)[:items])
             ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
             # The layout guarantees a clear lead; refuse rather than give an ambiguous gold if it ever fails.
             if len(ranked) <= self.top or ranked[self.top - 1][1] <= ranked[self.top][1]:
@@ -225,7 +234,7 @@ class CommonWords(Task):
             seed=seed,
             template=_CWE_TEMPLATE,
             turns=[Turn(question=question, answers=tuple(common), answer_prefix=prefix)],
-            source=GeneratedUnits(make, name="common_words"),
+            source=GeneratedUnits(make, name="common_words", pieces=pieces),
             answers_after_fit=answers_after_fit,
             evidence=EVERY_UNIT,  # a count over every word of the context
             metadata=facts,
@@ -323,28 +332,38 @@ class FrequentWords(Task):
         block = 64
         total = weights[-1]
 
-        @functools.cache
-        def draws(b: int) -> list[str]:
-            r = random.Random(f"frequent_words-{stream}-{b}")
-            return [words[bisect.bisect_right(weights, r.random() * total)] for _ in range(block)]
+        drawn: list[str] = []  # the stream's words so far, drawn a block at a time
 
-        def word(i: int) -> str:
-            return draws(i // block)[i % block]
+        def upto(end: int) -> list[str]:
+            """The stream with at least ``end`` words drawn (each block from its own seed, in order)."""
+            pick, bisect_right = words.__getitem__, bisect.bisect_right
+            while len(drawn) < end:
+                r = random.Random(f"frequent_words-{stream}-{len(drawn) // block}")
+                drawn.extend([pick(bisect_right(weights, r.random() * total)) for _ in range(block)])
+            return drawn
 
         def make(i: int) -> str:
             if i < 0:
                 return _noise(i)
             # Several words per unit (the fitter counts units one by one); a line break every other unit.
             first = i * _WORDS_PER_UNIT
-            words_here = " ".join(word(k) for k in range(first, first + _WORDS_PER_UNIT))
+            words_here = " ".join(upto(first + _WORDS_PER_UNIT)[first : first + _WORDS_PER_UNIT])
             return ("\n" if i % 2 == 0 else " ") + words_here
+
+        def pieces(i: int) -> list[str]:
+            # The vocabulary's words, with and without their space, counted once each where they add up.
+            if i < 0:
+                return [_noise(i)]
+            first = i * _WORDS_PER_UNIT
+            here = upto(first + _WORDS_PER_UNIT)[first : first + _WORDS_PER_UNIT]
+            head = ["\n", here[0]] if i % 2 == 0 else [" " + here[0]]
+            return head + [" " + w for w in here[1:]]
 
         facts: dict[str, Any] = {"top": self.top}
 
         def answers_after_fit(fitted: FittedContext) -> list[tuple[str, ...]]:
-            counts: dict[str, int] = {}
-            for i in range(fitted.haystack_units * _WORDS_PER_UNIT):
-                counts[word(i)] = counts.get(word(i), 0) + 1
+            laid = fitted.haystack_units * _WORDS_PER_UNIT
+            counts = collections.Counter(upto(laid)[:laid])
             ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
             if len(ranked) <= self.top or ranked[self.top - 1][1] <= ranked[self.top][1]:
                 raise _Ambiguous
@@ -358,7 +377,7 @@ class FrequentWords(Task):
             seed=seed,
             template=_FWE_TEMPLATE,
             turns=[Turn(question=question, answers=(), answer_prefix=prefix)],
-            source=GeneratedUnits(make, name="frequent_words"),
+            source=GeneratedUnits(make, name="frequent_words", pieces=pieces),
             answers_after_fit=answers_after_fit,
             evidence=EVERY_UNIT,  # a count over every word of the context
             metadata=facts,
@@ -457,11 +476,20 @@ class CountOccurrences(Task):
         nouns = [n for n in NOUNS if not _related(n, target)]
         adjectives = [a for a in ADJECTIVES if not _related(a, target)]
 
-        def make(i: int) -> str:
+        @functools.cache  # seeding a generator per sentence is the cost: counting and assembling share one
+        def pieces(i: int) -> list[str]:
+            # A handful of words and phrases recur in every sentence: counted once each where they add up.
             if i < 0:
-                return _noise(i)
+                return [_noise(i)]
             r = random.Random(base * 1_000_003 + i)  # an integer seed: cheaper than hashing a string
-            return f" The {r.choice(adjectives)} {r.choice(nouns)} {r.choice(_VERBS)} the {r.choice(nouns)}."
+            adjective = r.choice(adjectives)
+            first = r.choice(nouns)
+            verb = r.choice(_VERBS)
+            second = r.choice(nouns)
+            return [" The", " " + adjective, " " + first, " " + verb, " the", " " + second, "."]
+
+        def make(i: int) -> str:
+            return "".join(pieces(i))
 
         question, prefix = self._question(target)
         return self.make_sample(
@@ -471,7 +499,7 @@ class CountOccurrences(Task):
             seed=seed,
             template=_COUNT_TEMPLATE,
             turns=[Turn(question=question, answers=(str(count),), answer_prefix=prefix)],
-            source=GeneratedUnits(make, name="count_occurrences"),
+            source=GeneratedUnits(make, name="count_occurrences", pieces=pieces),
             needles=needles,
             metadata={"count": count, "target": target},
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import random
@@ -174,17 +175,32 @@ class BestOfN(Task):
         # mistaken for (or contradict) theirs.
         others = [f for f in _FIRST_NAMES if f != plan.first_name]
 
-        def make(i: int) -> str:
-            if i < 0:
-                return _noise(i)
+        @functools.cache  # seeding a generator per record is the cost: counting and assembling share it
+        def person(i: int) -> Person:
             r = random.Random(plan.base * 1_000_003 + i)  # an integer seed: cheaper than hashing a string
-            person = (
+            return (
                 f"{r.choice(others)} {r.choice(_SURNAMES)}",
                 r.choice(_YEARS),
                 r.choice(_CITIES),
                 r.choice(_COLOURS),
             )
-            return "\n" + _record(person)
+
+        def make(i: int) -> str:
+            if i < 0:
+                return _noise(i)
+            return "\n" + _record(person(i))
+
+        def pieces(i: int) -> list[str]:
+            # _record's wording cut where names, years, cities and colours recur, so each is counted once
+            # where this tokenizer adds them up (the haystack checks that the pieces join into make's text).
+            if i < 0:
+                return [_noise(i)]
+            name, year, city, colour = person(i)
+            first, surname = name.split(" ", 1)
+            return [
+                "\n", first, " " + surname, " was born in", f" {year}", ",", " lives in", " " + city,
+                " and likes the colour", " " + colour, ".",
+            ]  # fmt: skip
 
         needles = [Needle("\n" + needle.text, needle.depth) for needle in plan.needles]
         return self.make_sample(
@@ -196,7 +212,7 @@ class BestOfN(Task):
             turns=[
                 Turn(question=plan.question, answers=(plan.answer,), answer_prefix="The true statement is")
             ],
-            source=GeneratedUnits(make, name="best_of_n"),
+            source=GeneratedUnits(make, name="best_of_n", pieces=pieces),
             needles=needles,
             metadata={"candidates": self.candidates},
         )
