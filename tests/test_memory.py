@@ -16,7 +16,10 @@ def test_a_short_lived_allocation_is_seen_and_a_later_quiet_block_does_not_inher
     size = 256 * 2**20
     with PeakMemory(cpu) as busy:
         block = torch.ones(size // 4, dtype=torch.float32)  # touched pages, so resident
-        time.sleep(0.05)
+        # Held until the sampler has run (on a loaded machine its 10 ms wake-up can come much later), at most 5 s.
+        deadline = time.monotonic() + 5
+        while (busy.bytes or 0) < base + size * 0.8 and time.monotonic() < deadline:
+            time.sleep(0.01)
         del block
     with PeakMemory(cpu) as quiet:
         time.sleep(0.05)
