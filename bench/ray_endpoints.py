@@ -6,7 +6,10 @@ threads each) are started on loopback ports, each pinned to its own core. The sa
 so both runs send identical prompts) is answered by the local executor against the first server, then by the
 Ray executor (a local cluster of two CPUs) against both, load-balanced by outstanding requests. The clock runs
 while items are answered: planning, the cluster's start and the endpoint actors' start (``RayExecutor.start``,
-timed apart) are outside it, as a long run amortises them. Reported: each executor's wall time, answered
+timed apart) are outside it, as a long run amortises them; each server answers once before either run.
+llama.cpp reuses the prefix its last prompt shares with the next, so the Ray run must keep such prompts on
+one server (the executor's cache-aware dispatch) to do the local run's work: the servers' CPU seconds of
+both runs are reported side by side. Reported: each executor's wall time, answered
 tokens per second, the speed-up (target: at least 1.8) and whether every prediction is the same. On a shared
 machine the neighbours' load lowers the speed-up.
 """
@@ -62,6 +65,19 @@ def start_server(model: str, threads: int, log: Path, core: int) -> tuple[subpro
     raise SystemExit(f"a llama.cpp server did not start: {log.read_text()[-2000:]}")
 
 
+def warm_up(url: str, model: str) -> None:
+    """One tiny answer, so neither run pays a server's first-request costs (weights paged in, buffers)."""
+    body = {"model": model, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 1}
+    httpx.post(f"{url}/chat/completions", json=body, timeout=120).raise_for_status()
+
+
+def cpu_seconds(pids: list[int]) -> list[float]:
+    """CPU seconds each server process has used so far (user + system)."""
+    import psutil
+
+    return [sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids]
+
+
 def timed(executor, work, backend) -> tuple[float, dict[str, list]]:
     rows: dict[str, list] = {}
 
@@ -96,6 +112,9 @@ def main() -> None:
     logs = Path(tempfile.mkdtemp(prefix="ray-endpoints-"))
     servers = [start_server(model_path, args.threads, logs / f".ray_endpoint_{i}.log", i) for i in range(2)]
     try:
+        for _, url in servers:
+            warm_up(url, model_path)
+        pids = [process.pid for process, _ in servers]
         model = f"openai:{servers[0][1]}#{model_path}?concurrency=1"
         config = RunConfig(
             model=model,
@@ -113,14 +132,18 @@ def main() -> None:
             if item.skip is None
         ]
 
+        before = cpu_seconds(pids)
         local_s, local_rows = timed(LocalExecutor(), work, backend)
+        local_cpu = sum(cpu_seconds(pids)) - sum(before)
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
         try:
             executor = make_executor("ray", None, [url for _, url in servers], model)
             began = time.perf_counter()
             executor.start()  # both endpoint clients connected before the clock starts
             actors_s = time.perf_counter() - began
+            before = cpu_seconds(pids)
             ray_s, ray_rows = timed(executor, work, backend)
+            ray_cpu = sum(cpu_seconds(pids)) - sum(before)
             shares = executor.answered
         finally:
             ray.shutdown()
@@ -143,6 +166,9 @@ def main() -> None:
         "speedup": round(local_s / ray_s, 2),
         "target_speedup": 1.8,
         "items_per_endpoint": shares,
+        # The servers' own work: equal when the Ray run keeps the prefix reuse the local run has in plan order.
+        "server_cpu_s_local": round(local_cpu, 2),
+        "server_cpu_s_ray": round(ray_cpu, 2),
         "identical_predictions": local_rows == ray_rows,
         "all_ok": all(row[0] == "ok" for row in local_rows.values()),
         "machine": {
@@ -151,7 +177,7 @@ def main() -> None:
             "python": platform.python_version(),
         },
         "note": "the clock times answering only: the cluster's and the endpoint actors' start are outside it "
-        "(the latter is ray_actor_start_s); servers pinned to a core each",
+        "(the latter is ray_actor_start_s); servers pinned to a core each and warmed up with one tiny answer",
         "load_average_1m_after": round(os.getloadavg()[0], 2),
     }
     (HERE / "results" / "ray_endpoints.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -27,6 +27,7 @@ from typing import Any
 
 from longscope.backends import parse_uri
 from longscope.core import Backend, Result, UsageError
+from longscope.executors.affinity import LOOKAHEAD, pick, prompt_of
 from longscope.executors.base import Executor, OnDone, run_item
 from longscope.executors.endpoints import check_endpoints, concurrency_of, endpoint_uris
 from longscope.executors.local import LocalExecutor
@@ -104,6 +105,7 @@ class _Slot:
     outstanding: dict[Any, Prepared] = field(default_factory=dict)  # object ref -> item, in sending order
     pid: int | None = None  # the actor's process, once it has built its backend (None: not ready yet)
     answered: int = 0  # items it finished
+    recent: deque[str] = field(default_factory=deque)  # prompts of the last items sent, newest last (<= depth)
 
 
 class RayExecutor:
@@ -137,6 +139,7 @@ class RayExecutor:
         self.requeued = 0  # items taken back from dead actors and sent again
         self.replaced = 0  # dead actors replaced by fresh ones
         self._owns_cluster = False
+        self._prompts: dict[int, str] = {}  # id of a queued item -> its prompt, for the cache-aware choice
 
     # -- the cluster --------------------------------------------------------------------------------------
 
@@ -231,6 +234,7 @@ class RayExecutor:
             return
         self.connect()
         queue = deque(work)
+        self._prompts = {}
         self.slots = self.slots or self._start()
         started = list(self.slots)
         replacements = len(self.slots)
@@ -277,11 +281,34 @@ class RayExecutor:
             if not open_slots:
                 return
             slot = min(open_slots, key=lambda s: len(s.outstanding))
-            item = queue.popleft()
+            item = self._next_for(slot, queue)
             known = {key: attempts[key] for key in map(item.item.key, range(item.turns)) if key in attempts}
             ref = slot.handle.answer.remote(item, retries, known)
             slot.outstanding[ref] = item
             owner[ref] = slot
+
+    def _next_for(self, slot: _Slot, queue: deque[Prepared]) -> Prepared:
+        """Take the item ``slot`` answers next off the queue: with several workers, the cache-aware choice
+        (``affinity.pick``) among the first few, so prompts sharing a long prefix reach the same server."""
+        if len(self.slots) < 2:
+            return queue.popleft()
+        ahead = [queue[index] for index in range(min(LOOKAHEAD, len(queue)))]
+        prompts = [self._prompt(work) for work in ahead]
+        others = [other.recent for other in self.slots if other is not slot]
+        index = pick(prompts, slot.recent, others)
+        item = queue[index]
+        del queue[index]
+        del self._prompts[id(item)]  # only the queue's head is kept: a 128k prompt is half a megabyte
+        slot.recent.append(prompts[index])
+        while len(slot.recent) > slot.depth:
+            slot.recent.popleft()
+        return item
+
+    def _prompt(self, work: Prepared) -> str:
+        key = id(work)
+        if key not in self._prompts:
+            self._prompts[key] = prompt_of(work)
+        return self._prompts[key]
 
     def _bury(self, slot: _Slot, queue: deque[Prepared], owner: dict[Any, _Slot]) -> None:
         """A dead actor: its unfinished items go back to the front of the queue, in plan order."""
