@@ -1,16 +1,25 @@
 """Decode speed of the in-process backend on the bundled model: the model's forward against the decode step.
 
 Usage: .venv/bin/python bench/decode_speed.py [--tokens 32] [--repeats 3] [--threads N] [--contexts 1024,4096]
-Writes bench/results/decode_speed.json and prints, per context, tokens per second of both loops and their
+       [--profile]
+Writes bench/results/decode_speed.json (or ``--out``) and prints, per context, tokens per second of both loops and their
 ratio to the bandwidth bound. Each context is prefilled once; every run decodes from a copy of that cache,
 the two loops alternating, best of ``--repeats``, and both must pick the same greedy tokens (checked).
 
 - ``forward``: one ``model(...)`` call per token over the reserved cache (the loop before the decode step).
-- ``step``: ``DecodeStep`` (backends/fast_decode.py), what ``HFBackend.generate`` now runs on a CPU.
+- ``step``: ``DecodeStep`` (backends/fast_decode.py), what ``HFBackend.generate`` now runs on a CPU: its
+  attention products on one thread, the rest on ``--threads``.
+- ``step_parallel_attention`` (with more than one thread): the same step with the attention products on every
+  thread too, to tell whether one-thread attention (chosen on a loaded machine) still pays on a quiet one.
 
 The bound is the memory-bandwidth limit: the bytes one token must read (every weight once, plus the KV cache
-held at that context) over the copy bandwidth of a buffer the size of the weights (read + write counted),
-measured in the same process between the runs, best of all measurements.
+held at that context) over the machine's read bandwidth, measured in the same process between the runs as the
+best of two lower bounds: summing a buffer the size of the weights (a pure read, as decoding is), and copying
+it with read + write counted (a copy also reads the target's lines before writing them, so 2x undercounts its
+traffic). The previous bench used the copy alone, which set the bound too low where reads run faster than
+copies (on the shared machine a sum read 15 GB/s where the copy gave 11).
+``--profile`` prints, per context, torch's profile of the step by operator (``mm``: the weight products and
+the output head; ``bmm``: attention; the rest: norms, rotary, cache writes and Python between them).
 """
 
 from __future__ import annotations
@@ -43,18 +52,40 @@ def copy_bandwidth(nbytes: int, repeats: int = 3) -> float:
     return 2 * nbytes / best
 
 
+def read_bandwidth(nbytes: int, repeats: int = 3) -> float:
+    """Bytes per second of summing a buffer of ``nbytes`` on every thread, best of ``repeats``."""
+    source = torch.ones(nbytes // 4)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        source.sum()
+        best = min(best, time.perf_counter() - started)
+    return nbytes / best
+
+
+def bandwidth(nbytes: int) -> tuple[float, float]:
+    """(read, copy) bandwidth in bytes per second."""
+    return read_bandwidth(nbytes), copy_bandwidth(nbytes)
+
+
 @torch.inference_mode()
 def decode(backend, prefilled, context: int, tokens: int, loop: str) -> tuple[float, list[int]]:
     """Tokens per second of ``tokens`` greedy steps from a copy of the prefilled cache, and the tokens."""
     cache, token = copy.deepcopy(prefilled[0]), prefilled[1]
     model, step, generated = backend.model, backend.decode_step, []
-    started = time.perf_counter()
+    # The room for the answer is made once per answer, not per token: outside the timer (a copy of the whole
+    # cache, which on the loaded machine took 0.07-1.2 s at 1k in parallel copies that stalled).
     reserve_cache(cache, tokens)
-    if loop == "step":
+    started = time.perf_counter()
+    if loop.startswith("step"):
+        step.attention_threads = 0 if loop == "step_parallel_attention" else 1
         cos, sin = step.positions(context, tokens)
-        for i in range(tokens):
-            token = int(step.step(token, cache, cos[i], sin[i]).argmax())
-            generated.append(token)
+        try:
+            for i in range(tokens):
+                token = int(step.step(token, cache, cos[i], sin[i]).argmax())
+                generated.append(token)
+        finally:
+            step.attention_threads = 1
     else:
         for _ in range(tokens):
             out = model(input_ids=torch.tensor([[token]]), past_key_values=cache, use_cache=True)
@@ -63,20 +94,33 @@ def decode(backend, prefilled, context: int, tokens: int, loop: str) -> tuple[fl
     return tokens / (time.perf_counter() - started), generated
 
 
+def profile_step(backend, prefilled, context: int, tokens: int) -> None:
+    """Print where the step's time goes at ``context``, by operator, over ``tokens`` steps."""
+    cache, token, step = copy.deepcopy(prefilled[0]), prefilled[1], backend.decode_step
+    reserve_cache(cache, tokens)  # a copy per answer, not per token: kept out of the profile
+    cos, sin = step.positions(context, tokens)
+    with torch.inference_mode(), torch.profiler.profile() as profile:
+        for i in range(tokens):
+            token = int(step.step(token, cache, cos[i], sin[i]).argmax())
+    print(profile.key_averages().table(sort_by="self_cpu_time_total", row_limit=12), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--contexts", default="1024,4096")
+    parser.add_argument("--profile", action="store_true", help="print the step's profile by operator")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "decode_speed.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     backend = smollm2.load()
     assert backend.decode_step is not None, "the bundled model should get the decode step"
     model = backend.model
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    bandwidth = copy_bandwidth(weights)
-    loops = ("forward", "step")
+    read, copied = bandwidth(weights)
+    loops = ("forward", "step") + (("step_parallel_attention",) if args.threads > 1 else ())
     rows = {}
     for context in (int(c) for c in args.contexts.split(",")):
         ids = torch.randint(100, 40000, (1, context), generator=torch.Generator().manual_seed(context))
@@ -91,10 +135,11 @@ def main() -> None:
                 rate, generated = decode(backend, prefilled, context, args.tokens, loop)
                 best[loop] = max(best[loop], rate)
                 outputs.setdefault(loop, generated)
-            bandwidth = max(bandwidth, copy_bandwidth(weights))
+            measured = bandwidth(weights)
+            read, copied = max(read, measured[0]), max(copied, measured[1])
         # The cache grows by one position a step; the middle of the run is its average size.
         kv_read = kv * (context + args.tokens / 2) / context
-        bound = bandwidth / (weights + kv_read)
+        bound = max(read, copied) / (weights + kv_read)
         rows[str(context)] = {
             "tok_s_forward": round(best["forward"], 2),
             "tok_s_step": round(best["step"], 2),
@@ -103,20 +148,26 @@ def main() -> None:
             "ratio_to_bound_forward": round(best["forward"] / bound, 3),
             "ratio_to_bound_step": round(best["step"] / bound, 3),
             "kv_bytes_at_context": kv,
-            "identical_tokens": outputs["forward"] == outputs["step"],
+            "identical_tokens": all(outputs[loop] == outputs["forward"] for loop in loops),
         }
+        if "step_parallel_attention" in best:
+            rows[str(context)]["tok_s_step_parallel_attention"] = round(best["step_parallel_attention"], 2)
         row = rows[str(context)]
         print(
             f"{context:>6} tokens: step {row['tok_s_step']} tok/s = {row['ratio_to_bound_step']:.2f} of the bound "
             f"{row['bound_tok_s']} (forward {row['tok_s_forward']} = {row['ratio_to_bound_forward']:.2f}; "
-            f"{row['speedup']}x; identical tokens {row['identical_tokens']})",
+            f"{row['speedup']}x; parallel attention {row.get('tok_s_step_parallel_attention', '-')}; "
+            f"identical tokens {row['identical_tokens']})",
             flush=True,
         )
+        if args.profile:
+            profile_step(backend, prefilled, context, args.tokens)
     result = {
         "model": backend.model_name,
         "precision": backend.precision,
         "weight_bytes": weights,
-        "copy_bandwidth_gb_s": round(bandwidth / 1e9, 1),
+        "read_bandwidth_gb_s": round(read / 1e9, 1),
+        "copy_bandwidth_gb_s": round(copied / 1e9, 1),
         "tokens": args.tokens,
         "repeats": args.repeats,
         "threads": args.threads,
@@ -126,8 +177,8 @@ def main() -> None:
         "torch": torch.__version__,
         "contexts": rows,
     }
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "decode_speed.json").write_text(json.dumps(result, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

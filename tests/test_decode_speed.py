@@ -115,11 +115,12 @@ def test_bundled_model_gives_the_reference_loops_greedy_answers():
 
 
 @torch.inference_mode()
-def _step_against_forward(model, steps: int = 6) -> list[float]:
+def _step_against_forward(model, steps: int = 6, attention_threads: int = 1) -> list[float]:
     """Feed the same tokens through the model's forward and through DecodeStep, each on its own cache after
     one shared prompt; returns the largest logit difference per step and checks the argmax agrees."""
     step = DecodeStep.build(model)
     assert step is not None and step.usable()
+    step.attention_threads = attention_threads
     prompt = torch.tensor([list(range(5, 45))])
     plain = model(input_ids=prompt, use_cache=True).past_key_values
     fast = model(input_ids=prompt, use_cache=True).past_key_values
@@ -142,6 +143,43 @@ def test_decode_step_matches_the_models_forward_with_grouped_heads():
     backend = tiny_backend()  # 4 query heads sharing 2 key heads
     assert backend.decode_step is not None
     assert max(_step_against_forward(backend.model)) < 1e-4
+
+
+def test_decode_step_with_attention_on_every_thread_matches_the_forward():
+    """attention_threads=0 (the bench's other variant) leaves the thread setting alone and computes the same."""
+    backend = tiny_backend()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert max(_step_against_forward(backend.model, attention_threads=0)) < 1e-4
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fused_norm_computes_what_the_models_norm_does(dtype):
+    from transformers.models.llama.modeling_llama import LlamaRMSNorm
+
+    step = tiny_backend().decode_step
+    torch.manual_seed(5)
+    norm = LlamaRMSNorm(48, eps=1e-5).to(dtype)
+    with torch.no_grad():
+        norm.weight.normal_()
+    x = (torch.randn(1, 1, 48) * 3).to(dtype)
+    with torch.inference_mode():
+        want, got = norm(x), step._norm(norm, x)
+    assert got.dtype == want.dtype == dtype
+    # fp32: the same products summed in another order; bf16: the same rounding before the weight is applied.
+    assert torch.allclose(got.float(), want.float(), rtol=1e-6, atol=1e-6)
+
+    class ScaledNorm(LlamaRMSNorm):  # a norm that computes something else is run as the model's own module
+        def forward(self, hidden_states):
+            return 2 * super().forward(hidden_states)
+
+    scaled = ScaledNorm(48, eps=1e-5).to(dtype)
+    with torch.inference_mode():
+        assert torch.equal(step._norm(scaled, x), scaled(x))
 
 
 def test_decode_step_matches_a_qwen2_forward_with_projection_biases():

@@ -8,9 +8,10 @@ region stalls when other processes share the cores (the attention kernel waited 
 on a loaded machine). This step holds transposed copies of the projections (q/k/v and gate/up fused, so a
 layer makes four products), attends with two small matrix products per layer on one thread (grouped query
 heads read each key once), and writes into the same ``DynamicCache`` the model filled, so cache sizes and byte
-counts read as before. The norms and the rotary module are the model's own, so a rescaled rotary (a position
-method) is honoured. The model's projection weights become views of the transposed layouts, so the weights
-are held once, as before (a copy would double a CPU user's memory for the model).
+counts read as before. The rotary module is the model's own, so a rescaled rotary (a position method) is
+honoured; the model's RMSNorms run as one fused operation each (the unfused norm is six small operations, 61
+times a step). The model's projection and output-head weights become views of the transposed layouts, so the
+weights are held once, as before (a copy would double a CPU user's memory for the model).
 
 The greedy tokens match the model's forward (checked on a tiny model and the bundled one); the logits agree to
 rounding, not bit for bit, since the products are summed in another order. ``DecodeStep.build`` says None for a
@@ -23,10 +24,14 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from transformers.models.llama.modeling_llama import LlamaRMSNorm
+from transformers.models.qwen2.modeling_qwen2 import Qwen2RMSNorm
 
 # Architectures whose decoder layer is exactly: x + o(attn(rope(qkv(norm(x))))), then x + down(silu(gate)*up).
 _LLAMA_LIKE = {"llama", "qwen2"}
 _FLOATS = (torch.float32, torch.bfloat16)
+# Norm classes whose forward is exactly weight * (x / rms(x)) computed in fp32, which torch's rms_norm fuses.
+_PLAIN_RMS_NORMS = (LlamaRMSNorm, Qwen2RMSNorm)
 
 
 class DecodeStep:
@@ -45,9 +50,15 @@ class DecodeStep:
         self.layers = [self._layer_weights(layer) for layer in inner.layers]
         self.final_norm = inner.norm
         self.rotary = inner.rotary_emb
-        # The output head stays as loaded (often tied to the embeddings, whose lookups want rows): one product
-        # per step through F.linear, where a transposed copy would cost vocabulary × hidden more memory.
-        self.lm_head = model.lm_head.weight
+        # The output head is re-laid like the projections (its product ran 1.6x faster transposed, one thread;
+        # it is a fifth of the weights). Tied to the embeddings, their lookups then read strided rows: a 4k
+        # prompt's embedding took 36 ms instead of 1.4, repaid by the first dozen decoded tokens.
+        self.lm_head_t = _relaid([model.lm_head])
+        self.lm_head_bias = model.lm_head.bias
+        # Threads for the attention products: one by default, since each layer's attention is a few small
+        # products whose parallel regions stalled for tens of milliseconds per layer when other processes
+        # shared the cores; 0 means the process's setting (bench/decode_speed.py measures both).
+        self.attention_threads = 1
         # What the copies were made from: a weight replaced or edited in place afterwards retires this step.
         self._sources = self._source_versions()
 
@@ -134,33 +145,55 @@ class DecodeStep:
         group = heads // kv_heads
         q_width, kv_width = heads * dim, kv_heads * dim
         half = dim // 2
+        # rotate_half(t) * sin == (t's halves swapped) * (sin with its first half negated): the same products,
+        # exactly, with one flip in place of a slice, a negation and a concatenation.
+        signed_sin = torch.cat((-sin[:half], sin[half:]))
+        attention_threads = self.attention_threads or threads
         x = self.embed[token].view(1, 1, -1)
         for index, weights in enumerate(self.layers):
-            h = weights["input_norm"](x)
+            h = self._norm(weights["input_norm"], x)
             qkv = h @ weights["qkv_t"]
             if weights["qkv_bias"] is not None:
                 qkv = qkv + weights["qkv_bias"]
-            q = qkv[..., :q_width].view(1, heads, 1, dim)
-            k = qkv[..., q_width : q_width + kv_width].view(1, kv_heads, 1, dim)
+            # Queries and keys are rotated together: one set of small operations per layer instead of two.
+            qk = qkv[..., : q_width + kv_width].view(heads + kv_heads, 2, half)
+            qk = qk.view(heads + kv_heads, dim) * cos + qk.flip(-2).view(heads + kv_heads, dim) * signed_sin
+            q = qk[:heads].view(1, kv_heads, group, dim)
+            k = qk[heads:].view(1, kv_heads, 1, dim)
             v = qkv[..., q_width + kv_width :].view(1, kv_heads, 1, dim)
-            # rotate_half(t) * sin, written with the halves swapped in place of a concatenation.
-            q = q * cos + torch.cat((-q[..., half:], q[..., :half]), dim=-1) * sin
-            k = k * cos + torch.cat((-k[..., half:], k[..., :half]), dim=-1) * sin
             keys, values = cache.update(k, v, index, {"cos": cos, "sin": sin})
-            # Attention for one position is a few small products: on one thread, since a parallel region per
-            # product costs more than it saves, and far more when other processes share the cores.
-            torch.set_num_threads(1)
-            # The query heads sharing a key head are rows of one product, so each key is read once.
-            scores = torch.matmul(q.view(1, kv_heads, group, dim), keys.transpose(-1, -2)) * self.scaling
+            # Attention for one position is a few small products whose parallel regions cost more than they
+            # save on a loaded machine (see attention_threads); the query heads sharing a key head are rows of
+            # one product, so each key is read once.
+            if attention_threads != threads:
+                torch.set_num_threads(attention_threads)
+            scores = torch.matmul(q, keys.transpose(-1, -2)) * self.scaling
             probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
             attended = torch.matmul(probs, values).view(1, 1, q_width)
-            torch.set_num_threads(threads)
+            if attention_threads != threads:
+                torch.set_num_threads(threads)
             x = x + attended @ weights["o_t"]
-            h = weights["post_norm"](x)
+            h = self._norm(weights["post_norm"], x)
             gate_up = h @ weights["gate_up_t"]
             gate, up = gate_up.split(weights["intermediate"], dim=-1)
             x = x + (torch.nn.functional.silu(gate) * up) @ weights["down_t"]
-        return torch.nn.functional.linear(self.final_norm(x), self.lm_head).view(1, -1)
+        logits = self._norm(self.final_norm, x) @ self.lm_head_t
+        if self.lm_head_bias is not None:
+            logits = logits + self.lm_head_bias
+        return logits.view(1, -1)
+
+    def _norm(self, module: Any, x: torch.Tensor) -> torch.Tensor:
+        """The model's RMSNorm ``module`` on ``x`` as one fused operation where it computes the same thing
+        (the model's own module otherwise): the unfused norm is six small operations, 61 times a step."""
+        if type(module) not in _PLAIN_RMS_NORMS:
+            return module(x)
+        if x.dtype == torch.float32:
+            return torch.nn.functional.rms_norm(
+                x, module.weight.shape, module.weight, module.variance_epsilon
+            )
+        # In lower precision the module normalises in fp32 and rounds before scaling by its weight.
+        normed = torch.nn.functional.rms_norm(x.float(), module.weight.shape, eps=module.variance_epsilon)
+        return module.weight * normed.to(x.dtype)
 
 
 def _relaid(linears: list[Any]) -> torch.Tensor:
