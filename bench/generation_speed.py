@@ -48,6 +48,18 @@ ISSUE_RULER_SECONDS = {"niah_single_1": (81.0, 87.0), "niah_multikey_2": (88.0, 
 OTHER_TARGET_S = 0.1
 
 
+def ruler_reference(ruler: dict, counterpart: str) -> tuple[float, str]:
+    """RULER's CPU seconds per 100 samples for this family's own RULER task where it was timed by hand (cwe,
+    fwe, ...), else the fastest NIAH task timed (the NIAH variants and variable tracking build the same kind
+    of haystack), with a label saying which."""
+    tasks = ruler["tasks"]
+    if counterpart in tasks:
+        return min(tasks[counterpart]["cpu_seconds_per_100"]), f"RULER {counterpart}, CPU s timed by hand"
+    niah = {name: min(task["cpu_seconds_per_100"]) for name, task in tasks.items() if name.startswith("niah")}
+    fastest = min(niah, key=niah.__getitem__)
+    return niah[fastest], f"RULER {fastest} (fastest NIAH task timed), CPU s timed by hand"
+
+
 def bundled_tokenizer():
     """The bundled model's tokenizer, as the backend wraps it (no weights loaded)."""
     from transformers import AutoTokenizer
@@ -131,10 +143,8 @@ def main() -> None:
     # The RULER reference per 100 samples: the fastest by-hand figure measured (CPU seconds, which a shared
     # machine disturbs far less than wall time), else the issue's wall-clock figures.
     if ruler:
-        reference = min(min(task["cpu_seconds_per_100"]) for task in ruler["tasks"].values())
-        reference_label = (
-            "RULER prepare.py, CPU seconds measured by hand in this sitting (fastest task and run)"
-        )
+        # The NIAH reference; cwe and fwe, timed by hand too, are each compared with their own (see the rows).
+        reference, reference_label = ruler_reference(ruler, "niah")
     else:
         reference = min(low for low, _ in ISSUE_RULER_SECONDS.values())
         reference_label = (
@@ -172,8 +182,12 @@ def main() -> None:
             row["seconds_per_100"] = round(float(row["seconds_per_sample"]) * 100, 2)
             row["cpu_seconds_per_100"] = round(float(row["cpu_seconds_per_sample"]) * 100, 2)
             unit = "CPU s" if ruler else "s"
-            row["target"] = f"<= {reference / 10:.2f} {unit} per 100 (10x faster than RULER)"
-            row["meets_target"] = per_100 <= reference / 10
+            own, own_label = ruler_reference(ruler, counterpart) if ruler else (reference, reference_label)
+            row["ruler_reference_seconds_per_100"] = own
+            row["ruler_reference"] = own_label
+            row["times_faster_than_ruler"] = round(own / per_100, 1) if per_100 else None
+            row["target"] = f"<= {own / 10:.2f} {unit} per 100 (10x faster than RULER)"
+            row["meets_target"] = per_100 <= own / 10
         else:
             row["target"] = f"<= {OTHER_TARGET_S} s per sample"
             key = "cpu_seconds_per_sample" if ruler else "seconds_per_sample"

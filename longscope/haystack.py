@@ -148,6 +148,7 @@ def forget_counts() -> None:
     _TEXT_COUNTS.clear()
     _RUNS_ADD_UP.clear()
     _PIECES_ADD_UP.clear()
+    _INDEXED_COUNTS.clear()
 
 
 class GeneratedUnits(UnitSource):
@@ -159,11 +160,18 @@ class GeneratedUnits(UnitSource):
     neither do the joins between units (every unit boundary is a piece boundary)."""
 
     def __init__(
-        self, make, name: str = "generated", pieces: Callable[[int], Sequence[str]] | None = None
+        self,
+        make,
+        name: str = "generated",
+        pieces: Callable[[int], Sequence[str]] | None = None,
+        unit_counts: Callable[[Backend, int, int], np.ndarray] | None = None,
     ) -> None:
         self.make = make
         self.name = name
         self.pieces = pieces
+        # (backend, start, count) -> the same sums of piece counts, worked out in bulk by a task that knows
+        # its units' layout; checked against the pieces (and so against whole encodings) with them.
+        self.unit_counts = unit_counts
         self._units: dict[int, str] = {}
 
     def unit(self, index: int) -> str:
@@ -173,6 +181,8 @@ class GeneratedUnits(UnitSource):
 
     def counts(self, backend: Backend, start: int, count: int) -> np.ndarray:
         if self.pieces is not None and self.pieces_add_up(backend):
+            if self.unit_counts is not None:
+                return self.unit_counts(backend, start, count)
             return _counts_from_pieces(backend, [self.pieces(start + i) for i in range(count)])
         return np.array(counts_by_text(backend, self.units(start, count)), dtype=np.int64)
 
@@ -204,6 +214,12 @@ class GeneratedUnits(UnitSource):
                 if together[:-1] != by_pieces.tolist() or together[-1] != int(by_pieces.sum()):
                     verdict = False
                     break
+                if self.unit_counts is not None and (
+                    self.unit_counts(backend, first, _RUN).tolist() != by_pieces.tolist()
+                ):
+                    raise AssertionError(
+                        f"{self.name}: bulk unit counts differ from the sums of their pieces"
+                    )
             _PIECES_ADD_UP[key] = verdict
         return _PIECES_ADD_UP[key]
 
@@ -223,6 +239,31 @@ def _counts_from_pieces(backend: Backend, cut: list[Sequence[str]]) -> np.ndarra
     ends = np.cumsum(sizes)
     totals = np.concatenate([[0], np.cumsum(np.array(counted, dtype=np.int64))])
     return totals[ends] - totals[ends - sizes]
+
+
+# Per (tokenizer fingerprint, series name): token counts of a series' texts by index, -1 where not yet counted.
+_INDEXED_COUNTS: dict[tuple[str, str], np.ndarray] = {}
+
+
+def indexed_counts(
+    backend: Backend, series: str, indices: np.ndarray, text_of: Callable[[int], str]
+) -> np.ndarray:
+    """Token counts of ``text_of(i)`` for each of ``indices`` (non-negative ints): each index of a named series
+    (numbered item heads, the words of a fixed word space) is tokenised once per tokenizer and then looked up
+    as an array, with no text built again."""
+    indices = np.asarray(indices, dtype=np.int64)
+    key = (backend.tokenizer_fingerprint(), series)
+    known = _INDEXED_COUNTS.get(key, np.empty(0, dtype=np.int64))
+    need = int(indices.max()) + 1 if indices.size else 0
+    if need > len(known):
+        known = np.concatenate([known, np.full(max(need, 2 * len(known)) - len(known), -1, dtype=np.int64)])
+        _INDEXED_COUNTS[key] = known
+    missing = np.unique(indices[known[indices] < 0])
+    if missing.size:
+        texts = [text_of(i) for i in missing.tolist()]
+        _check_clean(texts, backend)
+        known[missing] = count_many(backend, texts)
+    return known[indices]
 
 
 def count_many(backend: Backend, texts: list[str]) -> list[int]:

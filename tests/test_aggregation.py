@@ -76,6 +76,20 @@ def test_common_words_counts_follow_the_parameters():
 
 
 @pytest.mark.parametrize("template,style", TOKENIZERS)
+def test_common_words_samples_are_fixed_by_the_seed_and_differ_between_seeds(template, style):
+    backend = tiny_backend(template, style)
+    task = make_task("common_words(top=4,common_count=8,rare_count=2)")
+    first = [task.build(backend, 2048, None, seed) for seed in range(6)]
+    again = [task.build(backend, 2048, None, seed) for seed in range(6)]
+    assert [s.to_json() for s in first] == [s.to_json() for s in again]
+    # Seeds start their run of the shared word pool at different places: other words, other orders.
+    assert len({s.context for s in first}) == 6
+    assert len({frozenset(s.answers) for s in first}) == 6
+    # Samples built under the first definition (words from anywhere in the space) are keyed apart.
+    assert task.cache_token() == "word-pool-v2"
+
+
+@pytest.mark.parametrize("template,style", TOKENIZERS)
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_frequent_words_gold_is_counted_on_the_fitted_text(template, style, seed):
     backend = tiny_backend(template, style)

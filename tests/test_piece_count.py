@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from conftest import shared_tiny_backend
@@ -154,3 +156,115 @@ def test_pieces_that_do_not_add_up_are_not_trusted():
         lambda i: f" Item {i}.", name="pieces-not-the-text", pieces=lambda i: [f" Item {i}"]
     )
     assert not wrong.pieces_add_up(backend)
+
+
+def _source_of(task, backend, length: int, seed: int, monkeypatch):
+    """Build one sample and return the unit source the task fitted it from."""
+    from longscope.tasks.base import Task
+
+    seen = {}
+    make_sample = Task.make_sample
+
+    def spy(self, backend, **kwargs):
+        seen["source"] = kwargs["source"]
+        return make_sample(self, backend, **kwargs)
+
+    monkeypatch.setattr(Task, "make_sample", spy)
+    sample = task.build(backend, length, None, seed)
+    return sample, seen["source"]
+
+
+@pytest.mark.parametrize("template,style", STYLES)
+@pytest.mark.parametrize("spec", ["common_words(top=4,common_count=8,rare_count=2)", "frequent_words"])
+def test_word_list_counts_in_bulk_equal_each_unit_and_run_encoded_whole(template, style, spec, monkeypatch):
+    from longscope.tasks import make_task
+
+    backend = shared_tiny_backend(template, style)
+    sample, source = _source_of(make_task(spec), backend, 3000, 5, monkeypatch)
+    assert source.unit_counts is not None
+    prompt = backend.render(sample.messages(), sample.turns[0].answer_prefix)
+    assert whole_count(backend, prompt) + sample.max_new_tokens == 3000
+    # Near the start, and far past the fitted stretch (long item numbers, later rounds and blocks).
+    for start in (0, 1, 2500):
+        units = source.units(start, 64)
+        expected = [whole_count(backend, unit) for unit in units]
+        assert source.counts(backend, start, 64).tolist() == expected
+        if source.pieces_add_up(backend):
+            # The bulk sums are what counting uses: each unit's, and a run's as the sum of its units.
+            assert source.unit_counts(backend, start, 64).tolist() == expected
+            assert whole_count(backend, "".join(units)) == sum(expected)
+
+
+def test_a_bulk_count_that_disagrees_with_the_pieces_is_refused():
+    backend = shared_tiny_backend("chatml", "bytelevel")
+
+    def off_by_one(backend, start, count):
+        return np.array([whole_count(backend, "".join(_numbered_words(start + i))) + 1 for i in range(count)])
+
+    source = GeneratedUnits(
+        lambda i: "".join(_numbered_words(i)), name="bulk-off-by-one", pieces=_numbered_words,
+        unit_counts=off_by_one,
+    )  # fmt: skip
+    with pytest.raises(AssertionError, match="bulk unit counts differ"):
+        source.counts(backend, 0, 8)
+
+
+def test_indexed_counts_encode_each_index_once_per_tokenizer():
+    from longscope.haystack import forget_counts, indexed_counts
+
+    forget_counts()
+    asked: list[int] = []
+
+    def text_of(i: int) -> str:
+        asked.append(i)
+        return f"\n{i + 1}. item"
+
+    byte_level = shared_tiny_backend("chatml", "bytelevel")
+    metaspace = shared_tiny_backend("inst", "metaspace")
+    for backend in (byte_level, metaspace):
+        got = indexed_counts(backend, "test items", np.array([3, 0, 3, 120]), text_of)
+        assert got.tolist() == [whole_count(backend, f"\n{i + 1}. item") for i in (3, 0, 3, 120)]
+    assert sorted(asked) == [0, 0, 3, 3, 120, 120]  # each distinct index once per tokenizer
+    again = indexed_counts(byte_level, "test items", np.array([120, 7]), text_of)
+    assert again.tolist() == [whole_count(byte_level, f"\n{i + 1}. item") for i in (120, 7)]
+    assert sorted(asked) == [0, 0, 3, 3, 7, 120, 120]
+    forget_counts()
+    indexed_counts(byte_level, "test items", np.array([3]), text_of)
+    assert asked.count(3) == 3  # counted afresh after the caches are dropped
+
+
+@pytest.mark.parametrize("template,style", STYLES)
+def test_common_words_pool_counts_cached_per_tokenizer_equal_direct_encoding(template, style, monkeypatch):
+    from longscope.haystack import forget_counts, indexed_counts
+    from longscope.tasks import make_task
+    from longscope.tasks.aggregation import _POOL_STARTS, _STRIDE, _SYLLABLES, _WORD_SPACE, _spaced_word_at
+
+    def place_of(word: str) -> int:
+        a, b, c = (_SYLLABLES.index(word[i : i + 2]) for i in (0, 2, 4))
+        return (a * len(_SYLLABLES) + b) * len(_SYLLABLES) + c
+
+    def never_encoded(i: int) -> str:
+        raise AssertionError(f"word {i} was not cached by the build")
+
+    forget_counts()
+    backend = shared_tiny_backend(template, style)
+    task = make_task("common_words(top=4,common_count=8,rare_count=2)")
+    words: set[str] = set()
+    for seed in (0, 1):
+        sample, source = _source_of(task, backend, 3000, seed, monkeypatch)
+        words |= set(re.findall(r"\d+\. ([a-z]{6})(?=\n|$)", sample.context))
+    # Where a word's count cannot stand for its share of a unit, units are counted whole and nothing is cached.
+    bulk = source.pieces_add_up(backend)
+    places = np.array(sorted(place_of(w) for w in words))
+    # Every word laid down comes from the pool: a run of the space's stride enumeration that starts early.
+    ordinals = places * pow(_STRIDE, -1, _WORD_SPACE) % _WORD_SPACE
+    assert ordinals.max() < _POOL_STARTS + 2000
+    # What the build cached for them is what encoding each word alone gives.
+    cached = indexed_counts(
+        backend, "made-up six-letter words", places, never_encoded if bulk else _spaced_word_at
+    )
+    assert cached.tolist() == [whole_count(backend, " " + w) for w in sorted(words, key=place_of)]
+    # And the pool far from any sample's words, counted fresh, equals direct encoding too.
+    far = np.arange(_POOL_STARTS - 40, _POOL_STARTS + 40) * _STRIDE % _WORD_SPACE
+    got = indexed_counts(backend, "made-up six-letter words", far, _spaced_word_at)
+    assert got.tolist() == [whole_count(backend, _spaced_word_at(int(p))) for p in far]

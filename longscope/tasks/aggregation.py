@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
-import collections
 import functools
 import itertools
 import random
@@ -11,8 +9,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
+
 from longscope.core import Backend, Sample, Turn, UsageError
-from longscope.haystack import FittedContext, GeneratedUnits, Needle, corpus
+from longscope.haystack import FittedContext, GeneratedUnits, Needle, corpus, counts_by_text, indexed_counts
 from longscope.tasks.base import EVERY_UNIT, Task, prompt_tokens
 from longscope.tasks.vocabulary import ADJECTIVES, NOUNS
 
@@ -23,6 +23,10 @@ _WORD_SPACE = len(_SYLLABLES) ** 3  # 70**3 = 343,000 six-letter words
 # Coprime to 2, 5 and 7 (the prime factors of the space), so i -> (i * _STRIDE + offset) mod space is a
 # permutation: fresh rare words never repeat, and consecutive indices do not give similar-looking words.
 _STRIDE = 104_729
+# A sample reads its words as a run of consecutive places of that enumeration (common words first, then each
+# round's rare batch), starting at one of the first _POOL_STARTS places: every sample at 128k draws from the
+# same ~41k words, so their token counts are cached once per tokenizer rather than encoded afresh per sample.
+_POOL_STARTS = 32_768
 
 
 def _noise(i: int) -> str:
@@ -33,9 +37,27 @@ def _noise(i: int) -> str:
 def _six_letter_word(index: int, offset: int) -> str:
     """The index-th word of a seed-offset enumeration of CVCVCV made-up words: distinct for distinct indices,
     all the same length so that no word is a substring of another (containment scoring stays exact)."""
-    k = (index * _STRIDE + offset) % _WORD_SPACE
+    return _word_at((index * _STRIDE + offset) % _WORD_SPACE)
+
+
+def _word_at(k: int) -> str:
+    """The k-th CVCVCV word of the made-up word space, in syllable order."""
     n = len(_SYLLABLES)
     return _SYLLABLES[k // (n * n)] + _SYLLABLES[(k // n) % n] + _SYLLABLES[k % n]
+
+
+@functools.cache
+def _word_table() -> tuple[str, ...]:
+    """Every word of the made-up space by its place, made once (a lookup is cheaper than building a word)."""
+    return tuple(a + b + c for a in _SYLLABLES for b in _SYLLABLES for c in _SYLLABLES)
+
+
+def _spaced_word_at(k: int) -> str:
+    return " " + _word_at(k)
+
+
+def _item_head(k: int) -> str:
+    return f"\n{k + 1}."
 
 
 @functools.cache
@@ -86,6 +108,10 @@ _CWE_TEMPLATE = (
 )
 
 
+# (task, tokenizer fingerprint, length) -> common_words' layout: the same for every seed, so probed once.
+_LAYOUTS: dict[tuple[Any, str, int], tuple[int, int, int]] = {}
+
+
 @dataclass(frozen=True)
 class CommonWords(Task):
     """Name the ``top`` words that appear most often in a numbered list (RULER's common-words extraction).
@@ -95,6 +121,8 @@ class CommonWords(Task):
     the counts evenly. The rounds are sized from the length so that about ``common_count`` of them fill it;
     where the length cannot hold that many, fewer rounds are used (the common words still fill about half the
     list), and the check refuses lengths where too few rounds fit for the common words to stand out.
+    The words are a run of a fixed pool of made-up words, from a place the seed picks (as RULER's cwe draws
+    from a fixed word list): samples share words, never within one sample a common word and a rare one.
     """
 
     name: ClassVar[str] = "common_words"
@@ -130,9 +158,20 @@ class CommonWords(Task):
             f"The {self.top} most common words are:",
         )
 
+    def cache_token(self) -> str:
+        # Samples of the first definition drew their words from anywhere in the space: not to be served again.
+        return "word-pool-v2"
+
     def _layout(self, backend: Backend, length: int) -> tuple[int, int, int]:
         """(rounds, rare words per round, estimated list items) for this length: rounds hold ``top`` common
-        words once and the rare batch ``rare_count`` times each, and the rounds together fill the length."""
+        words once and the rare batch ``rare_count`` times each, and the rounds together fill the length.
+        Worked out once per (task, tokenizer and template, length): every seed shares it."""
+        key = (self, backend.tokenizer_fingerprint(), length)
+        if key not in _LAYOUTS:
+            _LAYOUTS[key] = self._work_out_layout(backend, length)
+        return _LAYOUTS[key]
+
+    def _work_out_layout(self, backend: Backend, length: int) -> tuple[int, int, int]:
         question, prefix = self._question()
         room = length - self.max_new_tokens - prompt_tokens(backend, _CWE_TEMPLATE, question, prefix, "")
         # Tokens per list item from a probe of 64 items; numbering grows with the list, so re-probe once with
@@ -156,6 +195,15 @@ class CommonWords(Task):
                 )
             rounds = least
         batch = max(1, (items // rounds - self.top) // self.rare_count)
+        # A run longer than the space would wrap and lay a rare word again in a later round (the fit may take
+        # a few percent more items than estimated, and a round cut short still draws its batch).
+        laid_rounds = items * 21 // (20 * (self.top + batch * self.rare_count)) + 2
+        words = _POOL_STARTS + self.top + batch * laid_rounds
+        if words > _WORD_SPACE:
+            raise UsageError(
+                f"{self.label()}: length {length} needs about {words} distinct made-up words, more than the "
+                f"{_WORD_SPACE} there are; raise rare_count or lower the length"
+            )
         return rounds, batch, items
 
     def check(self, backend: Backend, length: int) -> None:
@@ -175,23 +223,46 @@ class CommonWords(Task):
     def build(self, backend: Backend, length: int, depth: float | None, seed: int) -> Sample:
         self.check(backend, length)
         rng = self.rng(seed)
-        offset = rng.randrange(_WORD_SPACE)
+        # Ordinal j of this sample is the pool's place start + j, i.e. the space's word (j*STRIDE + offset).
+        offset = rng.randrange(_POOL_STARTS) * _STRIDE % _WORD_SPACE
         common = [_six_letter_word(k, offset) for k in range(self.top)]  # the same at every length
         base = rng.getrandbits(64)
-        _, batch, _ = self._layout(backend, length)
+        _, batch, _ = self._layout(backend, length)  # worked out by check above, read back
         size = self.top + batch * self.rare_count
 
         laid: list[str] = []  # the list's words so far, a round at a time
+        # The same words as places in the word space (what their counts are cached by), a round per array.
+        laid_keys: list[np.ndarray] = []
+        # A round's word ordinals before shuffling: the common words once, each rare word rare_count times.
+        ordinals = np.array(
+            [*range(self.top), *(self.top + b for b in range(batch) for _ in range(self.rare_count))]
+        )
 
         def upto(end: int) -> list[str]:
             """The list with at least ``end`` words laid down (each round shuffled from its own seed)."""
+            table = _word_table()
             while len(laid) < end:
                 r = len(laid) // size
-                rare = [_six_letter_word(self.top + r * batch + b, offset) for b in range(batch)]
-                words = common + [w for w in rare for _ in range(self.rare_count)]
-                random.Random(f"common_words-{base}-{r}").shuffle(words)
-                laid.extend(words)
+                # Each round in its own order, from the seed and the round alone (numpy's permutation: a Python
+                # shuffle of ~800 words per round took a fifth of the build).
+                shuffled = np.random.Generator(np.random.PCG64([base, r])).permutation(ordinals)
+                shuffled += np.where(shuffled >= self.top, r * batch, 0)  # this round's own rare words
+                keys = (shuffled * _STRIDE + offset) % _WORD_SPACE  # as _six_letter_word places them
+                laid_keys.append(keys)
+                laid.extend([table[k] for k in keys.tolist()])
             return laid
+
+        def unit_counts(backend: Backend, start: int, count: int) -> np.ndarray:
+            # The pieces' counts summed in bulk: item heads and words are each counted once per tokenizer.
+            if start < 0:
+                return np.array([sum(counts_by_text(backend, pieces(start + i))) for i in range(count)])
+            first, end = start * _ITEMS_PER_UNIT, (start + count) * _ITEMS_PER_UNIT
+            upto(end)
+            keys = np.concatenate(laid_keys[first // size : (end - 1) // size + 1])
+            keys = keys[first - (first // size) * size :][: end - first]
+            words = indexed_counts(backend, "made-up six-letter words", keys, _spaced_word_at)
+            heads = indexed_counts(backend, "numbered item heads", np.arange(first, end), _item_head)
+            return (words + heads).reshape(count, _ITEMS_PER_UNIT).sum(axis=1)
 
         def pieces(i: int) -> list[str]:
             # Numbers and words recur across units and samples: counted once each where they add up.
@@ -206,14 +277,23 @@ class CommonWords(Task):
 
         def make(i: int) -> str:
             # A few items per unit: the fitter counts units one by one, and single items make 128k slow.
-            return "".join(pieces(i))
+            if i < 0:
+                return _noise(i)
+            first = i * _ITEMS_PER_UNIT
+            words = upto(first + _ITEMS_PER_UNIT)
+            return "".join([f"\n{k + 1}. {words[k]}" for k in range(first, first + _ITEMS_PER_UNIT)])
 
         facts: dict[str, Any] = {"top": self.top}
 
         def answers_after_fit(fitted: FittedContext) -> list[tuple[str, ...]]:
             items = fitted.haystack_units * _ITEMS_PER_UNIT
-            counts = collections.Counter(upto(items)[:items])
-            ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+            upto(items)
+            places, counts = np.unique(np.concatenate(laid_keys)[:items], return_counts=True)
+            # By count, then alphabetically: the space's words sort as their places do (syllables are listed
+            # in alphabetical order and every word has three), so the place breaks ties as the word would.
+            # Only the top words and the next one are read.
+            leading = np.lexsort((places, -counts))[: self.top + 1]
+            ranked = [(_word_at(int(places[j])), int(counts[j])) for j in leading]
             # The layout guarantees a clear lead; refuse rather than give an ambiguous gold if it ever fails.
             if len(ranked) <= self.top or ranked[self.top - 1][1] <= ranked[self.top][1]:
                 raise UsageError(
@@ -223,7 +303,7 @@ class CommonWords(Task):
             # The dict is passed as metadata below; make_sample reads it after the fit.
             facts["rounds"] = items // size
             facts["common_occurrences"] = ranked[self.top - 1][1]
-            facts["rare_words"] = len(ranked) - self.top
+            facts["rare_words"] = len(places) - self.top
             return [tuple(w for w, _ in ranked[: self.top])]
 
         question, prefix = self._question()
@@ -234,7 +314,7 @@ class CommonWords(Task):
             seed=seed,
             template=_CWE_TEMPLATE,
             turns=[Turn(question=question, answers=tuple(common), answer_prefix=prefix)],
-            source=GeneratedUnits(make, name="common_words", pieces=pieces),
+            source=GeneratedUnits(make, name="common_words", pieces=pieces, unit_counts=unit_counts),
             answers_after_fit=answers_after_fit,
             evidence=EVERY_UNIT,  # a count over every word of the context
             metadata=facts,
@@ -331,16 +411,51 @@ class FrequentWords(Task):
     def _fit(self, backend, length, seed, words, weights, stream, question, prefix) -> Sample:
         block = 64
         total = weights[-1]
+        cumulative = np.array(weights)
 
         drawn: list[str] = []  # the stream's words so far, drawn a block at a time
+        ranks: list[int] = []  # the same words as their places in ``words``
 
         def upto(end: int) -> list[str]:
             """The stream with at least ``end`` words drawn (each block from its own seed, in order)."""
-            pick, bisect_right = words.__getitem__, bisect.bisect_right
-            while len(drawn) < end:
-                r = random.Random(f"frequent_words-{stream}-{len(drawn) // block}")
-                drawn.extend([pick(bisect_right(weights, r.random() * total)) for _ in range(block)])
+            if len(drawn) >= end:
+                return drawn
+            uniform: list[float] = []
+            for b in range(len(drawn) // block, -(-end // block)):
+                draw = random.Random(f"frequent_words-{stream}-{b}").random
+                uniform += [draw() for _ in range(block)]
+            # searchsorted(side="right") over the same doubles is bisect_right, for all the blocks at once.
+            here = np.searchsorted(cumulative, np.array(uniform) * total, side="right").tolist()
+            ranks.extend(here)
+            drawn.extend(map(words.__getitem__, here))
             return drawn
+
+        # Token counts of "\n", each word bare and each word after a space, per tokenizer; -1 until needed.
+        piece_counts: dict[str, np.ndarray] = {}
+
+        def unit_counts(backend: Backend, start: int, count: int) -> np.ndarray:
+            # The pieces' counts summed in bulk from the vocabulary's counts (with and without a space).
+            if start < 0:
+                return np.array([sum(counts_by_text(backend, pieces(start + i))) for i in range(count)])
+            fingerprint = backend.tokenizer_fingerprint()
+            if fingerprint not in piece_counts:
+                piece_counts.clear()
+                piece_counts[fingerprint] = np.full(2 * len(words) + 1, -1, dtype=np.int64)
+            known = piece_counts[fingerprint]
+            upto((start + count) * _WORDS_PER_UNIT)
+            here = np.array(ranks[start * _WORDS_PER_UNIT : (start + count) * _WORDS_PER_UNIT])
+            here = here.reshape(count, _WORDS_PER_UNIT)
+            # Only the words this stretch uses (a Zipf stream never reaches most of a large vocabulary).
+            wanted = np.concatenate([[0], 1 + np.unique(here[:, 0]), 1 + len(words) + np.unique(here)])
+            missing = wanted[known[wanted] < 0].tolist()
+            if missing:
+                texts = ["\n", *words, *(" " + w for w in words)]
+                known[missing] = counts_by_text(backend, [texts[j] for j in missing])
+            newline, plain, spaced = int(known[0]), known[1 : len(words) + 1], known[len(words) + 1 :]
+            # A unit opens a line (newline, bare word) at even indices, else continues it (spaced word).
+            opens = (np.arange(start, start + count) % 2) == 0
+            head = np.where(opens, newline + plain[here[:, 0]], spaced[here[:, 0]])
+            return head + spaced[here[:, 1:]].sum(axis=1)
 
         def make(i: int) -> str:
             if i < 0:
@@ -363,8 +478,11 @@ class FrequentWords(Task):
 
         def answers_after_fit(fitted: FittedContext) -> list[tuple[str, ...]]:
             laid = fitted.haystack_units * _WORDS_PER_UNIT
-            counts = collections.Counter(upto(laid)[:laid])
-            ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+            upto(laid)
+            counts = np.bincount(np.array(ranks[:laid]), minlength=len(words)).tolist()
+            ranked = sorted(
+                ((words[k], c) for k, c in enumerate(counts) if c), key=lambda kv: (-kv[1], kv[0])
+            )
             if len(ranked) <= self.top or ranked[self.top - 1][1] <= ranked[self.top][1]:
                 raise _Ambiguous
             facts["top_counts"] = [c for _, c in ranked[: self.top + 1]]
@@ -377,7 +495,7 @@ class FrequentWords(Task):
             seed=seed,
             template=_FWE_TEMPLATE,
             turns=[Turn(question=question, answers=(), answer_prefix=prefix)],
-            source=GeneratedUnits(make, name="frequent_words", pieces=pieces),
+            source=GeneratedUnits(make, name="frequent_words", pieces=pieces, unit_counts=unit_counts),
             answers_after_fit=answers_after_fit,
             evidence=EVERY_UNIT,  # a count over every word of the context
             metadata=facts,
@@ -404,6 +522,10 @@ _FRAME_WORDS |= {"road", "morning", "comes", "round", "once", "more"}
 
 def _related(a: str, b: str) -> bool:
     return a in b or b in a
+
+
+# Sentences whose words count_occurrences draws together (one generator per block).
+_BLOCK = 4096
 
 
 @dataclass(frozen=True)
@@ -476,16 +598,22 @@ class CountOccurrences(Task):
         nouns = [n for n in NOUNS if not _related(n, target)]
         adjectives = [a for a in ADJECTIVES if not _related(a, target)]
 
-        @functools.cache  # seeding a generator per sentence is the cost: counting and assembling share one
+        # Seeding a generator per sentence cost more than the rest of a 128k build: the words of a whole
+        # block of sentences are drawn at once, from a generator seeded by the sample and the block.
+        words = (np.array(adjectives), np.array(nouns), np.array(_VERBS), np.array(nouns))
+
+        @functools.cache
+        def block(b: int) -> list[tuple[str, ...]]:
+            g = np.random.Generator(np.random.PCG64([base, b]))
+            drawn = [g.integers(len(choices), size=_BLOCK) for choices in words]
+            columns = [choices[at].tolist() for choices, at in zip(words, drawn, strict=True)]
+            return list(zip(*columns, strict=True))
+
         def pieces(i: int) -> list[str]:
             # A handful of words and phrases recur in every sentence: counted once each where they add up.
             if i < 0:
                 return [_noise(i)]
-            r = random.Random(base * 1_000_003 + i)  # an integer seed: cheaper than hashing a string
-            adjective = r.choice(adjectives)
-            first = r.choice(nouns)
-            verb = r.choice(_VERBS)
-            second = r.choice(nouns)
+            adjective, first, verb, second = block(i // _BLOCK)[i % _BLOCK]
             return [" The", " " + adjective, " " + first, " " + verb, " the", " " + second, "."]
 
         def make(i: int) -> str:

@@ -7,6 +7,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple
 
+import numpy as np
+
 from longscope.core import Backend, Sample, Turn, UsageError
 from longscope.haystack import FittedContext, GeneratedUnits, Needle, corpus
 from longscope.tasks.base import Task
@@ -47,6 +49,7 @@ TEMPLATE = (
 
 _WINDOW = 20  # spread layout: every window of this many rows holds its share of relevant rows
 _ID_SPACE = 9_000_000  # order numbers are 7 digits: 1000000 + a keyed permutation of the row index
+_ID_BLOCK = 1024  # order numbers computed together
 _SUFFIXES = 10_000  # a lookup's look-alike ids share the asked id's first three digits, then 4 more
 _REGULARS = 4  # group_by: relevant orders come from this many customers, so groups hold several rows
 
@@ -66,6 +69,18 @@ class Row(NamedTuple):
             f"\nOrder {self.id} was placed by {self.customer} in {self.city} for {self.quantity} {item} "
             f"at {self.price} euros each."
         )
+
+    def pieces(self) -> list[str]:
+        """The sentence cut where every tokenizer we know cuts it anyway, into pieces that recur across rows:
+        the order number into groups of at most three digits (single-digit and three-digit number splitting
+        both keep such cuts), the rest into its fixed phrases and values."""
+        digits = str(self.id)
+        item = self.product if self.quantity == 1 else self.product + "s"
+        return [
+            "\nOrder", " ", digits[:3], digits[3:6], digits[6:], " was placed by", " " + self.customer,
+            " in", " " + self.city, " for", " " + str(self.quantity), " " + item, " at", " " + str(self.price),
+            " euros each.",
+        ]  # fmt: skip
 
 
 def _mix(x: int, key: int) -> int:
@@ -89,6 +104,31 @@ def _permute(x: int, size: int, key: int) -> int:
         x = (left << half) | right
         if x < size:
             return x
+
+
+def _permute_block(first: int, count: int, size: int, key: int) -> list[int]:
+    """``_permute(x, size, key)`` for ``x`` in ``first .. first + count - 1``, computed together with numpy (the
+    same integers: every step stays well inside 64 bits)."""
+    half = max(1, ((size - 1).bit_length() + 1) // 2)
+    mask = np.uint64((1 << half) - 1)
+    shift, low = np.uint64(16), np.uint64(0xFFFFFFFF)
+    multiplier = np.uint64(0x45D9F3B)
+
+    def mix(x: np.ndarray, round_key: int) -> np.ndarray:
+        x = ((x ^ np.uint64(round_key)) * multiplier) & low
+        x = ((x ^ (x >> shift)) * multiplier) & low
+        return x ^ (x >> shift)
+
+    values = np.arange(first, first + count, dtype=np.uint64)
+    walking = np.ones(count, dtype=bool)  # every value takes at least one pass, as _permute's loop does
+    while walking.any():
+        x = values[walking]
+        left, right = x >> np.uint64(half), x & mask
+        for round_key in range(4):
+            left, right = right, left ^ (mix(right, key + round_key) & mask)
+        values[walking] = (left << np.uint64(half)) | right
+        walking = values >= np.uint64(size)
+    return values.tolist()
 
 
 def _other(options: tuple[str, ...] | list[str], avoid: str | set[str], r: random.Random) -> str:
@@ -134,6 +174,18 @@ class _Table:
         self.cluster = cluster  # (first row, count) of the relevant block, clustered layout only
         self._windows: dict[int, list[int]] = {}
         self._rows: dict[int, Row] = {}  # asked for by the fitter, then again for the gold answer
+        # Reseeded for every row: the same draws as a fresh generator per row, without building one each time.
+        self._random = random.Random()
+        self._id_blocks: dict[tuple[int, int, int], list[int]] = {}
+
+    def _permuted(self, x: int, size: int, key: int) -> int:
+        """``_permute(x, size, key)``, from blocks of neighbouring values computed together."""
+        block = (x // _ID_BLOCK, size, key)
+        if block not in self._id_blocks:
+            first = block[0] * _ID_BLOCK
+            # Only values inside range(size): the cycle walk of one outside it would never come back.
+            self._id_blocks[block] = _permute_block(first, min(_ID_BLOCK, size - first), size, key)
+        return self._id_blocks[block][x % _ID_BLOCK]
 
     def _cumulative(self, window: int) -> int:
         """Relevant rows in the windows before ``window``: Bresenham-style, exactly density on average."""
@@ -165,12 +217,13 @@ class _Table:
 
     def _make_row(self, i: int) -> Row:
         task, plan = self.task, self.plan
-        r = random.Random(f"{plan.base}-{i}")
+        r = self._random
+        r.seed(f"{plan.base}-{i}")
         relevant = self.relevant(i)
         customer, city, product = r.choice(NAMES), r.choice(CITIES), r.choice(PRODUCTS)
         quantity, price = r.randint(1, 24), r.randint(3, 240)
         # The last ids are kept for the needles (complexity 2 lookups).
-        row_id = 1_000_000 + _permute(i, _ID_SPACE - task.questions, plan.id_key)
+        row_id = 1_000_000 + self._permuted(i, _ID_SPACE - task.questions, plan.id_key)
         values = {"customer": customer, "city": city, "product": product}
         if task.query == "lookup" and task.complexity == 1:
             if relevant:  # a look-alike: same first three digits as the asked order numbers
@@ -182,7 +235,7 @@ class _Table:
                     )
                 row_id = plan.prefix * _SUFFIXES + _permute(rank, _SUFFIXES, plan.suffix_key)
             else:  # any other first three digits
-                v = _permute(i, 899 * _SUFFIXES, plan.id_key)
+                v = self._permuted(i, 899 * _SUFFIXES, plan.id_key)
                 first = 100 + v // _SUFFIXES
                 row_id = (first + (first >= plan.prefix)) * _SUFFIXES + v % _SUFFIXES
         elif task.query == "lookup":
@@ -225,6 +278,9 @@ class _Table:
     def unit(self, i: int) -> str:
         # Before the stream: neutral filler, never a partial row a solver could mistake for data.
         return corpus("noise").unit(i) if i < 0 else self.row(i).sentence()
+
+    def pieces(self, i: int) -> list[str]:
+        return [corpus("noise").unit(i)] if i < 0 else self.row(i).pieces()
 
 
 def _where(conditions: tuple[tuple[str, str], ...]) -> str:
@@ -541,7 +597,7 @@ class Database(Task):
             turns=[
                 Turn(question=question, answers=(), answer_prefix="Answer:") for question in plan.questions
             ],
-            source=GeneratedUnits(table.unit, name="orders"),
+            source=GeneratedUnits(table.unit, name="orders", pieces=table.pieces),
             needles=needles,
             answers_after_fit=gold,
             metadata=metadata,

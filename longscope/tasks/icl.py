@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 import re
 from collections.abc import Callable
@@ -50,11 +51,19 @@ def _distinct_words(rng: random.Random, shape: str, count: int, avoid: set[str])
 
 def _sentence(rng: random.Random, features: tuple[str, ...] | list[str], k: int) -> tuple[str, list[str]]:
     """A short input: three to five filler words with ``k`` of the label's feature words among them."""
+    words, used = _sentence_words(rng, features, k)
+    return " ".join(words), used
+
+
+def _sentence_words(
+    rng: random.Random, features: tuple[str, ...] | list[str], k: int
+) -> tuple[list[str], list[str]]:
+    """``_sentence``'s words before they are joined, and the feature words among them."""
     used = rng.sample(list(features), k)
     words = rng.sample(FILLER, rng.randint(3, 5))
     for word in used:
         words.insert(rng.randint(0, len(words)), word)
-    return " ".join(words), used
+    return words, used
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,7 @@ class _Plan:
     asked: str
     needles: tuple[Needle, ...]
     make: Callable[[int], str]
+    pieces: Callable[[int], list[str]]  # a demonstration cut into words and fixed phrases that recur
     test: str  # the input to label, built from feature words its label's first demonstration shows
 
 
@@ -139,7 +149,7 @@ class IclManyLabels(Task):
             seed=seed,
             template=TEMPLATE,
             turns=[Turn(question=self._question(plan.test), answers=(plan.asked,), answer_prefix="Label:")],
-            source=GeneratedUnits(plan.make, name=self.name),
+            source=GeneratedUnits(plan.make, name=self.name, pieces=plan.pieces),
             start=0,
             needles=list(plan.needles),
             answers_after_fit=verify,
@@ -180,18 +190,28 @@ class IclManyLabels(Task):
                 orders[cycle] = order
             return orders[cycle][k]
 
-        def demo(label: str, key: str) -> tuple[str, list[str]]:
+        def demo_pieces(label: str, key: str) -> tuple[list[str], list[str]]:
+            """A demonstration cut into pieces that recur (its words, fixed phrases), and its feature words."""
             r = random.Random(f"{base}-{key}")
-            sentence, used = _sentence(r, features[label], r.choice((1, 2)))
-            # One line per demonstration. The ". Label" seam is one HFTokenizer.count_tokens can split long
-            # prompts at (with a memo) for every tokenizer style: it halved a 128k build with SmolLM2's.
-            return f"\nInput: {sentence}. Label: {label}", used
+            words, used = _sentence_words(r, features[label], r.choice((1, 2)))
+            # One line per demonstration, "\nInput: w1 w2 w3. Label: label" once joined. The ". Label" seam is
+            # one HFTokenizer.count_tokens can split long prompts at (with a memo) for every tokenizer style.
+            return ["\nInput:", *(" " + word for word in words), ".", " Label:", " " + label], used
+
+        def demo(label: str, key: str) -> tuple[str, list[str]]:
+            parts, used = demo_pieces(label, key)
+            return "".join(parts), used
 
         noise = corpus("noise")
 
-        def make(i: int) -> str:
+        # Seeding a generator per demonstration is the cost: counting and assembling share one draw.
+        @functools.cache
+        def pieces(i: int) -> list[str]:
             # Before the stream: plain filler, never a partial demonstration.
-            return noise.unit(i) if i < 0 else demo(label_at(i), f"demo-{i}")[0]
+            return [noise.unit(i)] if i < 0 else demo_pieces(label_at(i), f"demo-{i}")[0]
+
+        def make(i: int) -> str:
+            return "".join(pieces(i))
 
         needles = self._needles(rng, depth, lambda j: demo(asked, f"shot-{j}")[0])
 
@@ -202,7 +222,7 @@ class IclManyLabels(Task):
             label_at(0)
             shown = demo(asked, f"demo-{orders[0].index(asked)}")[1]
         test, _ = _sentence(rng, shown, rng.randint(1, len(shown)))
-        return _Plan(tuple(stream), asked, tuple(needles), make, test)
+        return _Plan(tuple(stream), asked, tuple(needles), make, pieces, test)
 
     def _stream(self, labels: list[str], asked: str) -> list[str]:
         return list(labels)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -99,6 +100,7 @@ def make_item(kind: str, rng: random.Random) -> Item:
 @dataclass(frozen=True)
 class _Exam:
     make: Callable[[int], str]
+    pieces: Callable[[int], list[str]]  # make(i) cut into its number and its words, which recur
     item: Callable[[int], Item]  # the item numbered i + 1
     template: str
     question: str
@@ -187,7 +189,7 @@ class InstructionExam(Task):
             seed=seed,
             template=exam.template,
             turns=[Turn(question=exam.question, answers=())],
-            source=GeneratedUnits(exam.make, name=self.name),
+            source=GeneratedUnits(exam.make, name=self.name, pieces=exam.pieces),
             start=0,
             answers_after_fit=gold,
             evidence=[exam.make(n - 1) for n in exam.asked],
@@ -205,6 +207,8 @@ class InstructionExam(Task):
         base = f"{rng.getrandbits(64):x}"
         asked = tuple(sorted(rng.sample(range(1, self.min_items + 1), self.asked)))
 
+        # Seeding a generator per item is the cost: assembling, counting and the gold answers share one draw.
+        @functools.cache
         def item(i: int) -> Item:
             r = random.Random(f"{base}-{i}")
             return make_item(r.choice(ITEM_TYPES) if self.layout == "mixed" else single, r)
@@ -217,6 +221,15 @@ class InstructionExam(Task):
             it = item(i)
             return f"\n{i + 1}. {it.bare if self.layout == 'global' else it.local}"
 
+        def pieces(i: int) -> list[str]:
+            if i < 0:
+                return [noise.unit(i)]
+            it = item(i)
+            # Cut before every space: a byte-level tokenizer never merges across one, and the words, sums
+            # and item numbers recur from sample to sample, so each is counted once.
+            words = (it.bare if self.layout == "global" else it.local).split(" ")
+            return [f"\n{i + 1}.", *(" " + word for word in words)]
+
         if self.layout == "global":
             intro = "Below is a long exam of numbered items. " + GLOBAL_INSTRUCTION[single]
             how = "as the instruction at the top says"
@@ -228,4 +241,4 @@ class InstructionExam(Task):
             f"Answer only item{'s' if len(asked) > 1 else ''} {numbers}, {how}. Write one line per item in the "
             "form 'N: answer' (the item's number, a colon, then the answer alone) and nothing else."
         )
-        return _Exam(make, item, intro + "\n\n{context}\n\n{question}", question, asked)
+        return _Exam(make, pieces, item, intro + "\n\n{context}\n\n{question}", question, asked)

@@ -15,6 +15,7 @@ from longscope.core import Backend, Sample, Turn, UsageError
 from longscope.haystack import Needle, UnitSource, corpus
 from longscope.tasks import _ladder_data as data
 from longscope.tasks._memo_units import MemoUnits
+from longscope.tasks._pieces import split_at_spaces
 from longscope.tasks._room import require_room
 from longscope.tasks.base import Task
 from longscope.tasks.vocabulary import ADJECTIVES, NOUNS
@@ -94,6 +95,15 @@ def _document_at(index: int) -> str:
 
 def _document(index: int) -> str:
     return _document_at(index % CYCLE)
+
+
+@functools.cache  # cut once per document: every sample reading that stretch of the cycle cuts it again
+def _document_pieces_at(index: int) -> list[str]:
+    return split_at_spaces(_document_at(index))
+
+
+def _document_pieces(index: int) -> list[str]:
+    return _document_pieces_at(index % CYCLE)
 
 
 def _distinct(draw, count: int, taken: set[str]) -> list[str]:
@@ -334,7 +344,7 @@ class LadderQA(_Ladder):
             forbidden=tuple(sorted(forbidden)),
             needles=needles,
             evidence=evidence,
-            source=MemoUnits(_document, "ladder-documents"),
+            source=MemoUnits(_document, "ladder-documents", pieces=_document_pieces),
             start=rng.randrange(CYCLE),
             facts={"hops": 2 if self.level == "hard" else 1, "lookalikes": len(lookalikes)},
         )

@@ -13,6 +13,7 @@ from longscope.core import Backend, Sample, Turn, UsageError
 from longscope.haystack import Needle
 from longscope.tasks._conversation import ASKED_TOPICS, FILLER_TOPICS, FORMS, reply, request
 from longscope.tasks._memo_units import MemoUnits
+from longscope.tasks._pieces import split_at_spaces
 from longscope.tasks._room import require_room
 from longscope.tasks.base import Task
 
@@ -49,6 +50,17 @@ def _filler_at(index: int) -> str:
     rng = random.Random(f"mrcr-filler-{index}")
     form, topic = rng.choice(FORMS), rng.choice(FILLER_TOPICS)
     return exchange(form, topic, reply(rng, form, topic))
+
+
+def _filler_pieces(index: int) -> list[str]:
+    """Exchange ``index`` cut before its spaces: its words recur, so a sample reading exchanges no sample has
+    read yet counts them from cached word counts."""
+    return _filler_pieces_at(index % FILLER_CYCLE)
+
+
+@functools.cache
+def _filler_pieces_at(index: int) -> list[str]:
+    return split_at_spaces(_filler_at(index))
 
 
 @dataclass(frozen=True)
@@ -166,7 +178,7 @@ class Mrcr(Task):
             seed=seed,
             template=TEMPLATE,
             turns=[Turn(question=question, answers=(gold,))],
-            source=MemoUnits(_filler, "mrcr"),
+            source=MemoUnits(_filler, "mrcr", pieces=_filler_pieces),
             start=start,
             needles=needles,
             metadata=facts,

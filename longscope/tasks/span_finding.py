@@ -76,7 +76,16 @@ def _passages(label: str, allowed: list[int], start: int) -> MemoUnits:
             raise UsageError(f"{label}: more passages than five-digit passage numbers; use a shorter length")
         return f" Passage {passage_id(slot)}: {sentences[k]}"
 
-    return MemoUnits(make, "span_finding")
+    def pieces(index: int) -> list[str]:
+        if index < 0:
+            return [make(index)]
+        # The passage number in groups of at most three digits (tokenizers that split digits one by one or
+        # three by three cut it there anyway) and the sentence whole: all of them recur across samples.
+        text = make(index)
+        number, sentence = text[len(" Passage ") :].split(": ", 1)
+        return [" Passage", " ", number[:3], number[3:], ":", " " + sentence]
+
+    return MemoUnits(make, "span_finding", pieces=pieces)
 
 
 @dataclass(frozen=True)

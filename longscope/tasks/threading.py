@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
+import re
 import uuid
 from dataclasses import dataclass
 from typing import ClassVar, Literal, NamedTuple
@@ -30,6 +32,17 @@ def _ident(rng: random.Random) -> str:
 def _record(key: str, value: str) -> str:
     # Each record starts with its newline, so it counts the same alone as in place and sits on its own line.
     return f"\n{key} -> {value}"
+
+
+# An identifier's runs of hex letters, its single digits and its dashes: where tokenizers that split digits
+# one by one (SmolLM2's, Llama 2's) cut it anyway, and pieces few enough to recur in every sample.
+_ID_PIECES = re.compile(r"[a-f]+|[0-9]|-")
+
+
+def _record_pieces(key: str, value: str) -> list[str]:
+    """``_record(key, value)`` cut into pieces that recur: its identifiers' runs, the arrow and the breaks."""
+    value_pieces = _ID_PIECES.findall(value)
+    return ["\n", *_ID_PIECES.findall(key), " ->", " " + value_pieces[0], *value_pieces[1:]]
 
 
 def _join(items: list[str]) -> str:
@@ -184,18 +197,26 @@ class Threading(Task):
             self.check(backend, length)
         plan = self._plan(seed)
 
+        # Drawing a record's identifiers is the cost: assembling and counting share one draw.
+        @functools.cache
+        def pair(i: int) -> tuple[str, str]:
+            unit_rng = random.Random(f"threading-{plan.base}-{i}")
+            found: list[str] = []
+            while len(found) < 2:
+                ident = _ident(unit_rng)
+                # Fresh identifiers almost surely; the check makes "no accidental links" a guarantee.
+                if ident not in plan.thread_ids:
+                    found.append(ident)
+            return found[0], found[1]
+
         def make(i: int) -> str:
             if i < 0:
                 # Text before the stream pads the first few tokens: plain filler, never a partial record.
                 return corpus("noise").unit(i)
-            unit_rng = random.Random(f"threading-{plan.base}-{i}")
-            pair = []
-            while len(pair) < 2:
-                ident = _ident(unit_rng)
-                # Fresh identifiers almost surely; the check makes "no accidental links" a guarantee.
-                if ident not in plan.thread_ids:
-                    pair.append(ident)
-            return _record(*pair)
+            return _record(*pair(i))
+
+        def pieces(i: int) -> list[str]:
+            return [corpus("noise").unit(i)] if i < 0 else _record_pieces(*pair(i))
 
         return self.make_sample(
             backend,
@@ -204,7 +225,7 @@ class Threading(Task):
             seed=seed,
             template=TEMPLATE,
             turns=list(plan.turns),
-            source=GeneratedUnits(make, name="threading"),
+            source=GeneratedUnits(make, name="threading", pieces=pieces),
             needles=plan.needles,
             metadata={
                 "hops": self.hops,
