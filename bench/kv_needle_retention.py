@@ -41,8 +41,20 @@ def presses(question_tokens: int) -> dict:
             kp.SnapKVPress(window_size=question_tokens, kernel_size=15),
         ),
         "adakv(snapkv)": ("adakv", kp.SnapKVPress(window_size=64)),
-        "chunkkv(snapkv), chunks of 20": ("chunk", kp.SnapKVPress(window_size=64)),
-        "chunkkv(snapkv, window = question)": ("chunk", kp.SnapKVPress(window_size=question_tokens)),
+        "chunkkv(snapkv), chunks of 20": ("chunk:20", kp.SnapKVPress(window_size=64)),
+        "chunkkv(snapkv, window = question)": ("chunk:20", kp.SnapKVPress(window_size=question_tokens)),
+        "chunkkv(snapkv), chunks of 10": ("chunk:10", kp.SnapKVPress(window_size=64)),
+        "chunkkv(snapkv), chunks of 40": ("chunk:40", kp.SnapKVPress(window_size=64)),
+        "chunkkv(snapkv), chunks of 64": ("chunk:64", kp.SnapKVPress(window_size=64)),
+        "chunkkv(snapkv, window = question), chunks of 40": (
+            "chunk:40",
+            kp.SnapKVPress(window_size=question_tokens),
+        ),
+        "chunkkv(snapkv, kernel 15), chunks of 20": (
+            "chunk:20",
+            kp.SnapKVPress(window_size=64, kernel_size=15),
+        ),
+        "chunkkv(expected_attention), chunks of 20": ("chunk:20", kp.ExpectedAttentionPress()),
         "adakv(expected_attention, eps 0.01)": ("adakv", kp.ExpectedAttentionPress(epsilon=0.01)),
         "keydiff": ("per_head", kp.KeyDiffPress()),
     }
@@ -63,8 +75,8 @@ def kept_mask(kind: str, scores, ratio: float):
         lifted = scores[0].clone()
         lifted.scatter_(1, lifted.topk(safe, dim=-1).indices, float("inf"))
         keep.view(-1)[lifted.reshape(-1).topk(heads * n_kept).indices] = True
-    else:  # kvpress's ChunkKV: chunks of 20 scored by their mean over heads, the same chunks kept in every head
-        size = 20
+    else:  # kvpress's ChunkKV ("chunk:SIZE"): chunks scored by their mean over heads, the same chunks in every head
+        size = int(kind.split(":")[1])
         summed = scores[0].sum(0)
         starts = list(range(0, length, size))
         chunk_scores = torch.stack([summed[s : s + size].mean() for s in starts])
@@ -167,20 +179,23 @@ def main() -> None:
 
     backend = resolve("smollm2")
     (length,) = parse_lengths(args.length)
-    cases = [measure(case, args.ratio, length, backend) for case in args.cases.split(",")]
-    names = list(cases[0]["kept"])
-    mean = {
-        name: {
-            key: round(sum(c["kept"][name][key] for c in cases) / len(cases), 3)
-            for key in ("whole", "tokens")
-        }
-        for name in names
-    }
-    result = {"ratio": args.ratio, "length": length, "cases": cases, "mean": mean, "shared_machine": True}
+    out = HERE / "results" / f"kv_needle_retention{'' if length == 4096 else f'_{length}'}.json"
     (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / f"kv_needle_retention{'' if length == 4096 else f'_{length}'}.json").write_text(
-        json.dumps(result, indent=2) + "\n"
-    )
+    cases: list[dict] = []
+    for case in args.cases.split(","):
+        # Written after every case: on a loaded machine a 4k prefill can take minutes, and a stop keeps the rest.
+        cases.append(measure(case, args.ratio, length, backend))
+        print(json.dumps({"case": case, "kept": cases[-1]["kept"]}, indent=2), flush=True)
+        names = list(cases[0]["kept"])
+        mean = {
+            name: {
+                key: round(sum(c["kept"][name][key] for c in cases) / len(cases), 3)
+                for key in ("whole", "tokens")
+            }
+            for name in names
+        }
+        result = {"ratio": args.ratio, "length": length, "cases": cases, "mean": mean, "shared_machine": True}
+        out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(mean, indent=2))
 
 
