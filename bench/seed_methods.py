@@ -7,6 +7,11 @@ read per decode step (the block-selecting methods), entries removed or masked, t
 (its TTFT, the context's prefill included) as a ratio to full's on the same contexts (what LazyLLM's pruning
 saves), and the paired difference from full. The run is multi-turn (SirLLM's memory lives across turns; the others answer each turn over the same
 conversation); the run directory is kept under bench/results/seed_methods_run (a rerun resumes it).
+
+Scores and bytes do not depend on the machine's load, prefill times do: ``--timing-only --samples 3 --methods
+full,lazyllm:0.5`` runs those contexts afresh into bench/results/seed_methods_timing_run (methods alternating in
+one process, on a quiet machine) and takes the TTFT ratios from there, keeping everything else from the stored
+score run; the load average before and after is recorded beside them.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -31,16 +37,22 @@ def main() -> None:
     parser.add_argument(
         "--summarise-only",
         action="store_true",
-        help="write the JSON from the rows the run directory holds now",
+        help="write the JSON from the rows the run directories hold now",
+    )
+    parser.add_argument(
+        "--timing-only",
+        action="store_true",
+        help="measure the first turn's prefill afresh on --samples contexts (a quiet machine), keeping the scores",
     )
     args = parser.parse_args()
 
     from longscope.analysis.paired import method_differences
     from longscope.runner import RunConfig, run
     from longscope.spec import parse_lengths, split_list
-    from longscope.store import RunStore
+    from longscope.store import DB_NAME, RunStore
 
     out = HERE / "results" / "seed_methods_run"
+    timing_out = HERE / "results" / "seed_methods_timing_run"
     config = RunConfig(
         model="smollm2",
         suite=None,
@@ -52,18 +64,38 @@ def main() -> None:
         mode="multi-turn",
     )
     started = time.perf_counter()
-    if not args.summarise_only:
+    load_before = os.getloadavg()
+    if args.timing_only:
+        # A fresh directory: every timing in it comes from this one process on this machine's present load.
+        shutil.rmtree(timing_out, ignore_errors=True)
+        run(config, timing_out, show_progress=True)
+        loads = {"load_average_1_5_15_before": [round(x, 2) for x in load_before],
+                 "load_average_1_5_15_after": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
+        (timing_out / "load.json").write_text(json.dumps(loads) + "\n")
+    elif not args.summarise_only:
         run(config, out, show_progress=True)
     wall = time.perf_counter() - started
-    store = RunStore.open(out, create=False)
-    rows = [row for row in store.results() if row.status == "ok"]
-    store.close()
+
+    def ok_rows(directory: Path) -> list:
+        store = RunStore.open(directory, create=False)
+        try:
+            return [row for row in store.results() if row.status == "ok"]
+        finally:
+            store.close()
+
+    rows = ok_rows(out) if (out / DB_NAME).exists() or not args.timing_only else []
+    timed = (timing_out / DB_NAME).exists() and (args.timing_only or args.summarise_only)
+    timing_rows = ok_rows(timing_out) if timed else rows
+    timing: dict = {"source": "timing run (--timing-only)" if timed else "score run (loaded machine)"}
+    if timed and (timing_out / "load.json").exists():
+        timing |= json.loads((timing_out / "load.json").read_text())
 
     columns: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     ttft: dict[str, dict[str, float]] = defaultdict(dict)  # method -> sample -> first turn's prefill
-    for row in rows:
+    for row in timing_rows:
         if row.turn == 0 and row.prefill_s is not None:
             ttft[row.method][row.sample_id] = row.prefill_s
+    for row in rows:
         bucket = columns[row.method]
         for name in ("score", "kv_bytes", "kv_bytes_loaded", "kv_removed", "kv_masked", "prefill_s",
                      "attention_flops_skipped"):  # fmt: skip
@@ -82,7 +114,8 @@ def main() -> None:
         shared = [s for s in ttft[method] if s in ttft.get("full", {})]
         stats["ttft_s"] = mean(list(ttft[method].values()))
         stats["ttft_ratio_to_full"] = mean([ttft[method][s] / ttft["full"][s] for s in shared])
-        stats["contexts"] = len(ttft[method])
+        stats["contexts"] = len({row.sample_id for row in rows if row.method == method})
+        stats["timed_contexts"] = len(ttft[method])
     full = table.get("full", {})
     for stats in table.values():
         if full.get("kv_bytes") and stats.get("kv_bytes"):
@@ -99,12 +132,14 @@ def main() -> None:
         "samples": args.samples,
         "methods": table,
         "paired_vs_full": differences,
+        "timing": timing,
         "wall_s": round(wall, 1),
-        "complete": not args.summarise_only,
+        "complete": not args.summarise_only and not args.timing_only,
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
-        "note": "shared 2-core CPU under heavy load from other jobs, run under nice -n 19: prefill times are "
-        "comparable only as ratios to full on the same contexts (methods alternate per context)",
+        "note": "shared 2-core CPU under heavy load from other jobs, run under nice -n 19, unless 'timing' names a "
+        "quiet timing run: prefill times are comparable only as ratios to full on the same contexts (methods "
+        "alternate per context)",
         "date": time.strftime("%Y-%m-%d"),
     }
     (HERE / "results").mkdir(exist_ok=True)

@@ -95,11 +95,14 @@ class KVSession:
         """Run ``tokens`` (the question, or the next turn) over the cache at their true positions; the logits
         after the last one. When the method left layers of different lengths (PyramidKV), transformers
         builds one attention mask for every layer from the first layer's length, which cannot fit them all,
-        so the tokens then go one at a time: a single query attends to whatever each layer holds."""
+        so the tokens then go one at a time: a single query attends to whatever each layer holds. A method
+        that masks attention from its own bookkeeping (``attends_uneven_layers``, LazyLLM) takes the chunk whole."""
         device = self.backend.device
         uneven = one_at_a_time
         if uneven is None:
-            uneven = len({layer.get_seq_length() for layer in state.cache.layers}) > 1
+            uneven = not self.method.attends_uneven_layers and (
+                len({layer.get_seq_length() for layer in state.cache.layers}) > 1
+            )
         steps = [[token] for token in tokens] if uneven else [tokens]
         for offset, step in enumerate(steps):
             start = position + (offset if uneven else 0)

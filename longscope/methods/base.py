@@ -149,6 +149,11 @@ class KVMethod(Method):
     inside ``attending``; ``restore`` brings the cache back to the context state between questions.
     """
 
+    # True when the method masks attention itself from its own bookkeeping of what each layer holds, so the
+    # session may feed a multi-token chunk in one forward even when layers hold different lengths (transformers'
+    # one causal mask, built from the first layer's length, is then never used).
+    attends_uneven_layers: ClassVar[bool] = False
+
     def solver(self, backend: Backend, mode: str) -> Solver:
         return SessionSolver(backend, self, mode)
 

@@ -136,3 +136,70 @@ def test_lazyllm_refuses_bad_stages_and_models_it_cannot_run():
         method.check_backend(backend_with(no_layers))
     method.check_backend(SimpleNamespace(capabilities=Capabilities(in_process_model=True), kind="hf",
                                          model=_four_layers().model))  # fmt: skip
+
+
+def test_a_question_goes_in_one_forward_and_its_last_token_chooses_what_is_computed_past_the_stage():
+    """Layers hold different lengths after the prefill; LazyLLM masks attention itself, so the question chunk
+    is one step, pruned by its last token over the context and the chunk alike (as the paper prunes a prompt)."""
+    backend = _four_layers()
+    model = backend.model
+    request = _request("Which colour comes first?")
+    ids = backend.encode(backend.render(request.messages))
+    method = make_method("lazyllm(stages=1):0.5")
+    session = backend.session(method)
+    state = session._reach(backend.render(request.messages), ids, request.context)
+    n, total = state.context_tokens, len(ids)
+    assert len(set(state.layer_lengths)) > 1 and total - n > 2
+    held = set(state.extra["positions"][2].tolist())
+
+    # The reference: an eager forward of the whole prompt; layers 0 and 1 are dense in LazyLLM, so the question's
+    # last token attends there as in full.
+    implementation = model.config._attn_implementation
+    model.config._attn_implementation = "eager"
+    try:
+        with torch.no_grad():
+            attentions = model.model(input_ids=torch.tensor([ids]), output_attentions=True).attentions
+        weights = attentions[1][0, :, -1]
+    finally:
+        model.config._attn_implementation = implementation
+    target = int((total - 1) * method.kept(n) / n)  # the step's tokens before its last, at the stage's share
+    expected = set(weights.mean(0)[:-1].topk(target).indices.tolist()) | {total - 1}
+
+    forwards = []
+    handle = model.model.register_forward_pre_hook(lambda *_: forwards.append(1))
+    try:
+        with torch.no_grad(), method.attending(model, state):
+            session._feed(state, ids[n:], n)
+    finally:
+        handle.remove()
+    assert len(forwards) == 1
+    after = state.extra["positions"][2]
+    assert set(after.tolist()) == held | expected and after.unique().numel() == after.numel()
+    # The question's own tokens not chosen stop at layer 2 and wait in the Aux Cache there.
+    dropped = set(range(n, total)) - expected
+    assert dropped and dropped <= set(state.extra["parked"][2][0].tolist())
+    assert method.masked_entries(state) == 2 * len({p for p in held if p < n} - expected)  # layers 2 and 3
+
+
+@pytest.mark.slow  # 29 s on the shared 2-core machine: the fallback feeds every turn a token at a time
+def test_multi_turn_answers_match_feeding_the_turns_a_token_at_a_time(monkeypatch):
+    from longscope.core import GenerationRequest
+    from longscope.methods.kv.lazyllm import LazyLLM
+    from methods.test_matrix import _context
+
+    backend = _four_layers()
+
+    def conversation() -> list[str]:
+        session = backend.session(make_method("lazyllm:0.5"))
+        messages = list(_request("Which colour comes first?").messages)
+        answers = []
+        for follow_up in ("and the second one?", "say it again"):
+            request = GenerationRequest(messages=list(messages), max_new_tokens=6, context=_context())
+            answers.append(session.ask(request, keep="prompt").text)
+            messages += [{"role": "assistant", "content": answers[-1]}]
+            messages += [{"role": "user", "content": follow_up}]
+        return answers
+
+    whole = conversation()
+    monkeypatch.setattr(LazyLLM, "attends_uneven_layers", False)  # the session's fallback for uneven layers
+    assert conversation() == whole

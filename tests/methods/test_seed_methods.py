@@ -216,9 +216,15 @@ def test_past_the_trained_window_every_distance_read_stays_inside_it(spec):
     assert make_method(spec.replace(")", "):0.5", 1)).extended_window(256) == 256
 
 
-def test_past_the_window_with_every_chunk_selected_the_block_by_block_rows_give_the_logits_of_full():
+def test_past_the_window_with_every_chunk_selected_the_block_by_block_rows_give_the_logits_of_full(
+    monkeypatch,
+):
     """Every chunk selected leaves nothing to re-assign (the gathered keys are all the keys, side by side): the
-    rows going chunk by chunk through the selection then compute exactly full attention."""
+    rows going chunk by chunk through the selection then compute exactly full attention. (The cap that keeps a
+    step's columns inside the window is lifted here: with it, every chunk cannot be selected past the window.)"""
+    from longscope.methods.kv.longheads import LongHeads
+
+    monkeypatch.setattr(LongHeads, "blocks_within", lambda self, trained, fixed: None)
     backend = _short_window_backend()
     request = _long_request()
     # full cannot be asked past its window: the same weights with a longer one give the reference.
@@ -226,3 +232,43 @@ def test_past_the_window_with_every_chunk_selected_the_block_by_block_rows_give_
     everything = make_method("longheads(sinks=8,block=16,local=16,top=1000)")
     logits = backend.session(everything).next_token_logits(request)
     torch.testing.assert_close(logits, reference, rtol=1e-4, atol=1e-4)
+
+
+def _conversation_past_the_window():
+    """A context of about 200 tokens (inside the 256 trained), a first turn, then a second turn whose
+    conversation outgrows the window."""
+    from longscope.core import GenerationRequest
+    from longscope.haystack import corpus
+
+    context = "".join(corpus("noise").units(0, 18))
+    first = [{"role": "user", "content": f"{context}\n\nQuestion: which colour?"}]
+    follow_up = "".join(corpus("noise").units(1, 9))  # about 90 tokens more
+    second = [*first, {"role": "assistant", "content": "red"}, {"role": "user", "content": follow_up}]
+    return [GenerationRequest(messages=m, max_new_tokens=2, context=context) for m in (first, second)]
+
+
+@pytest.mark.parametrize(
+    "spec", ["longheads(sinks=8,block=16,local=16):0", "infllm(sinks=8,block=16,local=16):0"]
+)
+def test_a_ratio_in_a_conversation_grown_past_the_window_reads_no_distance_beyond_it(spec, monkeypatch):
+    """A ratio claims only the trained window; once a conversation outgrows it the later turn goes block by block
+    and the blocks read are capped (LongHeads packs them side by side; InfLLM reads them at one distance), as
+    both papers fit the attended span to the pre-trained length. Ratio 0 asks for every block."""
+    backend = _short_window_backend()
+    method = make_method(spec)
+    assert method.extended_window(256) == 256
+
+    def widest() -> int:
+        session = backend.session(method)
+        first, second = _conversation_past_the_window()
+        session.ask(first, keep="prompt")
+        assert session.state.context_tokens < 256 and session.state.extra.get("widest", 0) == 0
+        generation = session.ask(second, keep="prompt")
+        assert generation.input_tokens > 256 and generation.output_tokens >= 1
+        return session.state.extra["widest"]
+
+    assert 0 < widest() < 256
+    if spec.startswith("longheads"):
+        # Uncapped, every block side by side with the tail would reach past the window.
+        monkeypatch.setattr(type(method), "blocks_within", lambda self, trained, fixed: None)
+        assert widest() >= 256

@@ -68,6 +68,8 @@ class BlockMemory(KVMethod):
     With neither a ratio nor a budget, ``top`` blocks are selected per step (the papers' setting). Ratio and
     budget count context entries attended per step instead: ``kept(n)`` entries are the sinks, the local
     tokens and as many whole blocks as fit, rounded up; ratio 0 selects every block, which is full attention.
+    Past the trained window (a long context, or a conversation grown past it) a step reads no more blocks than
+    keep every distance inside the window (``blocks_within``), the best-scoring first, whatever the ratio.
     """
 
     # Past the trained window the rows go block by block and each reads at re-assigned positions (``placed``),
@@ -109,6 +111,11 @@ class BlockMemory(KVMethod):
         """The positions the gathered keys ``columns`` (sorted, per selector head) are read at past the trained
         window; the tail from ``tail_start`` keeps its own, so only the distances to the rest change."""
         raise NotImplementedError
+
+    def blocks_within(self, trained: int, fixed: int) -> int | None:
+        """The most blocks one step past the trained window may read, besides ``fixed`` columns (the sinks and
+        the tail), so that no distance reaches ``trained``; None when the blocks' count moves no distance."""
+        return None
 
     def extended_window(self, trained: int) -> int | None:
         # A ratio or a budget attends a share of the context that grows with it: no reach past the window then
@@ -179,11 +186,17 @@ class BlockMemory(KVMethod):
     # -- attention -------------------------------------------------------------------------------------
 
     def select(
-        self, summary: Any, query: torch.Tensor, context: int, usable: int, scaling: float
+        self,
+        summary: Any,
+        query: torch.Tensor,
+        context: int,
+        usable: int,
+        scaling: float,
+        limit: int | None = None,
     ) -> torch.Tensor:
         """(selector heads, kept) indices of the usable blocks (those wholly before the local tokens) kept, in
-        order; the selector heads are the query heads, or one for the whole layer."""
-        keep = min(self.blocks_kept(context), usable)
+        order, at most ``limit``; the selector heads are the query heads, or one for the whole layer."""
+        keep = min(self.blocks_kept(context), usable, usable if limit is None else limit)
         scores = self.relevance(summary, query, scaling)[:, :usable]
         if keep >= usable:
             return torch.arange(usable, device=query.device).expand(scores.shape[0], -1)
@@ -269,13 +282,18 @@ def _attend_selected(
     local_start = max(0, total - steps - method.local)
     # Blocks wholly before the local tokens may be selected; a block the local span cuts into is attended whole.
     usable = min(layout.count, max(0, (local_start - layout.sinks) // layout.size))
-    chosen = method.select(state.extra["summaries"][layer], query, context, usable, scaling)  # (S, kept)
-    offsets = torch.arange(layout.size, device=query.device)
-    block_columns = (layout.sinks + chosen[..., None] * layout.size + offsets).flatten(1)
     tail_start = min(total, layout.sinks + usable * layout.size)
     fixed = torch.cat([torch.arange(min(layout.sinks, total)), torch.arange(tail_start, total)]).to(
         query.device
     )
+    # Past the window the blocks read are capped so the distances stay inside it, as both papers size the
+    # attended span to the trained window: a ratio's share, or a conversation grown past the window, is cut
+    # to its best-scoring blocks there.
+    limit = method.blocks_within(run.trained, fixed.numel()) if reposition else None
+    summary = state.extra["summaries"][layer]
+    chosen = method.select(summary, query, context, usable, scaling, limit)  # (S, kept)
+    offsets = torch.arange(layout.size, device=query.device)
+    block_columns = (layout.sinks + chosen[..., None] * layout.size + offsets).flatten(1)
     columns = torch.cat([fixed.expand(chosen.shape[0], -1), block_columns], dim=-1).sort(-1).values  # (S, m)
     at = torch.arange(total - steps, total, device=query.device)
     allowed = columns[:, None, :] <= at[None, :, None]  # (S, q, m)

@@ -37,15 +37,18 @@ class LazyLLM(KVMethod):
     from there and it is computed from that layer on. Every token is so computed at most once per layer, and
     one never computed past a layer holds no KV entry there (``kv_removed`` counts the context's); cached
     entries the step did not select are left out of its attention (``kv_masked``). Ratio 0 prunes nothing: the
-    logits of full. The question and answer tokens go one step at a time once layers hold different lengths.
+    logits of full. The attention masks itself from the tracked positions, so a question or a later turn goes
+    in one forward whatever lengths the layers hold (``attends_uneven_layers``): that chunk is one step, pruned
+    by its own last token, as the paper prunes a prompt; answer tokens are steps of one.
 
     Departures: the session prefills the shared context first, so the context's pruning follows its own last
-    token rather than the question's; tokens pruned then are revived by the question's steps (the paper prunes
-    the whole prompt at once, by its last token). The paper leaves the pruning layers and shares as settings;
+    token rather than the question's; the question's step then revives what its last token selects (the paper
+    prunes the whole prompt at once, by its last token). The paper leaves the pruning layers and shares as settings;
     this spacing and the linear schedule are longscope's. ``kv_bytes`` counts the Aux Cache's hidden states too.
     """
 
     name = "lazyllm"
+    attends_uneven_layers = True
     description = (
         "LazyLLM: progressive pruning by the last token's attention, pruned tokens revived from an aux cache"
     )

@@ -26,8 +26,11 @@ class LongHeads(BlockMemory):
     Past the trained window (the paper's point) the rows go chunk by chunk, the context's prefill too, each
     chunk reading the first chunk, its selected chunks and its local tokens placed side by side before the
     rows, as the paper compacts them into its window: the largest distance is then ``reach()`` (4k with the
-    defaults), whatever the length. Within the window keys keep their original positions and the context's
-    prefill is dense: nothing there is past what the model was trained on.
+    defaults), whatever the length. A ratio or budget (which attends a share growing with the context) and a
+    conversation grown past the window are held to it the paper's way: a step reads at most as many chunks as
+    fit the trained window beside the first chunk and the tail, the best-scoring first. Within the window keys
+    keep their original positions and the context's prefill is dense: nothing there is past what the model was
+    trained on.
 
     Departures: within the trained window the chunks are not compacted and the prefill is dense (the paper
     encodes chunk by chunk with the same selection at any length); tokens after the context (questions,
@@ -56,6 +59,11 @@ class LongHeads(BlockMemory):
     def reach(self) -> int:
         # first chunk + selected chunks + (local tokens, part of a chunk the local span cuts into, a chunk of rows)
         return self.sinks + self.top * self.block + self.local + 2 * self.block
+
+    def blocks_within(self, trained: int, fixed: int) -> int | None:
+        # Packed side by side, a step reading m columns meets distances up to m − 1: at most ``trained`` columns,
+        # the paper's rule that a head's attended chunks fit the pre-trained length.
+        return max(0, (trained - fixed) // self.block)
 
     def placed(self, columns: torch.Tensor, tail_start: int, total: int) -> torch.Tensor:
         # Side by side, ending where the tail ends: the tail keeps its positions, the chunks before close up.
