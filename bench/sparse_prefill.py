@@ -50,10 +50,12 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    from stored_rows import ok_rows
+
     from longscope.analysis.paired import method_differences
     from longscope.runner import RunConfig, run
     from longscope.spec import parse_lengths, split_list
-    from longscope.store import DB_NAME, RunStore
+    from longscope.store import DB_NAME
 
     out = HERE / "results" / "sparse_prefill_run"
     timing_out = HERE / "results" / "sparse_prefill_timing_run"
@@ -77,13 +79,6 @@ def main() -> None:
         run(config, out, show_progress=True)
     load_after = os.getloadavg()
     wall = time.perf_counter() - started
-
-    def ok_rows(directory: Path) -> list:
-        store = RunStore.open(directory, create=False)
-        try:
-            return [row for row in store.results() if row.status == "ok"]
-        finally:
-            store.close()
 
     rows = ok_rows(out) if (out / DB_NAME).exists() or not args.timing_only else []
     timed = timing_out.exists() and (args.timing_only or args.summarise_only)
