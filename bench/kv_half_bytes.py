@@ -130,8 +130,9 @@ def main() -> None:
         "target_score_fraction_of_full": TARGET,
         "target_met": met,
         "note": "kv_bytes: bytes held when the answer ended (context, question and answer); a 0.5 ratio removes "
-        "half of the prefilled entries, so the held fraction sits a little above 0.5 (the question suffix and "
-        "the answer are kept whole)",
+        "half of the prefilled entries, so the held fraction sits near 0.5: a little above where the question "
+        "suffix and the answer are kept whole, a little below for chunked presses (kvpress keeps whole chunks, "
+        "rounding down)",
         "complete": not args.summarize,
         "wall_s": round(wall, 1),
         "cpu_count": os.cpu_count(),
