@@ -1,6 +1,6 @@
 """Throughput of the Ray executor over two serving endpoints against the local executor over one.
 
-Usage: .venv/bin/python bench/ray_endpoints.py [--lengths 1024] [--samples 8] [--threads 1]
+Usage: .venv/bin/python bench/ray_endpoints.py [--lengths 1024] [--samples 8] [--threads 1] [--repeats 2]
 Writes bench/results/ray_endpoints.json. Two llama-cpp-python servers with the bundled GGUF (``--threads``
 threads each) are started on loopback ports, each pinned to its own core. The same prepared plan (built once,
 so both runs send identical prompts) is answered by the local executor against the first server, then by the
@@ -9,7 +9,8 @@ while items are answered: planning, the cluster's start and the endpoint actors'
 timed apart) are outside it, as a long run amortises them; each server answers once before either run.
 llama.cpp reuses the prefix its last prompt shares with the next, so the Ray run must keep such prompts on
 one server (the executor's cache-aware dispatch) to do the local run's work: the servers' CPU seconds of
-both runs are reported side by side. Reported: each executor's wall time, answered
+both runs are reported side by side. Local and Ray runs alternate ``--repeats`` times (the host's speed drifts
+over minutes) and the figures are sums over them. Reported: each executor's wall time, answered
 tokens per second, the speed-up (target: at least 1.8) and whether every prediction is the same. On a shared
 machine the neighbours' load lowers the speed-up.
 """
@@ -95,6 +96,7 @@ def main() -> None:
     parser.add_argument("--lengths", default="1024")
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=2, help="alternating local and Ray runs")
     args = parser.parse_args()
 
     import ray
@@ -132,19 +134,27 @@ def main() -> None:
             if item.skip is None
         ]
 
-        before = cpu_seconds(pids)
-        local_s, local_rows = timed(LocalExecutor(), work, backend)
-        local_cpu = sum(cpu_seconds(pids)) - sum(before)
+        # Alternating runs: the host's speed drifts by several per cent over minutes (a VM), which one run of
+        # each would read as a speed-up or a loss; the figures are the sums over the repeats.
+        local_runs, ray_runs, local_cpu, ray_cpu, actors_s, shares = [], [], 0.0, 0.0, 0.0, []
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
         try:
-            executor = make_executor("ray", None, [url for _, url in servers], model)
-            began = time.perf_counter()
-            executor.start()  # both endpoint clients connected before the clock starts
-            actors_s = time.perf_counter() - began
-            before = cpu_seconds(pids)
-            ray_s, ray_rows = timed(executor, work, backend)
-            ray_cpu = sum(cpu_seconds(pids)) - sum(before)
-            shares = executor.answered
+            for _ in range(args.repeats):
+                before = cpu_seconds(pids)
+                local_s, local_rows = timed(LocalExecutor(), work, backend)
+                local_cpu += sum(cpu_seconds(pids)) - sum(before)
+                local_runs.append(local_s)
+                executor = make_executor("ray", None, [url for _, url in servers], model)
+                began = time.perf_counter()
+                executor.start()  # both endpoint clients connected before the clock starts
+                actors_s += time.perf_counter() - began
+                before = cpu_seconds(pids)
+                ray_s, ray_rows = timed(executor, work, backend)
+                ray_cpu += sum(cpu_seconds(pids)) - sum(before)
+                ray_runs.append(ray_s)
+                shares.append(executor.answered)
+                if ray_rows != local_rows:
+                    break
         finally:
             ray.shutdown()
     finally:
@@ -157,13 +167,17 @@ def main() -> None:
         "items": len(work),
         "lengths": config.lengths,
         "threads_per_server": args.threads,
-        "local_one_server_s": round(local_s, 2),
-        "ray_two_servers_s": round(ray_s, 2),
+        "repeats": len(ray_runs),
+        "local_one_server_s_per_run": [round(x, 2) for x in local_runs],
+        "ray_two_servers_s_per_run": [round(x, 2) for x in ray_runs],
+        "speedup_per_run": [round(a / b, 2) for a, b in zip(local_runs, ray_runs, strict=True)],
+        "local_one_server_s": round(sum(local_runs), 2),
+        "ray_two_servers_s": round(sum(ray_runs), 2),
         "ray_actor_start_s": round(actors_s, 2),
-        "speedup_with_actor_start": round(local_s / (ray_s + actors_s), 2),
-        "local_tokens_per_s": round(tokens / local_s, 1),
-        "ray_tokens_per_s": round(tokens / ray_s, 1),
-        "speedup": round(local_s / ray_s, 2),
+        "speedup_with_actor_start": round(sum(local_runs) / (sum(ray_runs) + actors_s), 2),
+        "local_tokens_per_s": round(tokens * len(local_runs) / sum(local_runs), 1),
+        "ray_tokens_per_s": round(tokens * len(ray_runs) / sum(ray_runs), 1),
+        "speedup": round(sum(local_runs) / sum(ray_runs), 2),
         "target_speedup": 1.8,
         "items_per_endpoint": shares,
         # The servers' own work: equal when the Ray run keeps the prefix reuse the local run has in plan order.
