@@ -126,6 +126,97 @@ def test_every_row_is_a_whole_sentence_and_nothing_else_reads_as_one():
 # Exact length, determinism
 
 
+def _whole_length(sample: Sample) -> int:
+    request = backend().render(sample.messages(), sample.turns[0].answer_prefix)
+    return len(backend().encode(request)) + sample.max_new_tokens
+
+
+@pytest.mark.parametrize(
+    "spec", ["db_sum", "db_lookup(complexity=2)", "db_group(complexity=2,layout=clustered)"]
+)
+def test_seeds_give_distinct_deterministic_samples_of_exact_length(spec):
+    samples = [build(spec, 3000, seed) for seed in (0, 1, 2)]
+    assert len({s.context for s in samples}) == 3
+    assert build(spec, 3000, 0).to_json() == samples[0].to_json()  # after other seeds, built again the same
+    assert all(_whole_length(s) == 3000 for s in samples)
+    # Samples cached before rows were drawn in blocks have other bytes: a new token keeps them from being served.
+    assert make_task(spec).cache_token() == "row-blocks-v2"
+
+
+def _table(spec: str, seed: int = 3, blocks: int = 12):
+    """Rows of many blocks drawn straight from the table (no tokenizer): enough rows to check the shares."""
+    from longscope.tasks.database import _ROW_BLOCK, _Table
+
+    task = make_task(spec)
+    plan = task._plan(seed)
+    table = _Table(task, plan, None)
+    indices = range(blocks * _ROW_BLOCK)
+    return plan, [table.row(i) for i in indices], [table.relevant(i) for i in indices]
+
+
+def test_row_values_are_drawn_uniformly_over_their_ranges():
+    from longscope.tasks.database import CITIES, NAMES, PRODUCTS
+
+    _, rows, _ = _table("db_lookup")
+    n = len(rows)
+    quantities, prices = [r.quantity for r in rows], [r.price for r in rows]
+    assert (min(quantities), max(quantities), min(prices), max(prices)) == (1, 24, 3, 240)
+    assert abs(sum(quantities) / n - 12.5) < 0.3 and abs(sum(prices) / n - 121.5) < 3
+    for column, options in (("city", CITIES), ("product", PRODUCTS), ("customer", NAMES)):
+        seen = [getattr(r, column) for r in rows]
+        assert set(seen) == set(options)
+        if len(options) < 20:  # each of 16 a sixteenth, within a fifth of it
+            assert all(abs(seen.count(o) / n - 1 / len(options)) < 0.2 / len(options) for o in options)
+
+
+def test_complexity_two_thirds_meet_one_condition_each_and_none_both():
+    plan, rows, relevant = _table("db_count(complexity=2,density=0.2)")
+    where = dict(plan.conditions)
+    both = [r.city == where["city"] and r.product == where["product"] for r in rows]
+    assert both == relevant and abs(sum(relevant) / len(rows) - 0.2) < 0.001  # Bresenham: density exactly
+    others = [r for r, hit in zip(rows, relevant, strict=True) if not hit]
+    city_only = sum(r.city == where["city"] for r in others) / len(others)
+    product_only = sum(r.product == where["product"] for r in others) / len(others)
+    assert abs(city_only - 1 / 3) < 0.03 and abs(product_only - 1 / 3) < 0.03
+
+
+def test_one_condition_moves_only_the_rows_that_would_meet_it_by_chance():
+    from longscope.tasks.database import CITIES
+
+    plan, rows, relevant = _table("db_count(density=0.1)")
+    [(column, value)] = plan.conditions
+    assert column in ("city", "product")
+    matching = [getattr(r, column) == value for r in rows]
+    assert matching == relevant
+    if column == "city":  # the other rows' cities: uniform over the 15 others
+        others = [r.city for r, hit in zip(rows, relevant, strict=True) if not hit]
+        shares = [others.count(c) / len(others) for c in CITIES if c != value]
+        assert len(shares) == 15 and all(abs(share - 1 / 15) < 0.2 / 15 for share in shares)
+
+
+def test_group_by_relevant_orders_come_from_the_regulars_who_place_thirty_percent_of_the_rest():
+    plan, rows, relevant = _table("db_group(density=0.2)")
+    assert all(r.customer in plan.regulars for r, hit in zip(rows, relevant, strict=True) if hit)
+    others = [r for r, hit in zip(rows, relevant, strict=True) if not hit]
+    by_regulars = sum(r.customer in plan.regulars for r in others) / len(others)
+    assert abs(by_regulars - (0.3 + 0.7 * 4 / 576)) < 0.02
+    chosen = [r.customer for r, hit in zip(rows, relevant, strict=True) if hit]
+    for regular in plan.regulars:  # each regular a quarter of the relevant orders
+        assert abs(chosen.count(regular) / len(chosen) - 0.25) < 0.05
+
+
+def test_lookup_rows_never_repeat_the_asked_pairs_or_order_numbers():
+    plan, rows, relevant = _table("db_lookup(complexity=2,questions=3,density=0.2)")
+    customer, products = plan.target.customer, {t.product for t in plan.targets}
+    assert not any(r.customer == customer and r.product in products for r in rows)
+    shared = [(r.customer == customer) + (r.product in products) for r in rows]
+    assert shared == [int(hit) for hit in relevant]  # a look-alike shares exactly one of the two
+    plan, rows, relevant = _table("db_lookup(density=0.3)")
+    ids = [r.id for r in rows] + [t.id for t in plan.targets]
+    assert len(set(ids)) == len(ids)
+    assert [r.id // 10_000 == plan.prefix for r in rows] == relevant
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Density and layout
 

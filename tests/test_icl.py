@@ -103,3 +103,58 @@ def test_exact_label_scoring_by_hand():
 def test_build_without_check_still_refuses_when_labels_do_not_all_fit():
     with pytest.raises(UsageError, match="labels=50 do not all fit"):
         make_task("icl_many_labels").build(tiny_backend(), 1024, None, seed=0)
+
+
+@pytest.mark.parametrize("spec", SMALL)
+def test_seeds_give_distinct_deterministic_exact_samples(spec):
+    backend = tiny_backend()
+    task = make_task(spec)
+    first, again, other = (task.build(backend, 2048, 0.4, seed=s) for s in (3, 3, 4))
+    assert first == again and first.context != other.context
+    for sample in (first, other):
+        assert prompt_tokens(backend, sample) + sample.max_new_tokens == 2048
+    assert task.cache_token() == "block-draws-v2"  # samples cached before the block draws are not served
+
+
+def test_generated_demonstrations_follow_the_definition():
+    # Every demonstration of a sample: three to five distinct filler words with one or two distinct feature
+    # words of its own label among them; every label once per cycle.
+    sample = make_task("icl_many_labels(labels=12)").build(tiny_backend(), 4096, None, seed=2)
+    demos = DEMO.findall(sample.context)
+    owner = {}
+    for words, label in demos:
+        made_up = [w for w in words.split() if w not in FILLER]
+        filler = [w for w in words.split() if w in FILLER]
+        assert 1 <= len(made_up) <= 2 and len(set(made_up)) == len(made_up), words
+        assert 3 <= len(filler) <= 5 and len(set(filler)) == len(filler), words
+        for word in made_up:
+            assert owner.setdefault(word, label) == label
+    whole_cycles = len(demos) // 12
+    assert whole_cycles >= 2
+    for cycle in range(whole_cycles):
+        assert len({label for _, label in demos[12 * cycle : 12 * (cycle + 1)]}) == 12
+    assert len({label for _, label in demos[:12]} | set(owner.values())) == 12
+
+
+def test_block_draws_are_spread_as_inserting_one_feature_word_after_another():
+    # One block of 4,096 demonstrations: half have two feature words; three, four and five filler words
+    # are equally likely; with two feature words among three filler words, each of the 5 * 4 = 20 ordered
+    # pairs of places is equally likely (inserting at 0..3, then at 0..4, reaches each pair once).
+    from collections import Counter
+
+    from longscope.tasks.icl import _DemoDraws
+
+    labels = [f"l{j}" for j in range(10)]
+    features = {label: (f"{label}a", f"{label}b", f"{label}c") for label in labels}
+    draws = _DemoDraws(12345, list(range(10)), features, labels)
+    block = draws.block(0)
+    assert 0.46 < (block.k == 2).mean() < 0.54
+    fillers = (block.grid < len(FILLER)).sum(axis=1)
+    assert all(0.30 < (fillers == n).mean() < 0.37 for n in (3, 4, 5))
+    places = Counter()
+    for r in range(4096):
+        if block.k[r] == 2 and fillers[r] == 3:
+            row = block.grid[r].tolist()
+            places[(row.index(block.feature[r, 0]), row.index(block.feature[r, 1]))] += 1
+    assert len(places) == 20 and all(10 <= count <= 60 for count in places.values())
+    assert draws.text(5) == "".join(draws.pieces(5))

@@ -10,7 +10,7 @@ from conftest import tiny_backend
 from longscope.core import Sample, UsageError
 from longscope.scoring import score, score_with_details
 from longscope.tasks import make_task
-from longscope.tasks.instruction_exam import GROUPS
+from longscope.tasks.instruction_exam import GROUPS, Item
 
 TOKENIZERS = [("chatml", "bytelevel"), ("llama3", "bytelevel"), ("inst", "metaspace")]
 LAYOUTS = [
@@ -121,3 +121,53 @@ def test_numbered_items_scoring_by_hand():
 def test_build_without_check_still_refuses_when_min_items_do_not_fit():
     with pytest.raises(UsageError, match="min_items=400"):
         make_task("instruction_exam(min_items=400)").build(tiny_backend(), 2048, None, seed=0)
+
+
+@pytest.mark.parametrize("spec", LAYOUTS)
+def test_seeds_give_distinct_deterministic_exact_samples(spec):
+    backend = tiny_backend()
+    task = make_task(spec)
+    first, again, other = (task.build(backend, 2048, None, seed=s) for s in (3, 3, 4))
+    assert first == again and first.context != other.context
+    for sample in (first, other):
+        rendered = backend.render(sample.messages(), sample.turns[0].answer_prefix)
+        assert backend.count_tokens(rendered) + sample.max_new_tokens == 2048
+    assert task.cache_token() == "block-draws-v2"  # samples cached before the block draws are not served
+
+
+def test_items_are_drawn_from_the_defined_ranges():
+    # A mixed exam's items: addends 2..49, a minuend 10..60 with a subtrahend below it, factors 2..12,
+    # every type present, and the odd word's place spread over all four letters.
+    sample = make_task("instruction_exam").build(tiny_backend(), 8192, None, seed=7)
+    lines = [line.split(". ", 1)[1] for line in sample.context.split("\n")[1:]]
+    kinds = set()
+    letters = set()
+    for text in lines:
+        if found := re.fullmatch(r"What is (\d+) ([-+*]) (\d+)\?", text):
+            a, op, b = int(found.group(1)), found.group(2), int(found.group(3))
+            kinds.add(op)
+            if op == "+":
+                assert 2 <= a <= 49 and 2 <= b <= 49
+            elif op == "-":
+                assert 10 <= a <= 60 and 1 <= b < a
+            else:
+                assert 2 <= a <= 12 and 2 <= b <= 12
+        elif "odd one out" in text:
+            kinds.add("odd")
+            letters.add(answer(text, None))
+        else:
+            kinds.add("backwards" if text.endswith("backwards.") else "count")
+    assert kinds == {"+", "-", "*", "odd", "backwards", "count"} and letters == set("ABCD")
+
+
+@pytest.mark.parametrize("single", [None, "add", "reverse", "odd_one_out"])
+def test_inputs_formatted_a_type_at_a_time_are_those_of_each_item(single):
+    from longscope.tasks.instruction_exam import _exercise, _ItemDraws
+
+    draws = _ItemDraws(99, single)
+    kinds, rows = draws.block(0)
+    for local in (False, True):
+        assert draws.bodies(0, local) == [
+            _exercise(kind, row)[1 if local else 0] for kind, row in zip(kinds, rows, strict=True)
+        ]
+    assert draws.item(7) == Item(kinds[7], *_exercise(kinds[7], rows[7]))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import sqlite3
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple
@@ -10,7 +9,7 @@ from typing import Any, ClassVar, Literal, NamedTuple
 import numpy as np
 
 from longscope.core import Backend, Sample, Turn, UsageError
-from longscope.haystack import FittedContext, GeneratedUnits, Needle, corpus
+from longscope.haystack import FittedContext, GeneratedUnits, Needle, corpus, counts_by_text, indexed_counts
 from longscope.tasks.base import Task
 
 Query = Literal["lookup", "filter_count", "max", "min", "sum", "group_by"]
@@ -49,7 +48,7 @@ TEMPLATE = (
 
 _WINDOW = 20  # spread layout: every window of this many rows holds its share of relevant rows
 _ID_SPACE = 9_000_000  # order numbers are 7 digits: 1000000 + a keyed permutation of the row index
-_ID_BLOCK = 1024  # order numbers computed together
+_ROW_BLOCK = 1000  # rows drawn together from one generator: whole windows, so a block's shares are its own
 _SUFFIXES = 10_000  # a lookup's look-alike ids share the asked id's first three digits, then 4 more
 _REGULARS = 4  # group_by: relevant orders come from this many customers, so groups hold several rows
 
@@ -131,14 +130,6 @@ def _permute_block(first: int, count: int, size: int, key: int) -> list[int]:
     return values.tolist()
 
 
-def _other(options: tuple[str, ...] | list[str], avoid: str | set[str], r: random.Random) -> str:
-    avoid = {avoid} if isinstance(avoid, str) else avoid
-    while True:
-        choice = r.choice(options)
-        if choice not in avoid:
-            return choice
-
-
 def _plural(product: str) -> str:
     return product + "s"
 
@@ -166,114 +157,152 @@ class _Plan(NamedTuple):
 
 
 class _Table:
-    """The row stream: which rows are relevant (by index, so density holds from the first row) and the rows."""
+    """The row stream: which rows are relevant (by index, so density holds from the first row) and the rows,
+    drawn a block of rows at a time from one numpy generator seeded by the sample's base and the block."""
 
     def __init__(self, task: Database, plan: _Plan, cluster: tuple[int, int] | None) -> None:
         self.task = task
         self.plan = plan
         self.cluster = cluster  # (first row, count) of the relevant block, clustered layout only
-        self._windows: dict[int, list[int]] = {}
-        self._rows: dict[int, Row] = {}  # asked for by the fitter, then again for the gold answer
-        # Reseeded for every row: the same draws as a fresh generator per row, without building one each time.
-        self._random = random.Random()
-        self._id_blocks: dict[tuple[int, int, int], list[int]] = {}
-
-    def _permuted(self, x: int, size: int, key: int) -> int:
-        """``_permute(x, size, key)``, from blocks of neighbouring values computed together."""
-        block = (x // _ID_BLOCK, size, key)
-        if block not in self._id_blocks:
-            first = block[0] * _ID_BLOCK
-            # Only values inside range(size): the cycle walk of one outside it would never come back.
-            self._id_blocks[block] = _permute_block(first, min(_ID_BLOCK, size - first), size, key)
-        return self._id_blocks[block][x % _ID_BLOCK]
+        self._blocks: dict[int, _Block] = {}
 
     def _cumulative(self, window: int) -> int:
         """Relevant rows in the windows before ``window``: Bresenham-style, exactly density on average."""
         return int(window * _WINDOW * self.task.density + self.plan.phase)
 
-    def _positions(self, window: int) -> list[int]:
-        if window not in self._windows:
-            count = self._cumulative(window + 1) - self._cumulative(window)
-            r = random.Random(f"{self.plan.base}-w{window}")
-            self._windows[window] = sorted(r.sample(range(_WINDOW), count))
-        return self._windows[window]
+    def _block(self, block: int) -> _Block:
+        if block not in self._blocks:
+            self._blocks[block] = self._draw_block(block)
+        return self._blocks[block]
 
     def relevant(self, i: int) -> bool:
-        if self.cluster is not None:
-            return self.cluster[0] <= i < self.cluster[0] + self.cluster[1]
-        return i % _WINDOW in self._positions(i // _WINDOW)
-
-    def rank(self, i: int) -> int:
-        """How many relevant rows come before relevant row ``i``."""
-        if self.cluster is not None:
-            return i - self.cluster[0]
-        window = i // _WINDOW
-        return self._cumulative(window) + self._positions(window).index(i % _WINDOW)
+        return self._block(i // _ROW_BLOCK).relevant[i % _ROW_BLOCK]
 
     def row(self, i: int) -> Row:
-        if i not in self._rows:
-            self._rows[i] = self._make_row(i)
-        return self._rows[i]
+        found = self._block(i // _ROW_BLOCK).rows[i % _ROW_BLOCK]
+        if found is None:
+            task = self.task
+            raise UsageError(
+                f"{task.label()}: density={task.density} asks for more than {_SUFFIXES - 1} look-alike order "
+                "numbers at this length; lower density"
+            )
+        return found
 
-    def _make_row(self, i: int) -> Row:
-        task, plan = self.task, self.plan
-        r = self._random
-        r.seed(f"{plan.base}-{i}")
-        relevant = self.relevant(i)
-        customer, city, product = r.choice(NAMES), r.choice(CITIES), r.choice(PRODUCTS)
-        quantity, price = r.randint(1, 24), r.randint(3, 240)
-        # The last ids are kept for the needles (complexity 2 lookups).
-        row_id = 1_000_000 + self._permuted(i, _ID_SPACE - task.questions, plan.id_key)
-        values = {"customer": customer, "city": city, "product": product}
+    def _relevance(self, first: int, keys: np.ndarray) -> np.ndarray:
+        """Which rows of the block starting at ``first`` the query selects: in the spread layout each window
+        holds its Bresenham share, at positions ranked by ``keys`` (a uniform subset of each window)."""
+        index = np.arange(first, first + _ROW_BLOCK)
+        if self.cluster is not None:
+            start, count = self.cluster
+            return (index >= start) & (index < start + count)
+        window = first // _WINDOW
+        bounds = [self._cumulative(w) for w in range(window, window + _ROW_BLOCK // _WINDOW + 1)]
+        shares = np.diff(np.array(bounds, dtype=np.int64))
+        ranks = keys.argsort(axis=1).argsort(axis=1)
+        return (ranks < shares[:, None]).reshape(-1)
+
+    def _relevant_before(self, first: int) -> int:
+        if self.cluster is not None:
+            start, count = self.cluster
+            return min(max(first - start, 0), count)
+        return self._cumulative(first // _WINDOW)
+
+    def _draw_block(self, block: int) -> _Block:
+        task, plan, n = self.task, self.plan, _ROW_BLOCK
+        first = block * n
+        rng = np.random.default_rng([plan.base, block])
+        # Always the same draws in the same order, whatever the query uses of them.
+        keys = rng.random((n // _WINDOW, _WINDOW))
+        customer = rng.integers(len(NAMES), size=n)
+        city = rng.integers(len(CITIES), size=n)
+        product = rng.integers(len(PRODUCTS), size=n)
+        quantity = rng.integers(1, 25, size=n)
+        price = rng.integers(3, 241, size=n)
+        uniform = rng.random((4, n))
+        relevant = self._relevance(first, keys)
+        columns = {"customer": customer, "city": city, "product": product}
         if task.query == "lookup" and task.complexity == 1:
-            if relevant:  # a look-alike: same first three digits as the asked order numbers
-                rank = self.rank(i) + task.questions  # the first suffixes are the asked rows'
-                if rank >= _SUFFIXES:
-                    raise UsageError(
-                        f"{task.label()}: density={task.density} asks for more than {_SUFFIXES - 1} "
-                        "look-alike order numbers at this length; lower density"
-                    )
-                row_id = plan.prefix * _SUFFIXES + _permute(rank, _SUFFIXES, plan.suffix_key)
-            else:  # any other first three digits
-                v = self._permuted(i, 899 * _SUFFIXES, plan.id_key)
-                first = 100 + v // _SUFFIXES
-                row_id = (first + (first >= plan.prefix)) * _SUFFIXES + v % _SUFFIXES
-        elif task.query == "lookup":
-            # An asked row is the only one with both its customer and its product; look-alikes share one.
-            # Several asked rows share their customer and differ in product, so each is the others' look-alike.
-            assert plan.target is not None
-            products = [target.product for target in plan.targets]
-            want = {"customer": plan.target.customer, "product": products[0]}
-            same = None
-            if relevant:
-                same = r.choice(("customer", "product"))
-                values[same] = want[same] if same == "customer" or len(products) == 1 else r.choice(products)
-            avoid = {"customer": {want["customer"]}, "product": set(products)}
-            for column in want:
-                if column != same and values[column] in avoid[column]:
-                    values[column] = _other(NAMES if column == "customer" else PRODUCTS, avoid[column], r)
+            ids, missing = self._look_alike_ids(first, relevant)
         else:
-            conditions = plan.conditions
-            if relevant:
-                matched = {column for column, _ in conditions}
-                if task.query == "group_by":
-                    values["customer"] = r.choice(plan.regulars)
-            elif len(conditions) == 1:
-                matched = set()
+            # The last ids are kept for the needles (complexity 2 lookups).
+            ids = 1_000_000 + np.array(_permute_block(first, n, _ID_SPACE - task.questions, plan.id_key))
+            missing = np.zeros(n, dtype=bool)
+            if task.query == "lookup":
+                self._lookup_values(columns, relevant, uniform)
             else:
-                # Rows that meet one of the two conditions make the AND matter.
-                kind = r.random()
-                matched = (
-                    {conditions[0][0]} if kind < 1 / 3 else {conditions[1][0]} if kind < 2 / 3 else set()
-                )
-            for column, value in conditions:
-                if column in matched:
-                    values[column] = value
-                elif values[column] == value:
-                    values[column] = _other(CITIES if column == "city" else PRODUCTS, value, r)
-            if not relevant and task.query == "group_by" and r.random() < 0.3:
-                values["customer"] = r.choice(plan.regulars)  # the regulars also order outside the condition
-        return Row(row_id, values["customer"], values["city"], values["product"], quantity, price)
+                self._condition_values(columns, relevant, uniform)
+        rows: list[Row | None] = [
+            None if gone else Row(row_id, NAMES[c], CITIES[t], PRODUCTS[p], q, v)
+            for row_id, c, t, p, q, v, gone in zip(
+                ids.tolist(), customer.tolist(), city.tolist(), product.tolist(), quantity.tolist(),
+                price.tolist(), missing.tolist(), strict=True,
+            )
+        ]  # fmt: skip
+        table = np.stack([ids, customer, city, product, quantity, price])
+        return _Block(rows, relevant.tolist(), table, missing)
+
+    def _look_alike_ids(self, first: int, relevant: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Complexity 1 lookups: relevant rows share the asked ids' first three digits, the others have any
+        other first three digits. Also which look-alikes would need a suffix past the last one."""
+        task, plan = self.task, self.plan
+        v = np.array(_permute_block(first, _ROW_BLOCK, 899 * _SUFFIXES, plan.id_key), dtype=np.int64)
+        head = 100 + v // _SUFFIXES
+        ids = (head + (head >= plan.prefix)) * _SUFFIXES + v % _SUFFIXES
+        # A look-alike's rank among them picks its suffix; the first suffixes are the asked rows'.
+        ranks = self._relevant_before(first) + task.questions + np.cumsum(relevant) - 1
+        missing = relevant & (ranks >= _SUFFIXES)
+        usable = relevant & ~missing
+        if usable.any():
+            low = int(ranks[usable][0])
+            suffixes = _permute_block(low, int(usable.sum()), _SUFFIXES, plan.suffix_key)
+            ids[usable] = plan.prefix * _SUFFIXES + np.array(suffixes, dtype=np.int64)
+        return ids, missing
+
+    def _lookup_values(
+        self, columns: dict[str, np.ndarray], relevant: np.ndarray, uniform: np.ndarray
+    ) -> None:
+        """Complexity 2 lookups: an asked row is the only one with both its customer and its product; a
+        look-alike shares one of them. Several asked rows share their customer and differ in product, so each
+        is the others' look-alike."""
+        plan = self.plan
+        assert plan.target is not None
+        want = NAMES.index(plan.target.customer)
+        products = np.array([PRODUCTS.index(target.product) for target in plan.targets])
+        same_customer = relevant & (uniform[0] < 0.5)
+        same_product = relevant & ~same_customer
+        customer, product = columns["customer"], columns["product"]
+        customer[same_customer] = want
+        product[same_product] = products[(uniform[1][same_product] * len(products)).astype(np.int64)]
+        clash = (customer == want) & ~same_customer
+        customer[clash] = _pick_other(len(NAMES), [want], uniform[2][clash])
+        clash = np.isin(product, products) & ~same_product
+        product[clash] = _pick_other(len(PRODUCTS), products.tolist(), uniform[3][clash])
+
+    def _condition_values(
+        self, columns: dict[str, np.ndarray], relevant: np.ndarray, uniform: np.ndarray
+    ) -> None:
+        """Aggregates: relevant rows meet every condition; at complexity 2 a third of the others meet the
+        first condition alone and a third the second, so the AND matters; group_by's relevant orders come from
+        the regulars, who also place 30% of the other orders."""
+        task, plan = self.task, self.plan
+        conditions = plan.conditions
+        kind = uniform[0]
+        for c, (column, value) in enumerate(conditions):
+            options = CITIES if column == "city" else PRODUCTS
+            wanted = options.index(value)
+            matched = relevant.copy()
+            if len(conditions) == 2:
+                matched |= ~relevant & ((kind < 1 / 3) if c == 0 else ((kind >= 1 / 3) & (kind < 2 / 3)))
+            values = columns[column]
+            clash = ~matched & (values == wanted)
+            values[clash] = _pick_other(len(options), [wanted], uniform[1 + c][clash])
+            values[matched] = wanted
+        if task.query == "group_by":
+            regulars = np.array([NAMES.index(name) for name in plan.regulars])
+            regular = relevant | (~relevant & (uniform[3] < 0.3))
+            # uniform[3] decided whether a row is a regular's (below 0.3): rescaled, it picks which regular.
+            which = np.where(relevant, uniform[3], uniform[3] / 0.3)
+            columns["customer"][regular] = regulars[(which[regular] * len(regulars)).astype(np.int64)]
 
     def unit(self, i: int) -> str:
         # Before the stream: neutral filler, never a partial row a solver could mistake for data.
@@ -281,6 +310,55 @@ class _Table:
 
     def pieces(self, i: int) -> list[str]:
         return [corpus("noise").unit(i)] if i < 0 else self.row(i).pieces()
+
+    def unit_counts(self, backend: Backend, start: int, count: int) -> np.ndarray:
+        """The sums of ``pieces``' counts for rows ``start ..``, worked out from the drawn columns: each value,
+        digit group and fixed phrase is counted once per tokenizer, and no row's text is made."""
+        if start < 0:
+            return np.array([sum(counts_by_text(backend, self.pieces(start + i))) for i in range(count)])
+        blocks = [self._block(b) for b in range(start // _ROW_BLOCK, (start + count - 1) // _ROW_BLOCK + 1)]
+        offset = start - (start // _ROW_BLOCK) * _ROW_BLOCK
+        table = np.concatenate([block.table for block in blocks], axis=1)[:, offset : offset + count]
+        missing = np.concatenate([block.missing for block in blocks])[offset : offset + count]
+        if missing.any():
+            self.row(start + int(missing.argmax()))  # raises what building that row would
+        ids, customer, city, product, quantity, price = table
+        item = product * 2 + (quantity != 1)
+        counts = sum(counts_by_text(backend, list(_ROW_PHRASES)))
+        counts = counts + indexed_counts(backend, "order-number heads", ids // 10_000, str)
+        counts += indexed_counts(backend, "order-number middles", ids // 10 % 1000, lambda v: f"{v:03d}")
+        counts += indexed_counts(backend, "order-number last digits", ids % 10, str)
+        counts += indexed_counts(backend, "spaced customer names", customer, lambda c: " " + NAMES[c])
+        counts += indexed_counts(backend, "spaced order cities", city, lambda c: " " + CITIES[c])
+        counts += indexed_counts(backend, "spaced order items", item, _spaced_item)
+        counts += indexed_counts(backend, "spaced quantities and prices", quantity, lambda v: f" {v}")
+        counts += indexed_counts(backend, "spaced quantities and prices", price, lambda v: f" {v}")
+        return counts
+
+
+class _Block(NamedTuple):
+    """A block of drawn rows."""
+
+    rows: list[Row | None]  # None: a look-alike past the last order number it could have
+    relevant: list[bool]
+    table: np.ndarray  # (6, rows): id, customer, city, product indices, quantity, price
+    missing: np.ndarray  # where rows holds None
+
+
+# Row.pieces' fixed phrases, in a row's order.
+_ROW_PHRASES = ("\nOrder", " ", " was placed by", " in", " for", " at", " euros each.")
+
+
+def _spaced_item(index: int) -> str:
+    """The item of ``index`` = 2 * product + plural, as a row writes it after its quantity."""
+    product = PRODUCTS[index // 2]
+    return " " + (product + "s" if index % 2 else product)
+
+
+def _pick_other(size: int, avoid: list[int], uniform: np.ndarray) -> np.ndarray:
+    """Indices into ``range(size)`` uniformly among those not in ``avoid``, one per uniform draw."""
+    allowed = np.setdiff1d(np.arange(size), np.array(avoid, dtype=np.int64))
+    return allowed[(uniform * len(allowed)).astype(np.int64)]
 
 
 def _where(conditions: tuple[tuple[str, str], ...]) -> str:
@@ -352,6 +430,10 @@ class Database(Task):
         if self.query == "group_by":
             return round(min(1.0, 0.9 + 0.5 * density), 2)
         return round(min(0.9, 0.6 + 0.6 * density), 2)
+
+    def cache_token(self) -> str:
+        # Rows are drawn by numpy blocks now, not a generator per row: other bytes than samples cached before.
+        return "row-blocks-v2"
 
     def check(self, backend: Backend, length: int) -> None:
         super().check(backend, length)
@@ -597,7 +679,9 @@ class Database(Task):
             turns=[
                 Turn(question=question, answers=(), answer_prefix="Answer:") for question in plan.questions
             ],
-            source=GeneratedUnits(table.unit, name="orders", pieces=table.pieces),
+            source=GeneratedUnits(
+                table.unit, name="orders", pieces=table.pieces, unit_counts=table.unit_counts
+            ),
             needles=needles,
             answers_after_fit=gold,
             metadata=metadata,

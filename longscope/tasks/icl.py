@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
+
 from longscope.core import Backend, Sample, Turn, UsageError
-from longscope.haystack import GeneratedUnits, Needle, corpus
+from longscope.haystack import GeneratedUnits, Needle, corpus, counts_by_text
 from longscope.tasks.base import Task
 from longscope.tasks.vocabulary import ADJECTIVES, NOUNS
 
@@ -75,6 +76,7 @@ class _Plan:
     needles: tuple[Needle, ...]
     make: Callable[[int], str]
     pieces: Callable[[int], list[str]]  # a demonstration cut into words and fixed phrases that recur
+    unit_counts: Callable[[Backend, int, int], np.ndarray]  # the pieces' counts summed in bulk
     test: str  # the input to label, built from feature words its label's first demonstration shows
 
 
@@ -95,6 +97,10 @@ class IclManyLabels(Task):
 
     labels: int = 50
     max_new_tokens: int = 16
+
+    def cache_token(self) -> str:
+        # Generated units are drawn by numpy in blocks now, not by a generator per unit: other bytes.
+        return "block-draws-v2"
 
     @property
     def diffusion(self) -> float:
@@ -149,7 +155,9 @@ class IclManyLabels(Task):
             seed=seed,
             template=TEMPLATE,
             turns=[Turn(question=self._question(plan.test), answers=(plan.asked,), answer_prefix="Label:")],
-            source=GeneratedUnits(plan.make, name=self.name, pieces=plan.pieces),
+            source=GeneratedUnits(
+                plan.make, name=self.name, pieces=plan.pieces, unit_counts=plan.unit_counts
+            ),
             start=0,
             needles=list(plan.needles),
             answers_after_fit=verify,
@@ -177,52 +185,39 @@ class IclManyLabels(Task):
             for j, label in enumerate(labels)
         }
         asked = rng.choice(labels)
-        # Seeds the per-unit randomness, so make(i) gives the same demonstration whenever it is called.
-        base = f"{rng.getrandbits(64):x}"
+        # Seeds the demonstrations' draws, so make(i) gives the same demonstration whenever it is called.
+        seed = rng.getrandbits(64)
+        base = f"{seed:x}"
         stream = self._stream(labels, asked)
-        orders: dict[int, list[str]] = {}
-
-        def label_at(i: int) -> str:
-            cycle, k = divmod(i, len(stream))
-            if cycle not in orders:
-                order = list(stream)
-                random.Random(f"{base}-cycle-{cycle}").shuffle(order)
-                orders[cycle] = order
-            return orders[cycle][k]
-
-        def demo_pieces(label: str, key: str) -> tuple[list[str], list[str]]:
-            """A demonstration cut into pieces that recur (its words, fixed phrases), and its feature words."""
-            r = random.Random(f"{base}-{key}")
-            words, used = _sentence_words(r, features[label], r.choice((1, 2)))
-            # One line per demonstration, "\nInput: w1 w2 w3. Label: label" once joined. The ". Label" seam is
-            # one HFTokenizer.count_tokens can split long prompts at (with a memo) for every tokenizer style.
-            return ["\nInput:", *(" " + word for word in words), ".", " Label:", " " + label], used
-
-        def demo(label: str, key: str) -> tuple[str, list[str]]:
-            parts, used = demo_pieces(label, key)
-            return "".join(parts), used
-
+        draws = _DemoDraws(seed, [labels.index(label) for label in stream], features, labels)
         noise = corpus("noise")
 
-        # Seeding a generator per demonstration is the cost: counting and assembling share one draw.
-        @functools.cache
         def pieces(i: int) -> list[str]:
             # Before the stream: plain filler, never a partial demonstration.
-            return [noise.unit(i)] if i < 0 else demo_pieces(label_at(i), f"demo-{i}")[0]
+            return [noise.unit(i)] if i < 0 else draws.pieces(i)
 
         def make(i: int) -> str:
-            return "".join(pieces(i))
+            return noise.unit(i) if i < 0 else draws.text(i)
+
+        def unit_counts(backend: Backend, start: int, count: int) -> np.ndarray:
+            before = min(count, max(0, -start))
+            head = np.array(counts_by_text(backend, [noise.unit(i) for i in range(start, start + before)]))
+            return np.concatenate(
+                [head.astype(np.int64), draws.counts(backend, start + before, count - before)]
+            )
+
+        def demo(label: str, key: str) -> tuple[str, list[str]]:
+            # The needles: a handful per sample, each from its own generator.
+            r = random.Random(f"{base}-{key}")
+            words, used = _sentence_words(r, features[label], r.choice((1, 2)))
+            return f"\nInput: {' '.join(words)}. Label: {label}", used
 
         needles = self._needles(rng, depth, lambda j: demo(asked, f"shot-{j}")[0])
 
         # The asked label's first demonstration: the first needle, or its place in the first cycle.
-        if needles:
-            shown = demo(asked, "shot-0")[1]
-        else:
-            label_at(0)
-            shown = demo(asked, f"demo-{orders[0].index(asked)}")[1]
+        shown = demo(asked, "shot-0")[1] if needles else draws.used(draws.first_of(labels.index(asked)))
         test, _ = _sentence(rng, shown, rng.randint(1, len(shown)))
-        return _Plan(tuple(stream), asked, tuple(needles), make, pieces, test)
+        return _Plan(tuple(stream), asked, tuple(needles), make, pieces, unit_counts, test)
 
     def _stream(self, labels: list[str], asked: str) -> list[str]:
         return list(labels)
@@ -277,3 +272,136 @@ def _positions(context: str, asked: str) -> dict[str, object]:
     mean = sum(where) / len(where)
     bucket = "early" if mean < 1 / 3 else "middle" if mean < 2 / 3 else "late"
     return {"label_first_depth": round(where[0], 4), "label_position": bucket, "label_demos": len(where)}
+
+
+# Demonstrations drawn together (one generator per block), and label orders drawn together (one per block of
+# cycles): seeding a generator per demonstration cost more than the rest of a 128k build.
+_BLOCK = 4096
+_CYCLES = 64
+# A demonstration's input holds three to five filler words and one or two feature words.
+_MOST_FILLER = 5
+_SLOTS = _MOST_FILLER + 2
+
+
+class _DemoDraws:
+    """One sample's generated demonstrations, drawn by numpy in blocks: the label of each (every label once per
+    cycle, in a fresh order each cycle), its feature words (one or two of the label's, distinct, ordered) and
+    filler (three to five distinct words), with the feature words inserted one by one at uniform places, as
+    ``_sentence_words`` does. Counts are the sums of the words' cached counts."""
+
+    def __init__(self, seed: int, stream: list[int], features: dict[str, tuple[str, ...]], labels: list[str]):
+        self.seed = seed
+        self.stream = np.array(stream, dtype=np.int64)  # label indices that cycle
+        # Every word a demonstration can hold, with its leading space; the last entry pads short inputs.
+        self.spaced = (
+            [" " + w for w in FILLER] + [" " + w for label in labels for w in features[label]] + [""]
+        )
+        self.pad = len(self.spaced) - 1
+        self.spaced_labels = [" " + label for label in labels]
+        self._orders: dict[int, np.ndarray] = {}
+        self._blocks: dict[int, _Block] = {}
+        self._counts: dict[tuple[str, int], np.ndarray] = {}
+
+    def orders(self, cycle_block: int) -> np.ndarray:
+        """Positions in the stream, in each cycle's order, for ``_CYCLES`` cycles."""
+        if cycle_block not in self._orders:
+            g = np.random.Generator(np.random.PCG64([self.seed, 0, cycle_block]))
+            self._orders[cycle_block] = g.random((_CYCLES, len(self.stream))).argsort(axis=1)
+        return self._orders[cycle_block]
+
+    def first_of(self, label: int) -> int:
+        """The index of the label's demonstration in the first cycle."""
+        return int(np.flatnonzero(self.stream[self.orders(0)[0]] == label)[0])
+
+    def block(self, b: int) -> _Block:
+        if b not in self._blocks:
+            self._blocks[b] = self._draw(b)
+        return self._blocks[b]
+
+    def _draw(self, b: int) -> _Block:
+        cycle, k_in = np.divmod(np.arange(b * _BLOCK, (b + 1) * _BLOCK), len(self.stream))
+        position = np.empty(_BLOCK, dtype=np.int64)
+        for cycle_block in np.unique(cycle // _CYCLES).tolist():
+            inside = cycle // _CYCLES == cycle_block
+            position[inside] = self.orders(cycle_block)[cycle[inside] % _CYCLES, k_in[inside]]
+        label = self.stream[position]
+        g = np.random.Generator(np.random.PCG64([self.seed, 1, b]))
+        k = g.integers(1, 3, size=_BLOCK)
+        order = g.random((_BLOCK, FEATURES_PER_LABEL)).argsort(axis=1)
+        filler = _distinct_rows(g, len(FILLER), _BLOCK, _MOST_FILLER)
+        n = g.integers(3, _MOST_FILLER + 1, size=_BLOCK)
+        first_at = g.integers(0, n + 1)
+        second_at = g.integers(0, n + 2)
+        two = k == 2
+        # The second feature word goes in after the first: at or before it, it moves the first one on.
+        first_at = np.where(two & (second_at <= first_at), first_at + 1, first_at)
+        slots = np.arange(_SLOTS)[None, :]
+        is_first = slots == first_at[:, None]
+        is_second = two[:, None] & (slots == second_at[:, None])
+        free = (slots < (n + k)[:, None]) & ~is_first & ~is_second
+        rank = np.clip(np.cumsum(free, axis=1) - 1, 0, _MOST_FILLER - 1)
+        feature = len(FILLER) + FEATURES_PER_LABEL * label[:, None] + order[:, :2]
+        grid = np.where(free, np.take_along_axis(filler, rank, axis=1), self.pad)
+        grid = np.where(is_first, feature[:, :1], grid)
+        grid = np.where(is_second, feature[:, 1:2], grid)
+        return _Block(label, k, feature, grid, grid.tolist(), label.tolist())
+
+    def text(self, i: int) -> str:
+        blk = self.block(i // _BLOCK)
+        r = i % _BLOCK
+        words = "".join(map(self.spaced.__getitem__, blk.rows[r]))
+        # One line per demonstration. The ". Label" seam is one HFTokenizer.count_tokens can split long prompts
+        # at (with a memo) for every tokenizer style.
+        return f"\nInput:{words}. Label:{self.spaced_labels[blk.labels[r]]}"
+
+    def pieces(self, i: int) -> list[str]:
+        blk = self.block(i // _BLOCK)
+        r = i % _BLOCK
+        words = [self.spaced[j] for j in blk.rows[r] if j != self.pad]
+        return ["\nInput:", *words, ".", " Label:", self.spaced_labels[blk.labels[r]]]
+
+    def used(self, i: int) -> list[str]:
+        """The feature words of demonstration ``i``, in the order they were inserted."""
+        blk = self.block(i // _BLOCK)
+        r = i % _BLOCK
+        return [self.spaced[j][1:] for j in blk.feature[r, : blk.k[r]].tolist()]
+
+    def counts(self, backend: Backend, start: int, count: int) -> np.ndarray:
+        """Token counts of demonstrations ``start`` .. ``start + count - 1`` (non-negative indices)."""
+        parts = []
+        for b in range(start // _BLOCK, (start + count - 1) // _BLOCK + 1):
+            low, high = max(start, b * _BLOCK) - b * _BLOCK, min(start + count, (b + 1) * _BLOCK) - b * _BLOCK
+            parts.append(self._block_counts(backend, b)[low:high])
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    def _block_counts(self, backend: Backend, b: int) -> np.ndarray:
+        key = (backend.tokenizer_fingerprint(), b)
+        if key not in self._counts:
+            words = np.array([*counts_by_text(backend, self.spaced[:-1]), 0], dtype=np.int64)
+            fixed = sum(counts_by_text(backend, ["\nInput:", ".", " Label:"]))
+            labels = np.array(counts_by_text(backend, self.spaced_labels), dtype=np.int64)
+            blk = self.block(b)
+            self._counts[key] = words[blk.grid].sum(axis=1) + fixed + labels[blk.label]
+        return self._counts[key]
+
+
+@dataclass(frozen=True)
+class _Block:
+    label: np.ndarray  # label index per demonstration
+    k: np.ndarray  # feature words per demonstration
+    feature: np.ndarray  # the vocabulary indices of its first and second feature words
+    grid: np.ndarray  # vocabulary indices of its words in order, padded
+    rows: list[list[int]]  # grid, as lists (joined per demonstration)
+    labels: list[int]
+
+
+def _distinct_rows(g: np.random.Generator, size: int, rows: int, width: int) -> np.ndarray:
+    """``rows`` uniform ordered draws of ``width`` distinct integers below ``size`` (rows with a repeat are
+    drawn again, which keeps every distinct draw equally likely)."""
+    out = g.integers(size, size=(rows, width))
+    while True:
+        ordered = np.sort(out, axis=1)
+        again = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
+        if not again.any():
+            return out
+        out[again] = g.integers(size, size=(int(again.sum()), width))

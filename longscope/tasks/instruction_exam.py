@@ -9,8 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+import numpy as np
+
 from longscope.core import Backend, Sample, Turn, UsageError
-from longscope.haystack import GeneratedUnits, corpus
+from longscope.haystack import GeneratedUnits, corpus, counts_by_text, indexed_counts
 from longscope.tasks.base import Task
 from longscope.tasks.vocabulary import NOUNS
 
@@ -67,40 +69,160 @@ class Item:
     answer: str
 
 
-def make_item(kind: str, rng: random.Random) -> Item:
-    """One exercise with a short answer that can be checked exactly."""
+def _exercise(kind: str, draws: list[int]) -> tuple[str, str, str]:
+    """One exercise with a short answer that can be checked exactly, as (bare input, input with its own
+    instruction, answer), from one item's row of ``_ItemDraws``."""
     if kind == "add":
-        a, b = rng.randint(2, 49), rng.randint(2, 49)
-        return Item(kind, f"{a} + {b}", f"What is {a} + {b}?", str(a + b))
+        a, b = draws[0], draws[1]
+        return f"{a} + {b}", f"What is {a} + {b}?", str(a + b)
     if kind == "subtract":
-        a = rng.randint(10, 60)
-        b = rng.randint(1, a - 1)
-        return Item(kind, f"{a} - {b}", f"What is {a} - {b}?", str(a - b))
+        a, b = draws[2], draws[3]
+        return f"{a} - {b}", f"What is {a} - {b}?", str(a - b)
     if kind == "multiply":
-        a, b = rng.randint(2, 12), rng.randint(2, 12)
-        return Item(kind, f"{a} * {b}", f"What is {a} * {b}?", str(a * b))
+        a, b = draws[4], draws[5]
+        return f"{a} * {b}", f"What is {a} * {b}?", str(a * b)
     if kind == "reverse":
-        word = rng.choice(WORDS)
-        return Item(kind, word, f"Write the word '{word}' backwards.", word[::-1])
+        word = WORDS[draws[6]]
+        return word, f"Write the word '{word}' backwards.", word[::-1]
     if kind == "count":
-        word = rng.choice(WORDS)
-        return Item(kind, word, f"How many letters are in the word '{word}'?", str(len(word)))
+        word = WORDS[draws[6]]
+        return word, f"How many letters are in the word '{word}'?", str(len(word))
     if kind == "odd_one_out":
-        same, odd = rng.sample(sorted(GROUPS), 2)
-        words = rng.sample(GROUPS[same], 3)
-        slot = rng.randrange(4)
-        words.insert(slot, rng.choice(GROUPS[odd]))
+        same, odd = _GROUP_NAMES[draws[7]], _GROUP_NAMES[draws[8]]
+        slot = draws[12]
+        words = [GROUPS[same][j] for j in draws[9:12]]
+        words.insert(slot, GROUPS[odd][draws[13]])
         options = " ".join(f"{letter}) {word}" for letter, word in zip("ABCD", words, strict=True))
-        return Item(
-            kind, options, f"Which word is the odd one out: {options}? Give its letter.", "ABCD"[slot]
-        )
+        return options, f"Which word is the odd one out: {options}? Give its letter.", "ABCD"[slot]
     raise ValueError(f"unknown item type {kind!r}")
+
+
+def _format(kind: str, rows: list[list[int]], local: bool) -> list[str]:
+    """``_exercise``'s inputs for many rows of one type at once."""
+    if kind in _OPERATORS:
+        first, op = _OPERATORS[kind]
+        if local:
+            return [f"What is {row[first]} {op} {row[first + 1]}?" for row in rows]
+        return [f"{row[first]} {op} {row[first + 1]}" for row in rows]
+    if kind in ("reverse", "count"):
+        if not local:
+            return [WORDS[row[6]] for row in rows]
+        if kind == "reverse":
+            return [f"Write the word '{WORDS[row[6]]}' backwards." for row in rows]
+        return [f"How many letters are in the word '{WORDS[row[6]]}'?" for row in rows]
+    return [_exercise(kind, row)[1 if local else 0] for row in rows]
+
+
+_GROUP_NAMES = sorted(GROUPS)
+# The arithmetic types: where their two operands sit in an item's row of draws, and the operator.
+_OPERATORS = {"add": (0, "+"), "subtract": (2, "-"), "multiply": (4, "*")}
+# Items drawn together, from one generator per block: seeding a generator per item cost more than the rest
+# of a 128k build.
+_BLOCK = 4096
+
+
+class _ItemDraws:
+    """One exam's items, drawn by numpy in blocks: per item its type (for a mixed exam) and every number an
+    exercise of any type needs (two addends in 2..49; a minuend in 10..60 and a subtrahend below it; two
+    factors in 2..12; a word; two distinct groups, three distinct words of the first in order, a slot for the
+    odd word and the odd word itself), each uniform as before."""
+
+    def __init__(self, seed: int, single: str | None):
+        self.seed = seed
+        self.single = single  # the one type of a global or local exam; None mixes them
+        self._blocks: dict[int, tuple[list[str], list[list[int]]]] = {}
+        self._columns: dict[int, np.ndarray] = {}
+        self._codes: dict[int, np.ndarray] = {}  # per block, each item's index in ITEM_TYPES
+        self._bodies: dict[tuple[int, bool], list[str]] = {}
+
+    def block(self, b: int) -> tuple[list[str], list[list[int]]]:
+        if b not in self._blocks:
+            g = np.random.Generator(np.random.PCG64([self.seed, b]))
+            codes = (
+                np.full(_BLOCK, ITEM_TYPES.index(self.single))
+                if self.single
+                else g.integers(len(ITEM_TYPES), size=_BLOCK)
+            )
+            kinds = [ITEM_TYPES[code] for code in codes.tolist()]
+            minuend = g.integers(10, 61, size=_BLOCK)
+            groups = g.random((_BLOCK, len(_GROUP_NAMES))).argsort(axis=1)[:, :2]
+            trio = g.random((_BLOCK, 10)).argsort(axis=1)[:, :3]
+            columns = np.column_stack(
+                [
+                    g.integers(2, 50, size=(_BLOCK, 2)),
+                    minuend,
+                    g.integers(1, minuend),
+                    g.integers(2, 13, size=(_BLOCK, 2)),
+                    g.integers(len(WORDS), size=_BLOCK),
+                    groups,
+                    trio,
+                    g.integers(4, size=_BLOCK),
+                    g.integers(10, size=_BLOCK),
+                ]
+            )
+            self._blocks[b] = (kinds, columns.tolist())
+            self._columns[b] = columns
+            self._codes[b] = codes
+        return self._blocks[b]
+
+    def body_counts(self, backend: Backend, b: int, local: bool, memo: dict[str, int]) -> np.ndarray:
+        """Token counts of block ``b``'s inputs as the sums of their space-cut pieces: sums and words from
+        small tables of numbers and words, odd-one-out lists (which rarely recur) piece by piece."""
+        self.block(b)
+        columns = self._columns[b]
+        out = np.zeros(_BLOCK, dtype=np.int64)
+
+        def table(texts: list[str]) -> np.ndarray:
+            return np.array(counts_by_text(backend, texts), dtype=np.int64)
+
+        codes = self._codes[b]
+        for code in np.unique(codes).tolist():
+            kind = ITEM_TYPES[code]
+            at = np.flatnonzero(codes == code)
+            if kind in _OPERATORS:
+                first, op = _OPERATORS[kind]
+                numbers = table([f" {n}" for n in range(61)])
+                last = table([f" {n}?" for n in range(61)]) if local else numbers
+                fixed = table([" What", " is", f" {op}"] if local else [f" {op}"]).sum()
+                out[at] = fixed + numbers[columns[at, first]] + last[columns[at, first + 1]]
+            elif kind in ("reverse", "count") and not local:
+                out[at] = table([" " + word for word in WORDS])[columns[at, 6]]
+            elif kind == "reverse":
+                fixed = table([" Write", " the", " word", " backwards."]).sum()
+                out[at] = fixed + table([f" '{word}'" for word in WORDS])[columns[at, 6]]
+            elif kind == "count":
+                fixed = table([" How", " many", " letters", " are", " in", " the", " word"]).sum()
+                out[at] = fixed + table([f" '{word}'?" for word in WORDS])[columns[at, 6]]
+            else:
+                texts = self.bodies(b, local)
+                out[at] = _body_counts(backend, [texts[r] for r in at.tolist()], memo)
+        return out
+
+    def bodies(self, b: int, local: bool) -> list[str]:
+        """Block ``b``'s inputs as ``_exercise`` writes them (with their own instructions when ``local``),
+        formatted a type at a time: a call per item cost more than the formatting."""
+        if (b, local) not in self._bodies:
+            _, rows = self.block(b)
+            codes = self._codes[b]
+            out = [""] * _BLOCK
+            for code in np.unique(codes).tolist():
+                at = np.flatnonzero(codes == code).tolist()
+                for r, text in zip(at, _format(ITEM_TYPES[code], [rows[r] for r in at], local), strict=True):
+                    out[r] = text
+            self._bodies[b, local] = out
+        return self._bodies[b, local]
+
+    def item(self, i: int) -> Item:
+        kinds, rows = self.block(i // _BLOCK)
+        kind = kinds[i % _BLOCK]
+        return Item(kind, *_exercise(kind, rows[i % _BLOCK]))
 
 
 @dataclass(frozen=True)
 class _Exam:
     make: Callable[[int], str]
     pieces: Callable[[int], list[str]]  # make(i) cut into its number and its words, which recur
+    unit_counts: Callable[[Backend, int, int], np.ndarray]  # the pieces' counts summed in bulk
     item: Callable[[int], Item]  # the item numbered i + 1
     template: str
     question: str
@@ -127,6 +249,10 @@ class InstructionExam(Task):
     asked: int = 5
     min_items: int = 20
     max_new_tokens: int = 96
+
+    def cache_token(self) -> str:
+        # Generated units are drawn by numpy in blocks now, not by a generator per unit: other bytes.
+        return "block-draws-v2"
 
     @property
     def diffusion(self) -> float:
@@ -189,7 +315,9 @@ class InstructionExam(Task):
             seed=seed,
             template=exam.template,
             turns=[Turn(question=exam.question, answers=())],
-            source=GeneratedUnits(exam.make, name=self.name, pieces=exam.pieces),
+            source=GeneratedUnits(
+                exam.make, name=self.name, pieces=exam.pieces, unit_counts=exam.unit_counts
+            ),
             start=0,
             answers_after_fit=gold,
             evidence=[exam.make(n - 1) for n in exam.asked],
@@ -204,31 +332,57 @@ class InstructionExam(Task):
 
     def _exam(self, rng: random.Random) -> _Exam:
         single = self.item_type if self.item_type != "any" else rng.choice(ITEM_TYPES)
-        base = f"{rng.getrandbits(64):x}"
+        seed = rng.getrandbits(64)
         asked = tuple(sorted(rng.sample(range(1, self.min_items + 1), self.asked)))
 
-        # Seeding a generator per item is the cost: assembling, counting and the gold answers share one draw.
+        draws = _ItemDraws(seed, None if self.layout == "mixed" else single)
+        bodies: dict[int, list[str]] = {}
+        body_counts: dict[str, dict[str, int]] = {}  # per tokenizer fingerprint
+        block_counts: dict[tuple[str, int], np.ndarray] = {}  # per tokenizer fingerprint and block
+
+        def block_bodies(b: int) -> list[str]:
+            if b not in bodies:
+                bodies[b] = draws.bodies(b, local=self.layout != "global")
+            return bodies[b]
+
         @functools.cache
         def item(i: int) -> Item:
-            r = random.Random(f"{base}-{i}")
-            return make_item(r.choice(ITEM_TYPES) if self.layout == "mixed" else single, r)
+            return draws.item(i)
 
         noise = corpus("noise")
 
         def make(i: int) -> str:
             if i < 0:  # before the exam: plain filler, never a partial item
                 return noise.unit(i)
-            it = item(i)
-            return f"\n{i + 1}. {it.bare if self.layout == 'global' else it.local}"
+            return f"\n{i + 1}. {block_bodies(i // _BLOCK)[i % _BLOCK]}"
 
         def pieces(i: int) -> list[str]:
             if i < 0:
                 return [noise.unit(i)]
-            it = item(i)
             # Cut before every space: a byte-level tokenizer never merges across one, and the words, sums
             # and item numbers recur from sample to sample, so each is counted once.
-            words = (it.bare if self.layout == "global" else it.local).split(" ")
+            words = block_bodies(i // _BLOCK)[i % _BLOCK].split(" ")
             return [f"\n{i + 1}.", *(" " + word for word in words)]
+
+        def unit_counts(backend: Backend, start: int, count: int) -> np.ndarray:
+            before = min(count, max(0, -start))
+            head = counts_by_text(backend, [noise.unit(i) for i in range(start, start + before)])
+            first, end = start + before, start + count
+            numbered = indexed_counts(backend, "instruction_exam item heads", np.arange(first, end), _head)
+            key = backend.tokenizer_fingerprint()
+            memo = body_counts.setdefault(key, {})
+            parts = [np.array(head, dtype=np.int64)]
+            for b in range(first // _BLOCK, (end - 1) // _BLOCK + 1) if end > first else ():
+                if (key, b) not in block_counts:
+                    block_counts[key, b] = draws.body_counts(backend, b, self.layout != "global", memo)
+                parts.append(
+                    block_counts[key, b][
+                        max(first, b * _BLOCK) - b * _BLOCK : min(end, (b + 1) * _BLOCK) - b * _BLOCK
+                    ]
+                )
+            counts = np.concatenate(parts)
+            counts[before:] += numbered
+            return counts
 
         if self.layout == "global":
             intro = "Below is a long exam of numbered items. " + GLOBAL_INSTRUCTION[single]
@@ -241,4 +395,21 @@ class InstructionExam(Task):
             f"Answer only item{'s' if len(asked) > 1 else ''} {numbers}, {how}. Write one line per item in the "
             "form 'N: answer' (the item's number, a colon, then the answer alone) and nothing else."
         )
-        return _Exam(make, pieces, item, intro + "\n\n{context}\n\n{question}", question, asked)
+        return _Exam(make, pieces, unit_counts, item, intro + "\n\n{context}\n\n{question}", question, asked)
+
+
+def _head(i: int) -> str:
+    return f"\n{i + 1}."
+
+
+def _body_counts(backend: Backend, bodies: list[str], memo: dict[str, int]) -> np.ndarray:
+    """Each item body's count as the sum of its space-cut pieces' counts, each distinct body summed once."""
+    new = [body for body in dict.fromkeys(bodies) if body not in memo]
+    if new:
+        cut = [[" " + word for word in body.split(" ")] for body in new]
+        counted = np.array(
+            counts_by_text(backend, [piece for parts in cut for piece in parts]), dtype=np.int64
+        )
+        starts = np.cumsum([0] + [len(parts) for parts in cut[:-1]])
+        memo.update(zip(new, np.add.reduceat(counted, starts).tolist(), strict=True))
+    return np.array([memo[body] for body in bodies], dtype=np.int64)
