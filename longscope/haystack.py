@@ -169,8 +169,8 @@ class GeneratedUnits(UnitSource):
         self.make = make
         self.name = name
         self.pieces = pieces
-        # (backend, start, count) -> the same sums of piece counts, worked out in bulk by a task that knows
-        # its units' layout; checked against the pieces (and so against whole encodings) with them.
+        # (backend, start >= 0, count) -> the same sums of piece counts, worked out in bulk by a task that
+        # knows its units' layout; checked against the pieces (and so against whole encodings) with them.
         self.unit_counts = unit_counts
         self._units: dict[int, str] = {}
 
@@ -181,9 +181,15 @@ class GeneratedUnits(UnitSource):
 
     def counts(self, backend: Backend, start: int, count: int) -> np.ndarray:
         if self.pieces is not None and self.pieces_add_up(backend):
-            if self.unit_counts is not None:
-                return self.unit_counts(backend, start, count)
-            return _counts_from_pieces(backend, [self.pieces(start + i) for i in range(count)])
+            if self.unit_counts is None:
+                return _counts_from_pieces(backend, [self.pieces(start + i) for i in range(count)])
+            # Units before the stream (negative indices: the filler a task may lay first) go by their pieces;
+            # the task's bulk counts start at index 0.
+            before = min(count, max(0, -start))
+            head = _counts_from_pieces(backend, [self.pieces(start + i) for i in range(before)])
+            if before == count:
+                return head
+            return np.concatenate([head, self.unit_counts(backend, start + before, count - before)])
         return np.array(counts_by_text(backend, self.units(start, count)), dtype=np.int64)
 
     def knows_joins(self, backend: Backend) -> bool:

@@ -254,8 +254,6 @@ class CommonWords(Task):
 
         def unit_counts(backend: Backend, start: int, count: int) -> np.ndarray:
             # The pieces' counts summed in bulk: item heads and words are each counted once per tokenizer.
-            if start < 0:
-                return np.array([sum(counts_by_text(backend, pieces(start + i))) for i in range(count)])
             first, end = start * _ITEMS_PER_UNIT, (start + count) * _ITEMS_PER_UNIT
             upto(end)
             keys = np.concatenate(laid_keys[first // size : (end - 1) // size + 1])
@@ -435,8 +433,6 @@ class FrequentWords(Task):
 
         def unit_counts(backend: Backend, start: int, count: int) -> np.ndarray:
             # The pieces' counts summed in bulk from the vocabulary's counts (with and without a space).
-            if start < 0:
-                return np.array([sum(counts_by_text(backend, pieces(start + i))) for i in range(count)])
             fingerprint = backend.tokenizer_fingerprint()
             if fingerprint not in piece_counts:
                 piece_counts.clear()

@@ -314,8 +314,6 @@ class _Table:
     def unit_counts(self, backend: Backend, start: int, count: int) -> np.ndarray:
         """The sums of ``pieces``' counts for rows ``start ..``, worked out from the drawn columns: each value,
         digit group and fixed phrase is counted once per tokenizer, and no row's text is made."""
-        if start < 0:
-            return np.array([sum(counts_by_text(backend, self.pieces(start + i))) for i in range(count)])
         blocks = [self._block(b) for b in range(start // _ROW_BLOCK, (start + count - 1) // _ROW_BLOCK + 1)]
         offset = start - (start // _ROW_BLOCK) * _ROW_BLOCK
         table = np.concatenate([block.table for block in blocks], axis=1)[:, offset : offset + count]

@@ -365,24 +365,20 @@ class InstructionExam(Task):
             return [f"\n{i + 1}.", *(" " + word for word in words)]
 
         def unit_counts(backend: Backend, start: int, count: int) -> np.ndarray:
-            before = min(count, max(0, -start))
-            head = counts_by_text(backend, [noise.unit(i) for i in range(start, start + before)])
-            first, end = start + before, start + count
-            numbered = indexed_counts(backend, "instruction_exam item heads", np.arange(first, end), _head)
+            end = start + count
+            numbered = indexed_counts(backend, "instruction_exam item heads", np.arange(start, end), _head)
             key = backend.tokenizer_fingerprint()
             memo = body_counts.setdefault(key, {})
-            parts = [np.array(head, dtype=np.int64)]
-            for b in range(first // _BLOCK, (end - 1) // _BLOCK + 1) if end > first else ():
+            parts = []
+            for b in range(start // _BLOCK, (end - 1) // _BLOCK + 1):
                 if (key, b) not in block_counts:
                     block_counts[key, b] = draws.body_counts(backend, b, self.layout != "global", memo)
                 parts.append(
                     block_counts[key, b][
-                        max(first, b * _BLOCK) - b * _BLOCK : min(end, (b + 1) * _BLOCK) - b * _BLOCK
+                        max(start, b * _BLOCK) - b * _BLOCK : min(end, (b + 1) * _BLOCK) - b * _BLOCK
                     ]
                 )
-            counts = np.concatenate(parts)
-            counts[before:] += numbered
-            return counts
+            return np.concatenate(parts) + numbered
 
         if self.layout == "global":
             intro = "Below is a long exam of numbered items. " + GLOBAL_INSTRUCTION[single]
