@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from longscope.executors.affinity import MIN_SHARED_CHARS, pick, shared_prefix
+from longscope.executors.affinity import MIN_SHARED_CHARS, affinity, pick, shared_prefix
 from longscope.executors.ray import RayExecutor, _Slot
 
 LONG = MIN_SHARED_CHARS
@@ -27,6 +27,16 @@ def test_shared_prefix_on_hand_cases():
 @given(st.text(alphabet="ab", max_size=40), st.text(alphabet="ab", max_size=40))
 def test_shared_prefix_is_the_common_prefix(first, second):
     assert shared_prefix(first, second) == len(os.path.commonprefix([first, second]))
+
+
+@given(
+    st.text(alphabet="ab", max_size=12),
+    st.lists(st.text(alphabet="ab", max_size=12), max_size=3),
+    st.integers(min_value=0, max_value=8),
+)
+def test_affinity_below_its_floor_is_zero_and_above_it_the_longest_shared_prefix(prompt, recent, floor):
+    longest = max((len(os.path.commonprefix([prompt, seen])) for seen in recent), default=0)
+    assert affinity(prompt, recent, floor) == (longest if longest >= floor else 0)
 
 
 def test_a_worker_takes_the_item_sharing_its_recent_prefix():

@@ -35,9 +35,15 @@ def shared_prefix(first: str, second: str) -> int:
     return low
 
 
-def affinity(prompt: str, recent: Sequence[str]) -> int:
-    """The longest prefix ``prompt`` shares with a prompt a worker read recently."""
-    return max((shared_prefix(prompt, seen) for seen in recent), default=0)
+def affinity(prompt: str, recent: Sequence[str], at_least: int = 0) -> int:
+    """The longest prefix ``prompt`` shares with a prompt a worker read recently; 0 for prompts sharing fewer
+    than ``at_least`` characters, told by one short comparison (128k prompts are half a megabyte, and most
+    pairs a dispatch looks at share no long prefix)."""
+    head = prompt[:at_least]
+    return max(
+        (shared_prefix(prompt, seen) for seen in recent if len(head) == at_least and seen[:at_least] == head),
+        default=0,
+    )
 
 
 def pick(
@@ -53,13 +59,13 @@ def pick(
     shares such a prefix with (that one waits for its worker, which will soon have room); else the first."""
     best, best_shared = None, min_shared - 1
     for index, prompt in enumerate(prompts):
-        shared = affinity(prompt, mine)
+        shared = affinity(prompt, mine, min_shared)
         if shared > best_shared:
             best, best_shared = index, shared
     if best is not None:
         return best
     for index, prompt in enumerate(prompts):
-        if all(affinity(prompt, recent) < min_shared for recent in others):
+        if all(affinity(prompt, recent, min_shared) < min_shared for recent in others):
             return index
     return 0
 
