@@ -149,6 +149,7 @@ def forget_counts() -> None:
     _RUNS_ADD_UP.clear()
     _PIECES_ADD_UP.clear()
     _INDEXED_COUNTS.clear()
+    _PAIR_COUNTS.clear()
 
 
 class GeneratedUnits(UnitSource):
@@ -272,6 +273,32 @@ def indexed_counts(
     return known[indices]
 
 
+def slot_counts(
+    backend: Backend, fixed: Sequence[str], slots: Sequence[Sequence[str]], places: np.ndarray
+) -> np.ndarray:
+    """Sums of piece counts of units made of the ``fixed`` pieces plus one piece per slot, ``places[s]`` the
+    chosen piece of slot ``s`` for each unit: what ``GeneratedUnits`` sums piece by piece, in bulk."""
+    total = np.full(places.shape[1], sum(counts_by_text(backend, list(fixed))), dtype=np.int64)
+    for options, chosen in zip(slots, places, strict=True):
+        total += np.array(counts_by_text(backend, list(options)), dtype=np.int64)[chosen]
+    return total
+
+
+def blocked_counts(
+    start: int, count: int, size: int, block_counts: Callable[[int], np.ndarray]
+) -> np.ndarray:
+    """Counts of units ``start`` to ``start + count`` of a stream drawn in blocks of ``size`` units, where
+    ``block_counts(b)`` gives those of block ``b`` (units ``b * size`` on)."""
+    out = np.empty(count, dtype=np.int64)
+    at = start
+    while at < start + count:
+        block, offset = divmod(at, size)
+        take = min(size - offset, start + count - at)
+        out[at - start : at - start + take] = block_counts(block)[offset : offset + take]
+        at += take
+    return out
+
+
 def count_many(backend: Backend, texts: list[str]) -> list[int]:
     """Token counts of many texts, in one batch."""
     return list(backend.count_tokens_batch(texts))
@@ -330,10 +357,27 @@ def _loose_between(backend: Backend, texts: list[str]) -> list[int]:
         if verdicts[run]:
             continue
         pairs = [texts[j - 1] + texts[j] for j in range(a + 1, b)]
-        for j, together in zip(range(a + 1, b), count_many(backend, pairs), strict=True):
+        for j, together in zip(range(a + 1, b), _pair_counts(backend, pairs), strict=True):
             if together != alone[j - 1] + alone[j]:
                 loose.append(j)
     return sorted(set(loose))
+
+
+# Counts of two neighbouring units together, per tokenizer fingerprint: a run that does not add up is checked
+# pair by pair, and the same runs recur in every sample that cycles through the same corpus.
+_PAIR_COUNTS: dict[str, dict[str, int]] = {}
+
+
+def _pair_counts(backend: Backend, pairs: list[str]) -> list[int]:
+    """``count_many`` of joined unit pairs, each distinct pair tokenised once per tokenizer."""
+    memo = _PAIR_COUNTS.setdefault(backend.tokenizer_fingerprint(), {})
+    missing = [pair for pair in dict.fromkeys(pairs) if pair not in memo]
+    if missing:
+        if len(memo) + len(missing) > _RUN_MEMO_LIMIT * 10:
+            memo.clear()
+            missing = list(dict.fromkeys(pairs))
+        memo.update(zip(missing, count_many(backend, missing), strict=True))
+    return [memo[pair] for pair in pairs]
 
 
 def _run_starts(texts: list[str]) -> list[int]:

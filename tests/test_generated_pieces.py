@@ -25,6 +25,8 @@ FAMILIES = [
     ("mrcr", "mrcr"),
     ("span_finding", "span_finding"),
     ("count_occurrences", "count_occurrences"),
+    ("best_of_n", "best_of_n"),
+    ("instruction_exam(layout=local)", "instruction_exam"),
 ]
 
 

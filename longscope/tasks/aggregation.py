@@ -12,7 +12,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 from longscope.core import Backend, Sample, Turn, UsageError
-from longscope.haystack import FittedContext, GeneratedUnits, Needle, corpus, counts_by_text, indexed_counts
+from longscope.haystack import (
+    FittedContext,
+    GeneratedUnits,
+    Needle,
+    blocked_counts,
+    corpus,
+    counts_by_text,
+    indexed_counts,
+    slot_counts,
+)
 from longscope.tasks.base import EVERY_UNIT, Task, prompt_tokens
 from longscope.tasks.vocabulary import ADJECTIVES, NOUNS
 
@@ -603,21 +612,35 @@ class CountOccurrences(Task):
         words = (np.array(adjectives), np.array(nouns), np.array(_VERBS), np.array(nouns))
 
         @functools.cache
-        def block(b: int) -> list[tuple[str, ...]]:
+        def block(b: int) -> tuple[np.ndarray, list[tuple[str, ...]], list[str]]:
+            """The block's word places (one row per slot), its sentences' words and its sentences."""
             g = np.random.Generator(np.random.PCG64([base, b]))
             drawn = [g.integers(len(choices), size=_BLOCK) for choices in words]
             columns = [choices[at].tolist() for choices, at in zip(words, drawn, strict=True)]
-            return list(zip(*columns, strict=True))
+            rows = list(zip(*columns, strict=True))
+            sentences = [f" The {a} {first} {verb} the {second}." for a, first, verb, second in rows]
+            return np.stack(drawn), rows, sentences
 
         def pieces(i: int) -> list[str]:
             # A handful of words and phrases recur in every sentence: counted once each where they add up.
             if i < 0:
                 return [_noise(i)]
-            adjective, first, verb, second = block(i // _BLOCK)[i % _BLOCK]
+            adjective, first, verb, second = block(i // _BLOCK)[1][i % _BLOCK]
             return [" The", " " + adjective, " " + first, " " + verb, " the", " " + second, "."]
 
         def make(i: int) -> str:
-            return "".join(pieces(i))
+            return "".join(pieces(i)) if i < 0 else block(i // _BLOCK)[2][i % _BLOCK]
+
+        spaced = [[" " + word for word in choices.tolist()] for choices in words]
+
+        def unit_counts(backend: Backend, start: int, count: int) -> np.ndarray:
+            """The sums of ``pieces``' counts for units ``start`` on, from the drawn word places."""
+            return blocked_counts(
+                start,
+                count,
+                _BLOCK,
+                lambda b: slot_counts(backend, (" The", " the", "."), spaced, block(b)[0]),
+            )
 
         question, prefix = self._question(target)
         return self.make_sample(
@@ -627,7 +650,7 @@ class CountOccurrences(Task):
             seed=seed,
             template=_COUNT_TEMPLATE,
             turns=[Turn(question=question, answers=(str(count),), answer_prefix=prefix)],
-            source=GeneratedUnits(make, name="count_occurrences", pieces=pieces),
+            source=GeneratedUnits(make, name="count_occurrences", pieces=pieces, unit_counts=unit_counts),
             needles=needles,
             metadata={"count": count, "target": target},
         )

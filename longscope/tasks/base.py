@@ -263,8 +263,18 @@ def _evidence(
             return texts
     # Stripped, so a needle's leading newline or space does not make it a different unit; only what the
     # context really holds counts (a truncated or refitted context may have lost some).
-    kept = dict.fromkeys(t.strip() for t in texts if t.strip() and t.strip() in fitted.context)
-    return tuple(kept)
+    stripped = [s for s in (t.strip() for t in texts) if s]
+    context = fitted.context
+    if len(stripped) < _LINE_INDEX_FROM:
+        return tuple(dict.fromkeys(s for s in stripped if s in context))
+    # Hundreds of evidence rows would each scan the whole context: one whose text is a whole line of it is
+    # there for certain, found in one pass over the lines; only the others are searched for.
+    lines = set(context.split("\n"))
+    return tuple(dict.fromkeys(s for s in stripped if s in lines or s in context))
+
+
+# Evidence texts from which indexing the context's lines once beats searching the context for each.
+_LINE_INDEX_FROM = 32
 
 
 def prompt_tokens(backend: Backend, template: str, question: str, prefix: str, context: str) -> int:

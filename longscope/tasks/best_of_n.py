@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import random
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
+import numpy as np
+
 from longscope.core import Backend, Sample, Turn, UsageError
-from longscope.haystack import GeneratedUnits, Needle, corpus
+from longscope.haystack import GeneratedUnits, Needle, blocked_counts, corpus, slot_counts
 from longscope.tasks.base import Task, prompt_tokens
 
 
@@ -48,6 +49,8 @@ silver copper mauve navy plum rust sage turquoise
 """.split()
 )
 _YEARS = tuple(range(1940, 2010))
+# Filler records drawn together (one generator per block).
+_BLOCK = 4096
 _MAX_CANDIDATES = 99  # two-digit labels; a look-alike for every third candidate stays within the surnames
 
 _BON_TEMPLATE = (
@@ -98,6 +101,10 @@ class BestOfN(Task):
 
     candidates: int = 20
     max_new_tokens: int = 24
+
+    def cache_token(self) -> str:
+        # The filler records are drawn by numpy blocks now, not a generator per record: other bytes.
+        return "block-draws-v2"
 
     @property
     def diffusion(self) -> float:
@@ -175,20 +182,33 @@ class BestOfN(Task):
         # mistaken for (or contradict) theirs.
         others = [f for f in _FIRST_NAMES if f != plan.first_name]
 
-        @functools.cache  # seeding a generator per record is the cost: counting and assembling share it
+        # Seeding a generator per record cost most of a 128k build: a whole block of records is drawn at
+        # once, each detail uniform over its list, from a generator seeded by the sample and the block.
+        slots = (others, _SURNAMES, _YEARS, _CITIES, _COLOURS)
+
+        @functools.cache
+        def block(b: int) -> tuple[np.ndarray, list[str]]:
+            """The block's drawn places (one row per slot) and its records' texts."""
+            g = np.random.Generator(np.random.PCG64([plan.base, b]))
+            places = np.stack([g.integers(len(options), size=_BLOCK) for options in slots])
+            columns = [[options[j] for j in at] for options, at in zip(slots, places.tolist(), strict=True)]
+            texts = [
+                "\n" + _record((f"{first} {surname}", year, city, colour))
+                for first, surname, year, city, colour in zip(*columns, strict=True)
+            ]
+            return places, texts
+
         def person(i: int) -> Person:
-            r = random.Random(plan.base * 1_000_003 + i)  # an integer seed: cheaper than hashing a string
-            return (
-                f"{r.choice(others)} {r.choice(_SURNAMES)}",
-                r.choice(_YEARS),
-                r.choice(_CITIES),
-                r.choice(_COLOURS),
+            first, surname, year, city, colour = (
+                options[j]
+                for options, j in zip(slots, block(i // _BLOCK)[0][:, i % _BLOCK].tolist(), strict=True)
             )
+            return f"{first} {surname}", year, city, colour
 
         def make(i: int) -> str:
             if i < 0:
                 return _noise(i)
-            return "\n" + _record(person(i))
+            return block(i // _BLOCK)[1][i % _BLOCK]
 
         def pieces(i: int) -> list[str]:
             # _record's wording cut where names, years, cities and colours recur, so each is counted once
@@ -202,6 +222,15 @@ class BestOfN(Task):
                 " and likes the colour", " " + colour, ".",
             ]  # fmt: skip
 
+        fixed = ("\n", " was born in", ",", " lives in", " and likes the colour", ".")
+        spaced = (others, *([f" {value}" for value in options] for options in slots[1:]))
+
+        def unit_counts(backend: Backend, start: int, count: int) -> np.ndarray:
+            """The sums of ``pieces``' counts for records ``start`` on, from the drawn places."""
+            return blocked_counts(
+                start, count, _BLOCK, lambda b: slot_counts(backend, fixed, spaced, block(b)[0])
+            )
+
         needles = [Needle("\n" + needle.text, needle.depth) for needle in plan.needles]
         return self.make_sample(
             backend,
@@ -212,7 +241,7 @@ class BestOfN(Task):
             turns=[
                 Turn(question=plan.question, answers=(plan.answer,), answer_prefix="The true statement is")
             ],
-            source=GeneratedUnits(make, name="best_of_n", pieces=pieces),
+            source=GeneratedUnits(make, name="best_of_n", pieces=pieces, unit_counts=unit_counts),
             needles=needles,
             metadata={"candidates": self.candidates},
         )

@@ -113,7 +113,25 @@ def _format(kind: str, rows: list[list[int]], local: bool) -> list[str]:
     return [_exercise(kind, row)[1 if local else 0] for row in rows]
 
 
+def _odd_one_out(words: list[list[int]], local: bool) -> list[str]:
+    """``_exercise``'s odd-one-out inputs from the shown words' indices (``_ItemDraws.odd_words``)."""
+    lists = [
+        f"A) {_GROUP_WORDS[a]} B) {_GROUP_WORDS[b]} C) {_GROUP_WORDS[c]} D) {_GROUP_WORDS[d]}"
+        for a, b, c, d in words
+    ]
+    return (
+        [f"Which word is the odd one out: {options}? Give its letter." for options in lists]
+        if local
+        else lists
+    )
+
+
 _GROUP_NAMES = sorted(GROUPS)
+# Every group's words in one list (groups in name order), and where each group starts in it.
+_GROUP_WORDS = [word for name in _GROUP_NAMES for word in GROUPS[name]]
+_GROUP_STARTS = np.cumsum([0] + [len(GROUPS[name]) for name in _GROUP_NAMES[:-1]])
+# The odd-one-out instruction's words around the list (``_exercise``), as an input cut at spaces shows them.
+_ODD_ASKED = "Which word is the odd one out: Give its letter."
 # The arithmetic types: where their two operands sit in an item's row of draws, and the operator.
 _OPERATORS = {"add": (0, "+"), "subtract": (2, "-"), "multiply": (4, "*")}
 # Items drawn together, from one generator per block: seeding a generator per item cost more than the rest
@@ -165,9 +183,9 @@ class _ItemDraws:
             self._codes[b] = codes
         return self._blocks[b]
 
-    def body_counts(self, backend: Backend, b: int, local: bool, memo: dict[str, int]) -> np.ndarray:
+    def body_counts(self, backend: Backend, b: int, local: bool) -> np.ndarray:
         """Token counts of block ``b``'s inputs as the sums of their space-cut pieces: sums and words from
-        small tables of numbers and words, odd-one-out lists (which rarely recur) piece by piece."""
+        small tables of numbers and words, odd-one-out lists from a table of the groups' words."""
         self.block(b)
         columns = self._columns[b]
         out = np.zeros(_BLOCK, dtype=np.int64)
@@ -194,9 +212,27 @@ class _ItemDraws:
                 fixed = table([" How", " many", " letters", " are", " in", " the", " word"]).sum()
                 out[at] = fixed + table([f" '{word}'?" for word in WORDS])[columns[at, 6]]
             else:
-                texts = self.bodies(b, local)
-                out[at] = _body_counts(backend, [texts[r] for r in at.tolist()], memo)
+                # Odd one out: the fixed words, the labels, and the four words (the last one with its "?").
+                words = self.odd_words(b)[at]
+                spaced = table([" " + word for word in _GROUP_WORDS])
+                last = table([f" {word}?" for word in _GROUP_WORDS]) if local else spaced
+                fixed = table([f" {label})" for label in "ABCD"]).sum()
+                if local:
+                    fixed += table([" " + word for word in _ODD_ASKED.split(" ")]).sum()
+                out[at] = fixed + spaced[words[:, :3]].sum(axis=1) + last[words[:, 3]]
         return out
+
+    def odd_words(self, b: int) -> np.ndarray:
+        """Block ``b``'s odd-one-out lists as indices into ``_GROUP_WORDS``, in the order shown: the three
+        words of one group with the odd word inserted at its slot, as ``_exercise`` lays them."""
+        self.block(b)
+        columns = self._columns[b]
+        same = _GROUP_STARTS[columns[:, 7], None] + columns[:, 9:12]
+        odd = _GROUP_STARTS[columns[:, 8]] + columns[:, 13]
+        slot = columns[:, 12, None]
+        shown = np.arange(4)
+        before = np.take_along_axis(same, np.clip(np.where(shown < slot, shown, shown - 1), 0, 2), axis=1)
+        return np.where(shown == slot, odd[:, None], before)
 
     def bodies(self, b: int, local: bool) -> list[str]:
         """Block ``b``'s inputs as ``_exercise`` writes them (with their own instructions when ``local``),
@@ -206,8 +242,12 @@ class _ItemDraws:
             codes = self._codes[b]
             out = [""] * _BLOCK
             for code in np.unique(codes).tolist():
-                at = np.flatnonzero(codes == code).tolist()
-                for r, text in zip(at, _format(ITEM_TYPES[code], [rows[r] for r in at], local), strict=True):
+                at = np.flatnonzero(codes == code)
+                if ITEM_TYPES[code] == "odd_one_out":
+                    texts = _odd_one_out(self.odd_words(b)[at].tolist(), local)
+                else:
+                    texts = _format(ITEM_TYPES[code], [rows[r] for r in at.tolist()], local)
+                for r, text in zip(at.tolist(), texts, strict=True):
                     out[r] = text
             self._bodies[b, local] = out
         return self._bodies[b, local]
@@ -337,7 +377,6 @@ class InstructionExam(Task):
 
         draws = _ItemDraws(seed, None if self.layout == "mixed" else single)
         bodies: dict[int, list[str]] = {}
-        body_counts: dict[str, dict[str, int]] = {}  # per tokenizer fingerprint
         block_counts: dict[tuple[str, int], np.ndarray] = {}  # per tokenizer fingerprint and block
 
         def block_bodies(b: int) -> list[str]:
@@ -351,10 +390,15 @@ class InstructionExam(Task):
 
         noise = corpus("noise")
 
+        @functools.cache
+        def block_units(b: int) -> list[str]:
+            # A block's numbered items made together: a call per item cost more than its formatting.
+            return [f"\n{i}. {body}" for i, body in enumerate(block_bodies(b), b * _BLOCK + 1)]
+
         def make(i: int) -> str:
             if i < 0:  # before the exam: plain filler, never a partial item
                 return noise.unit(i)
-            return f"\n{i + 1}. {block_bodies(i // _BLOCK)[i % _BLOCK]}"
+            return block_units(i // _BLOCK)[i % _BLOCK]
 
         def pieces(i: int) -> list[str]:
             if i < 0:
@@ -368,11 +412,10 @@ class InstructionExam(Task):
             end = start + count
             numbered = indexed_counts(backend, "instruction_exam item heads", np.arange(start, end), _head)
             key = backend.tokenizer_fingerprint()
-            memo = body_counts.setdefault(key, {})
             parts = []
             for b in range(start // _BLOCK, (end - 1) // _BLOCK + 1):
                 if (key, b) not in block_counts:
-                    block_counts[key, b] = draws.body_counts(backend, b, self.layout != "global", memo)
+                    block_counts[key, b] = draws.body_counts(backend, b, self.layout != "global")
                 parts.append(
                     block_counts[key, b][
                         max(start, b * _BLOCK) - b * _BLOCK : min(end, (b + 1) * _BLOCK) - b * _BLOCK
@@ -396,16 +439,3 @@ class InstructionExam(Task):
 
 def _head(i: int) -> str:
     return f"\n{i + 1}."
-
-
-def _body_counts(backend: Backend, bodies: list[str], memo: dict[str, int]) -> np.ndarray:
-    """Each item body's count as the sum of its space-cut pieces' counts, each distinct body summed once."""
-    new = [body for body in dict.fromkeys(bodies) if body not in memo]
-    if new:
-        cut = [[" " + word for word in body.split(" ")] for body in new]
-        counted = np.array(
-            counts_by_text(backend, [piece for parts in cut for piece in parts]), dtype=np.int64
-        )
-        starts = np.cumsum([0] + [len(parts) for parts in cut[:-1]])
-        memo.update(zip(new, np.add.reduceat(counted, starts).tolist(), strict=True))
-    return np.array([memo[body] for body in bodies], dtype=np.int64)

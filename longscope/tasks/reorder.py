@@ -11,7 +11,8 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from longscope.core import Backend, Sample, Turn, UsageError
-from longscope.haystack import FittedContext, GeneratedUnits, corpus, split_sentences
+from longscope.haystack import FittedContext, UnitSource, corpus, count_many, counts_by_text, split_sentences
+from longscope.piece_count import PieceCounter, find_frame
 from longscope.tasks.base import EVERY_UNIT, Task, prompt_tokens
 
 
@@ -57,6 +58,85 @@ class _Layout(NamedTuple):
     bounds: list[int]  # segment k (original order) holds sentences bounds[k] .. bounds[k+1]-1 from start
     last_label_unit: int  # index of the unit that carries the last segment's label
     wall: int  # tokens of the unit after the segments, which must never fit
+    places: np.ndarray  # each unit's sentence in the essay corpus; -1 for a unit that carries a label
+
+
+class _LayoutUnits(UnitSource):
+    """A layout's units, then the wall, with noise sentences before and after: counted from the corpora's
+    cached sentence counts, and its joins told from the corpora's own (two sentences that follow each other in
+    a corpus join as they do there); only the few joins at a label or the wall are counted pair by pair."""
+
+    def __init__(self, layout: _Layout, wall: str) -> None:
+        self.layout = layout
+        self.wall = wall
+
+    def unit(self, index: int) -> str:
+        m = len(self.layout.units)
+        if 0 <= index < m:
+            return self.layout.units[index]
+        return self.wall if index == m else _noise(index)
+
+    def units(self, start: int, count: int) -> list[str]:
+        m = len(self.layout.units)
+        if start >= 0 and start + count <= m:
+            return self.layout.units[start : start + count]
+        if start >= 0:  # the layout's tail, the wall, then noise
+            tail = [*self.layout.units[start:], self.wall] if start <= m else []
+            return tail + [_noise(i) for i in range(max(start, m + 1), start + count)]
+        return [self.unit(i) for i in range(start, start + count)]
+
+    def _places(self, start: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each unit's corpus (0 the essays, 1 the noise, -1 neither: a label's unit or the wall) and its
+        sentence there."""
+        index = np.arange(start, start + count)
+        m = len(self.layout.units)
+        noise = (index < 0) | (index > m)
+        kind = np.where(noise, 1, -1)
+        place = np.where(noise, index % len(corpus("noise").sentences), -1)
+        inside = np.flatnonzero((index >= 0) & (index < m))
+        sentence = self.layout.places[index[inside]]
+        kind[inside] = np.where(sentence >= 0, 0, -1)
+        place[inside] = sentence
+        return kind, place
+
+    def counts(self, backend: Backend, start: int, count: int) -> np.ndarray:
+        kind, place = self._places(start, count)
+        out = np.empty(count, dtype=np.int64)
+        for which, name in enumerate(("essay", "noise")):
+            chosen = kind == which
+            if chosen.any():
+                sentences = corpus(name)
+                out[chosen] = sentences.counts(backend, 0, len(sentences.sentences))[place[chosen]]
+        odd = np.flatnonzero(kind < 0)
+        out[odd] = counts_by_text(backend, [self.unit(start + j) for j in odd.tolist()])
+        return out
+
+    def knows_joins(self, backend: Backend) -> bool:
+        return True
+
+    def loose_joins(self, backend: Backend, start: int, count: int) -> list[int]:
+        if count < 2:
+            return []
+        kind, place = self._places(start, count)
+        # Boundary j lies between units j-1 and j: regular where both are sentences of one corpus, in order.
+        loose = np.zeros(count, dtype=bool)
+        regular = np.zeros(count, dtype=bool)
+        for which, name in enumerate(("essay", "noise")):
+            sentences = corpus(name)
+            size = len(sentences.sentences)
+            # Loose after sentence p: the corpus's boundary p + 1 from its start, the cycle's wrap included.
+            after = np.zeros(size, dtype=bool)
+            after[np.array(sentences.loose_joins(backend, 0, size + 1), dtype=np.int64) - 1] = True
+            pair = (kind[1:] == which) & (kind[:-1] == which) & (place[1:] == (place[:-1] + 1) % size)
+            regular[1:] |= pair
+            loose[1:] |= pair & after[np.where(pair, place[:-1], 0)]
+        odd = np.flatnonzero(~regular[1:]) + 1
+        if odd.size:
+            alone = self.counts(backend, start, count)
+            texts = self.units(start, count)
+            together = count_many(backend, [texts[j - 1] + texts[j] for j in odd.tolist()])
+            loose[odd] = np.array(together) != alone[odd - 1] + alone[odd]
+        return np.flatnonzero(loose).tolist()
 
 
 @dataclass(frozen=True)
@@ -78,6 +158,11 @@ class Reorder(Task):
 
     segments: int = 6
     max_new_tokens: int = 64
+
+    def cache_token(self) -> str:
+        # Joins are told from the corpora's sentence pairs, not from runs of units: the same bytes wherever
+        # no run hid two joins whose misses cancelled, which the run check could not see.
+        return "corpus-joins-v2"
 
     @property
     def diffusion(self) -> float:
@@ -143,20 +228,45 @@ class Reorder(Task):
         template = _REORDER_TEMPLATE.format(segments=self.segments)
         cum, empty, room = self._capacity(backend, length, start)
 
-        def units_for(m: int) -> tuple[list[str], list[int], int]:
+        def units_for(m: int) -> tuple[list[str], list[int], int, np.ndarray]:
             bounds = self._bounds(cum, m, start, len(essay.sentences))
+            sentences = essay.units(start, m)
             units: list[str] = []
+            places: list[np.ndarray] = []
             last = 0
             for p, k in enumerate(order):
                 if p == len(order) - 1:
                     last = len(units)
-                for j in range(bounds[k], bounds[k + 1]):
-                    sentence = essay.unit(start + j)
-                    units.append(f"\n\n[{labels[p]}] {sentence.lstrip()}" if j == bounds[k] else sentence)
-            return units, bounds, last
+                first, end = bounds[k], bounds[k + 1]
+                if first < end:
+                    units.append(f"\n\n[{labels[p]}] {sentences[first].lstrip()}")
+                    units.extend(sentences[first + 1 : end])
+                    places += [
+                        np.array([-1]),
+                        np.arange(start + first + 1, start + end) % len(essay.sentences),
+                    ]
+            return units, bounds, last, np.concatenate(places)
 
-        def cost(units: list[str]) -> int:
-            return prompt_tokens(backend, template, question, prefix, "".join(units).lstrip()) - empty
+        def render(context: str) -> str:
+            user = template.format(context=context, question=question)
+            return backend.render([{"role": "user", "content": user}], prefix)
+
+        frame = find_frame(render, " " + essay.unit(start).strip() + " ")
+
+        def cost(units: list[str], places: np.ndarray) -> int:
+            if frame is None:  # the template does not wrap its content plainly: count the prompt whole
+                return prompt_tokens(backend, template, question, prefix, "".join(units).lstrip()) - empty
+            # Counted as the fitter counts: cached sentence counts, the few joins that do not add up, the frame.
+            source = _LayoutUnits(_Layout(units, [], 0, 0, places), "")
+            cum = np.concatenate([[0], np.cumsum(source.counts(backend, 0, len(units)))])
+            counter = PieceCounter(
+                backend,
+                frame,
+                cum,
+                lambda n: source.loose_joins(backend, 0, n),
+                lambda a, b: source.units(a, b - a),
+            )
+            return counter.count(len(units), {}) - empty
 
         m = int(np.searchsorted(cum, room - 4 * self.segments, side="right")) - 1
         tried: dict[int, int] = {}
@@ -164,8 +274,8 @@ class Reorder(Task):
             m = min(max(m, 2 * self.segments), len(cum) - 2)
             if m in tried:
                 break
-            units, bounds, last = units_for(m)
-            tried[m] = used = cost(units)
+            units, bounds, last, places = units_for(m)
+            tried[m] = used = cost(units, places)
             if used > room:  # drop the sentences that cover the excess
                 m = int(np.searchsorted(cum, cum[m] - (used - room), side="left")) - 1
             elif room - used >= cum[m + 1] - cum[m]:  # at least one more sentence fits
@@ -179,7 +289,7 @@ class Reorder(Task):
                 f"{self.label()}: segments={self.segments} need at least {2 * self.segments} sentences "
                 f"(two a segment) but length {length} holds about {m}; lower segments or raise the length"
             )
-        units, bounds, last = units_for(m)
+        units, bounds, last, places = units_for(m)
         # The unit after the segments must never fit: larger than the gap left (under one sentence) plus
         # whatever the fitter's unit-by-unit counts overstate the real cost by.
         firsts = [units[i] for i in range(len(units)) if units[i].startswith("\n\n[")]
@@ -187,7 +297,7 @@ class Reorder(Task):
         counted = plain + sum(backend.count_tokens(u) for u in firsts)
         overstated = max(0, counted - tried[m])
         wall = int((cum[1:] - cum[:-1]).max()) * 2 + 16 + overstated
-        return _Layout(units, bounds, last, wall)
+        return _Layout(units, bounds, last, wall, places)
 
     def _bounds(self, cum: np.ndarray, m: int, start: int, cycle: int) -> list[int]:
         """Segment boundaries over sentences 0..m: about equal tokens, two sentences at least each, and no two
@@ -220,11 +330,6 @@ class Reorder(Task):
         while backend.count_tokens(wall) < layout.wall:
             wall += wall
 
-        def make(i: int) -> str:
-            if 0 <= i < m:
-                return layout.units[i]
-            return wall if i == m else _noise(i)
-
         gold = tuple(labels[order.index(k)] for k in range(self.segments))
         facts: dict[str, Any] = {"segments": self.segments}
 
@@ -245,7 +350,7 @@ class Reorder(Task):
             seed=seed,
             template=_REORDER_TEMPLATE.format(segments=self.segments),
             turns=[Turn(question=question, answers=gold, answer_prefix=prefix)],
-            source=GeneratedUnits(make, name="reorder"),
+            source=_LayoutUnits(layout, wall),
             answers_after_fit=answers_after_fit,
             evidence=EVERY_UNIT,  # the order of every segment
             metadata=facts,

@@ -10,8 +10,10 @@ import uuid
 from dataclasses import dataclass
 from typing import ClassVar, Literal, NamedTuple
 
+import numpy as np
+
 from longscope.core import Backend, Sample, Turn, UsageError
-from longscope.haystack import GeneratedUnits, Needle, corpus
+from longscope.haystack import GeneratedUnits, Needle, blocked_counts, corpus, counts_by_text
 from longscope.tasks.base import Task, prompt_tokens
 
 Direction = Literal["forward", "backward"]
@@ -43,6 +45,93 @@ def _record_pieces(key: str, value: str) -> list[str]:
     """``_record(key, value)`` cut into pieces that recur: its identifiers' runs, the arrow and the breaks."""
     value_pieces = _ID_PIECES.findall(value)
     return ["\n", *_ID_PIECES.findall(key), " ->", " " + value_pieces[0], *value_pieces[1:]]
+
+
+# Distractor records drawn together (one generator per block).
+_BLOCK = 1024
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+# Where an identifier's 32 hex digits go among its 36 characters (8-4-4-4-12, dashes between).
+_HEX_AT = np.array([i for i in range(36) if i not in (8, 13, 18, 23)])
+
+
+def _identifiers(g: np.random.Generator, count: int) -> list[str]:
+    """``count`` identifiers drawn as ``_ident`` draws them, uniform over version-4 UUIDs, from ``g``."""
+    raw = np.frombuffer(g.bytes(16 * count), dtype=np.uint8).reshape(count, 16).copy()
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # the RFC 4122 variant
+    chars = np.full((count, 36), ord("-"), dtype=np.uint8)
+    chars[:, _HEX_AT] = _HEX[np.stack([raw >> 4, raw & 0x0F], axis=2).reshape(count, 32)]
+    text = chars.tobytes().decode("ascii")
+    return [text[i : i + 36] for i in range(0, 36 * count, 36)]
+
+
+def _distractor_pairs(base: int, block: int, taken: frozenset[str]) -> tuple[list[str], list[str]]:
+    """Block ``block``'s distractor records as keys and values: fresh identifiers, none of them a thread's
+    (a clash is all but impossible; redrawing it makes "no accidental links" a guarantee)."""
+    g = np.random.Generator(np.random.PCG64([base, block]))
+    drawn = _identifiers(g, 2 * _BLOCK)
+    for i, ident in enumerate(drawn):
+        while ident in taken:
+            ident = _identifiers(g, 1)[0]
+        drawn[i] = ident
+    return drawn[:_BLOCK], drawn[_BLOCK:]
+
+
+def _record_counts(backend: Backend, keys: list[str], values: list[str]) -> np.ndarray:
+    """The sums of ``_record_pieces``' counts for each record, worked out over all identifiers at once: the
+    break and the arrow, every digit and dash, every run of hex letters, and the value's first piece counted
+    with the space before it."""
+    count = len(keys)
+    chars = np.frombuffer("".join(keys + values).encode("ascii"), dtype=np.uint8).reshape(2 * count, 36)
+    singles = [*"0123456789", "-"]
+    single_counts = np.zeros(256, dtype=np.int64)
+    single_counts[[ord(c) for c in singles]] = counts_by_text(backend, singles)
+    per_ident = single_counts[chars].sum(axis=1)
+
+    letter = chars >= ord("a")
+    starts = letter.copy()
+    starts[:, 1:] &= ~letter[:, :-1]
+    run_starts = np.flatnonzero(starts)
+    run = np.cumsum(starts.ravel())[letter.ravel()] - 1
+    # Each run as a number in base 7 (a..f are 1..6, its first letter lowest), so runs are told apart and
+    # counted once each without cutting every identifier into strings.
+    offset = np.flatnonzero(letter) - run_starts[run]
+    digit = chars[letter].astype(np.float64) - (ord("a") - 1)
+    codes = np.bincount(run, weights=digit * 7.0**offset).astype(np.int64)
+    distinct, which = np.unique(codes, return_inverse=True)
+    runs = _runs_of(distinct)
+    run_counts = np.array(counts_by_text(backend, runs), dtype=np.int64)
+    owner = run_starts // 36
+    per_ident += np.bincount(owner, weights=run_counts[which], minlength=2 * count).astype(np.int64)
+
+    # The value's first piece: a digit, or its first letter run (which then starts at its first character).
+    value_rows = np.arange(count, 2 * count)
+    leads_with_run = letter[value_rows, 0]
+    first_run = np.searchsorted(run_starts, value_rows * 36)
+    lead_digits = [chr(c) for c in chars[value_rows, 0].tolist()]
+    first = [
+        runs[w] if by_run else d
+        for w, by_run, d in zip(
+            which[np.where(leads_with_run, first_run, 0)].tolist(),
+            leads_with_run.tolist(),
+            lead_digits,
+            strict=True,
+        )
+    ]
+    alone = np.array(counts_by_text(backend, first), dtype=np.int64)
+    spaced = np.array(counts_by_text(backend, [" " + piece for piece in first]), dtype=np.int64)
+    fixed = sum(counts_by_text(backend, ["\n", " ->"]))
+    return fixed + per_ident[:count] + per_ident[count:] + spaced - alone
+
+
+def _runs_of(codes: np.ndarray) -> list[str]:
+    """The letter runs that ``_record_counts``' base-7 numbers stand for."""
+    letters = np.zeros((len(codes), 12), dtype=np.uint8)  # no run is longer than the 12-digit last group
+    rest = codes.copy()
+    for place in range(12):
+        rest, d = np.divmod(rest, 7)
+        letters[:, place] = np.where(d > 0, d + (ord("a") - 1), 0)
+    return letters.view("S12").ravel().astype("U12").tolist()
 
 
 def _join(items: list[str]) -> str:
@@ -87,6 +176,10 @@ class Threading(Task):
     direction: Direction = "forward"
     max_new_tokens: int = 64
     questions: int = 1
+
+    def cache_token(self) -> str:
+        # The distractor records are drawn by numpy blocks now, not a generator per record: other bytes.
+        return "block-draws-v2"
 
     @property
     def diffusion(self) -> float:
@@ -197,26 +290,29 @@ class Threading(Task):
             self.check(backend, length)
         plan = self._plan(seed)
 
-        # Drawing a record's identifiers is the cost: assembling and counting share one draw.
+        # Seeding a generator per record cost most of a 128k build: a whole block of records' identifiers
+        # is drawn at once, from a generator seeded by the sample and the block.
         @functools.cache
-        def pair(i: int) -> tuple[str, str]:
-            unit_rng = random.Random(f"threading-{plan.base}-{i}")
-            found: list[str] = []
-            while len(found) < 2:
-                ident = _ident(unit_rng)
-                # Fresh identifiers almost surely; the check makes "no accidental links" a guarantee.
-                if ident not in plan.thread_ids:
-                    found.append(ident)
-            return found[0], found[1]
+        def block(b: int) -> tuple[list[str], list[str]]:
+            """The block's keys and values."""
+            return _distractor_pairs(plan.base, b, plan.thread_ids)
 
         def make(i: int) -> str:
             if i < 0:
                 # Text before the stream pads the first few tokens: plain filler, never a partial record.
                 return corpus("noise").unit(i)
-            return _record(*pair(i))
+            keys, values = block(i // _BLOCK)
+            return _record(keys[i % _BLOCK], values[i % _BLOCK])
 
         def pieces(i: int) -> list[str]:
-            return [corpus("noise").unit(i)] if i < 0 else _record_pieces(*pair(i))
+            if i < 0:
+                return [corpus("noise").unit(i)]
+            keys, values = block(i // _BLOCK)
+            return _record_pieces(keys[i % _BLOCK], values[i % _BLOCK])
+
+        def unit_counts(backend: Backend, start: int, count: int) -> np.ndarray:
+            """The sums of ``pieces``' counts for records ``start`` on, worked out over whole identifiers."""
+            return blocked_counts(start, count, _BLOCK, lambda b: _record_counts(backend, *block(b)))
 
         return self.make_sample(
             backend,
@@ -225,7 +321,7 @@ class Threading(Task):
             seed=seed,
             template=TEMPLATE,
             turns=list(plan.turns),
-            source=GeneratedUnits(make, name="threading", pieces=pieces),
+            source=GeneratedUnits(make, name="threading", pieces=pieces, unit_counts=unit_counts),
             needles=plan.needles,
             metadata={
                 "hops": self.hops,
