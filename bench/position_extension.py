@@ -10,6 +10,11 @@ file says which parts are partial. The run directory is kept beside it: a rerun 
 adds contexts. Questions share each context (multi-request): one prefill per method, context and length gives
 ``questions`` paired observations. The probe runs at the longest length only: every method here reads causally
 and independently of the input's length, so the curve at a shorter length is that curve's prefix.
+
+The Λ reference is LM-Infinite as its official drop-in sets it (``convert_llama_model(model, L_pretrain, 10)``):
+10 starting tokens, the nearest L_pretrain keys (distances 0 … 8,191 on the bundled model), every farther
+starting token at distance 8,192; the JSON states that geometry under ``lambda_reference``. Only rows of the
+methods asked for are read, so rows a run directory holds from other methods never enter the scores.
 """
 
 from __future__ import annotations
@@ -29,8 +34,11 @@ HERE = Path(__file__).resolve().parent
 TASKS = "niah(questions=4,max_new_tokens=10)"
 # Factor 2 takes PI, NTK and YaRN from 8k to 16k. SelfExtend's window is (L − W)·G + W: group 2 stops at
 # 15,360 tokens with a 1,024-token neighbour window, so group 3 is the smallest that reaches 16k.
-METHODS = "lambda,pi(factor=2),ntk(factor=2),yarn(factor=2),self-extend(factor=3,window=1024)"
+# ``lambda`` with neither ratio nor budget is LM-Infinite's geometry; the official drop-in keeps 10 starting tokens.
+LAMBDA = "lambda(sinks=10)"
+METHODS = f"{LAMBDA},pi(factor=2),ntk(factor=2),yarn(factor=2),self-extend(factor=3,window=1024)"
 LENGTHS = "8k,12k,16k"  # the target grid; a run of fewer lengths is marked partial against it
+TRAINED_WINDOW = 8192  # the bundled model's max_position_embeddings
 
 
 def _load() -> list[float]:
@@ -85,20 +93,42 @@ def _run_dir(target: Path) -> Path:
     return target.parent / f"{target.stem}_run"
 
 
+def lambda_reference(trained: int) -> dict[str, Any]:
+    """The Λ reference's geometry on a model trained to ``trained`` tokens, as the method computes it."""
+    from types import SimpleNamespace
+
+    from longscope.methods import make_method
+
+    method = make_method(LAMBDA)
+    geometry = method.geometry(
+        SimpleNamespace(config=SimpleNamespace(max_position_embeddings=trained)), trained
+    )
+    return {
+        "method": method.label(),
+        "sinks": geometry.sinks,
+        "local_keys": geometry.window + 1,  # the query itself and the window before it
+        "distance_cap": geometry.cap,
+        "as": f"LM-Infinite convert_llama_model(model, {trained}, {geometry.sinks}): n_global {geometry.sinks}, "
+        f"n_local {trained} (distances 0-{trained - 1}), limit_distance {trained}; older keys evicted",
+    }
+
+
 def summarize(args: argparse.Namespace, target: Path) -> None:
     """Scores and paired differences from every row in the run directory so far (a run stopped part-way
     included): each method's questions at each length, and its difference from ``lambda`` on shared ones."""
     from longscope.analysis.paired import method_differences
-    from longscope.methods import parse_methods
+    from longscope.methods import make_method, parse_methods
     from longscope.probe import PROBE_FILE
     from longscope.spec import parse_lengths
     from longscope.store import RunStore
     from longscope.tasks import make_task
 
     config = _config(args)
+    methods = [method.label() for method in parse_methods(",".join(config.methods))]
     store = RunStore.open(_run_dir(target), create=False)
-    rows = store.results()
+    rows = [row for row in store.results() if row.method in methods]
     store.close()
+    reference = make_method(LAMBDA).label()
     scores: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     contexts: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
     for row in rows:
@@ -106,7 +136,6 @@ def summarize(args: argparse.Namespace, target: Path) -> None:
             scores[row.method][row.length].append(100.0 * row.score)
             contexts[row.method][row.length].add(row.sample_id)
     questions = {spec: getattr(make_task(spec), "questions", 1) for spec in config.tasks}
-    methods = [method.label() for method in parse_methods(",".join(config.methods))]
     missing = [
         f"{method} at {length}"
         for method in methods
@@ -140,7 +169,8 @@ def summarize(args: argparse.Namespace, target: Path) -> None:
             "partial": bool(missing),
             "missing": [f"{m} ({args.samples} contexts planned)" for m in missing],
             # Λ-attention is the reference: the method that already read past the window before these.
-            "paired_against_lambda": [vars(d) for d in method_differences(rows, reference="lambda")],
+            "lambda_reference": lambda_reference(TRAINED_WINDOW),
+            "paired_against_lambda": [vars(d) for d in method_differences(rows, reference=reference)],
         },
     )
     for method, by in sorted(scores.items()):

@@ -10,6 +10,7 @@ from conftest import tiny_llama, tiny_tokenizer
 from longscope.backends.hf import HFBackend
 from longscope.core import GenerationRequest, UsageError
 from longscope.methods import make_method
+from longscope.methods.kv import lambda_shaped
 
 CONTEXT = "The quick brown fox jumps over the lazy dog while the old owl counts the silver stars. " * 16
 
@@ -221,6 +222,74 @@ def test_a_cap_above_the_trained_window_is_refused():
     backend = HFBackend(model, tiny_tokenizer(), name="tiny-256", revision="test")
     with pytest.raises(UsageError, match="cap 300"):
         method.check_backend(backend)
+
+
+# -- LM-Infinite's geometry when neither a ratio nor a budget is given ---------------------------------------------
+
+
+def test_the_default_keeps_what_lm_infinite_attends_past_the_trained_window():
+    """n_global = 4 sinks and n_local = 32 = the trained window: the next query reads itself and the 31 keys
+    before it, so after a 60-token prefill every layer holds positions 0–3 and 29–59."""
+    model = llama(trained=32)
+    method = make_method("lambda")
+    geometry = method.geometry(model, 60)
+    assert (geometry.sinks, geometry.window, geometry.cap) == (4, 31, 32)
+    state = method.prefill(model, token_ids(60), method.new_cache(model))
+    assert state.layer_lengths == [35, 35]
+    assert all(positions.tolist() == [0, 1, 2, 3, *range(29, 60)] for positions in state.extra["positions"])
+
+
+def test_the_default_past_the_trained_window_agrees_with_lm_infinite_written_out():
+    model = llama(trained=32, sharpness=6.0)
+    ids = token_ids(90)
+    got = lambda_logits(model, make_method("lambda"), ids, context=70, block=10)
+    # Local distances 0 … 31, every farther sink scored at distance 32 (LM-Infinite's limit_distance).
+    expected = reference_logits(model, ids, sinks=4, window=31, cap=32)[:, 70:]
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    # Keeping every key (the old default: only the sinks' distance capped) reads otherwise.
+    unevicted = reference_logits(model, ids, sinks=4, window=10**6, cap=32)[:, 70:]
+    assert (unevicted - expected).abs().max() > 1e-2
+
+
+def test_the_default_within_the_trained_window_is_full_attention():
+    model = llama(trained=96, sharpness=6.0)
+    ids = token_ids(90)
+    with torch.no_grad():
+        full = model(input_ids=ids).logits[:, 70:]
+    torch.testing.assert_close(lambda_logits(model, make_method("lambda"), ids, context=70, block=8), full)
+
+
+# -- the fused path (CPU flash attention + sinks, merged by log-sum-exp) against the eager blocks -------------------
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "lambda",
+        "lambda:0",
+        "lambda(cap=8):budget=24",
+        "lambda(sinks=2,chunk=5):0.6",
+        "lambda(sinks=0)",
+        "lambda:budget=10",
+    ],
+)
+def test_the_fused_path_gives_the_eager_paths_logits(spec, monkeypatch):
+    """Past a 32-token window, with eviction and without, 4 query heads over 2 KV heads (GQA). Between them the
+    specs reach every way a block is split: the whole band under a mask (the first chunk, whose queries include
+    the sinks; a 10-token question wider than a 6-token window), rectangle and causal triangles (later chunks),
+    the oldest keys starting inside the mirrored triangle, and no window at all (ratio 0)."""
+    model = llama(trained=32, sharpness=6.0)
+    ids = token_ids(120)
+    monkeypatch.setattr(lambda_shaped, "FUSED_ON_CPU", False)
+    eager = lambda_logits(model, make_method(spec), ids, context=100, block=10)
+    monkeypatch.setattr(lambda_shaped, "FUSED_ON_CPU", True)
+
+    def no_eager(*args, **kwargs):
+        raise AssertionError("the eager path ran on CPU")
+
+    monkeypatch.setattr(lambda_shaped._Run, "attend_eager", no_eager)
+    fused = lambda_logits(model, make_method(spec), ids, context=100, block=10)
+    torch.testing.assert_close(fused, eager, rtol=1e-4, atol=1e-4)
 
 
 # -- sessions: restore and drop_last -----------------------------------------------------------------------------

@@ -20,6 +20,12 @@ from longscope.methods.kv._attention_switch import attention_function
 ATTENTION_NAME = "longscope_lambda"
 # Scores materialised at once per query block (fp32 elements): bounds attention memory whatever the window.
 _SCORE_ELEMENTS = 1 << 26
+# CPU's flash attention returns the log-sum-exp beside the output, so the local band and the sinks can be attended
+# apart and merged exactly; without that op, on other devices or dtypes, the eager blocks run. Tests switch the
+# fused path off to compare the two.
+FUSED_ON_CPU = True
+_FLASH_CPU = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+_FUSED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 # How many trained windows a plan may ask Λ-attention to read: nothing in the method stops there, but the
 # distance cap is untested beyond it, so longer lengths are refused rather than run on trust.
 READ_MULTIPLE = 8
@@ -39,15 +45,22 @@ class Geometry:
 class LambdaShaped(KVMethod):
     """Λ-shaped attention after LM-Infinite (Han et al., 2023) and StreamingLLM's attention sinks.
 
-    Of the ``kept(n)`` context entries, the first ``sinks`` tokens stay for good and the rest is a local window
-    of the most recent ``window = kept − sinks`` entries; everything else is evicted (removed, not masked). A
-    query at position i attends the sinks and the keys j with 0 ≤ i − j ≤ window, i.e. the ``window`` entries
-    before it and itself, which are exactly what the cache holds. Keys keep their original RoPE positions; a sink
-    at a distance above ``cap`` (default: the window, never above the model's trained window) is scored as if
-    it were at distance ``cap``, so no query meets a distance the model was not trained on as long as the
-    window is within the trained window. The context is prefilled in chunks of at most ``window`` tokens, so
-    prefill memory is bounded by the window and not by the input. The question and the answer slide the window
-    in the same way. Ratio 0 (or a budget equal to the context) removes nothing: no eviction, only the cap.
+    With neither a ratio nor a budget it is LM-Infinite's geometry (the official ``convert_llama_model``):
+    ``n_local`` = the trained window T, so a query attends the keys at distances 0 … T − 1 (``window`` = T − 1)
+    plus the ``sinks`` first tokens, and a sink farther than that is scored at distance ``cap`` = T. Within the
+    trained window this is exactly full attention; past it, every older entry is evicted. Departures from the
+    official code: 4 sinks by default (the official drop-in uses 10 global tokens, its scripts 100; give
+    ``lambda(sinks=10)`` for the drop-in's), and evicted entries are removed from the cache instead of masked.
+
+    With a ratio or a budget, of the ``kept(n)`` context entries the first ``sinks`` tokens stay for good and the
+    rest is a local window of the most recent ``window = kept − sinks`` entries; everything else is evicted
+    (removed, not masked). A query at position i attends the sinks and the keys j with 0 ≤ i − j ≤ window, i.e.
+    the ``window`` entries before it and itself, which are exactly what the cache holds. Keys keep their original
+    RoPE positions; a sink at a distance above ``cap`` (there by default the window, never above the model's
+    trained window) is scored as if it were at distance ``cap``. Ratio 0 (or a budget equal to the context)
+    removes nothing: no eviction, only the cap. The context is prefilled in chunks of at most ``window`` tokens,
+    so prefill memory is bounded by the window and not by the input. The question and the answer slide the
+    window in the same way.
     """
 
     name = "lambda"
@@ -76,7 +89,18 @@ class LambdaShaped(KVMethod):
     # -- geometry ---------------------------------------------------------------------------------------
 
     def geometry(self, model: Any, context_tokens: int) -> Geometry:
+        """Sinks, local window, distance cap and prefill chunk for a context of ``context_tokens`` on ``model``."""
         trained = trained_window(model)
+        if self.cap is not None and self.cap > trained:
+            raise UsageError(
+                f"method {self.label()}: cap {self.cap} is above the model's trained window of {trained} tokens; "
+                f"give a cap of at most {trained}"
+            )
+        if self.ratio is None and self.budget is None:
+            # LM-Infinite: n_local = trained keys (distances 0 … trained − 1), limit_distance = trained.
+            local = trained - 1
+            cap = self.cap if self.cap is not None else trained
+            return Geometry(sinks=self.sinks, window=local, cap=cap, chunk=min(self.chunk, local))
         keep = self.kept(context_tokens)
         window: int | None = None
         if keep < context_tokens:
@@ -86,11 +110,6 @@ class LambdaShaped(KVMethod):
                     f"window beside {self.sinks} sinks; give a smaller ratio, a larger budget or fewer sinks"
                 )
             window = keep - self.sinks
-        if self.cap is not None and self.cap > trained:
-            raise UsageError(
-                f"method {self.label()}: cap {self.cap} is above the model's trained window of {trained} tokens; "
-                f"give a cap of at most {trained}"
-            )
         cap = self.cap if self.cap is not None else min(window or trained, trained)
         return Geometry(sinks=self.sinks, window=window, cap=cap, chunk=min(self.chunk, window or self.chunk))
 
@@ -258,6 +277,144 @@ class _Run:
         key_positions: torch.Tensor,
         scaling: float,
     ) -> torch.Tensor:
+        """Λ attention over one forward's queries: fused kernels on CPU where torch has them, else eager blocks."""
+        fused = FUSED_ON_CPU and _FLASH_CPU is not None
+        if fused and query.device.type == "cpu" and query.dtype in _FUSED_DTYPES:
+            return self.attend_fused(query, key, value, query_positions, key_positions, scaling)
+        return self.attend_eager(query, key, value, query_positions, key_positions, scaling)
+
+    def attend_fused(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        query_positions: torch.Tensor,
+        key_positions: torch.Tensor,
+        scaling: float,
+    ) -> torch.Tensor:
+        """Λ attention as exact parts merged by their log-sum-exp: the local band through CPU flash attention, the
+        few sinks eagerly with separable capped scores. Only the keys in each query block's band are scored."""
+        batch, heads, steps, dim = query.shape
+        kv_heads = key.shape[1]
+        grouped = query.reshape(batch, kv_heads, heads // kv_heads, steps, dim)
+        sinks = int((key_positions < self.geometry.sinks).sum())
+        sink_positions = key_positions[:sinks]
+        local_positions = key_positions[sinks:]
+        local_keys, local_values = key[:, :, sinks:], value[:, :, sinks:]
+        sink_keys, sink_values = key[:, :, None, :sinks], value[:, :, None, :sinks]
+        # Each sink key turned back to position 0 once per forward: capped scores are then one matmul per block.
+        sink_keys_at_zero = self.rotated(sink_keys, -sink_positions) if sinks else sink_keys
+        window = self.geometry.window
+        # Only a block that needs the whole band under a mask builds one: group × rows × span elements.
+        span = (window + 1 if window is not None else local_positions.numel()) + sinks
+        block = max(1, min(steps, _SCORE_ELEMENTS // max(1, (heads // kv_heads) * span)))
+        outputs = []
+        for start in range(0, steps, block):
+            q = grouped[..., start : start + block, :]
+            at = query_positions[start : start + block]
+            parts = self.local_parts(q, at, local_positions, local_keys, local_values, scaling)
+            if sinks:
+                scores = self.sink_scores_separable(
+                    q, sink_keys, sink_keys_at_zero, at, sink_positions
+                ).float()
+                scores = (scores * scaling).masked_fill(
+                    ~(sink_positions[None, :] <= at[:, None]), float("-inf")
+                )
+                # A row with no sink yet (none of the first positions reached) holds no mass there.
+                weights = torch.softmax(scores, dim=-1).nan_to_num(0.0)
+                sink_out = torch.matmul(weights.to(value.dtype), sink_values).float()
+                parts.append((sink_out, torch.logsumexp(scores, dim=-1)))
+            outputs.append(_merged(parts).to(value.dtype))
+        attended = torch.cat(outputs, dim=-2).reshape(batch, heads, steps, dim)
+        return attended.transpose(1, 2).contiguous()
+
+    def local_parts(
+        self,
+        q: torch.Tensor,
+        at: torch.Tensor,
+        local_positions: torch.Tensor,
+        local_keys: torch.Tensor,
+        local_values: torch.Tensor,
+        scaling: float,
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The query block's local band as (output, log-sum-exp) parts. In the usual case (the block's positions
+        and the held local positions both consecutive, the block's own keys among them, a window no narrower
+        than the block) the band is a parallelogram: a rectangle every query reads whole (no mask), the block's
+        own keys (a causal triangle) and the oldest keys (the mirrored triangle: causal once queries and keys
+        are both reversed). Otherwise the whole band is attended at once under its mask."""
+        window = self.geometry.window
+        low = 0 if window is None else int(torch.searchsorted(local_positions, at[:1] - window)[0])
+        high = int(torch.searchsorted(local_positions, at[-1:], right=True)[0])
+        if high <= low:
+            return []
+        held = local_positions[low:high]
+        first, last, begin, end, rows = int(held[0]), int(held[-1]), int(at[0]), int(at[-1]), at.numel()
+        regular = (
+            end - begin == rows - 1 and last - first == high - low - 1 and last == end and first <= begin
+        )
+        if not regular or (window is not None and window < rows):
+            return [
+                _flash(q, local_keys[:, :, low:high], local_values[:, :, low:high], at, held, window, scaling)
+            ]
+
+        def keys(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:  # positions [start, stop)
+            span = slice(low + start - first, low + stop - first)
+            return local_keys[:, :, span], local_values[:, :, span]
+
+        parts = [_causal(q, *keys(begin, end + 1), scaling, reverse=False)]
+        # Query i reads key j ≥ i − window: keys from begin − window + rows on are read by every query.
+        oldest = first if window is None else max(first, begin - window + rows)
+        if oldest < begin:
+            parts.append(_flash(q, *keys(oldest, begin), None, None, window, scaling))
+        if window is not None and first == begin - window:
+            parts.append(_causal(q, *keys(first, oldest), scaling, reverse=True))
+        elif window is not None and first < oldest:  # the oldest keys start inside the mirrored triangle
+            held_oldest = torch.arange(first, oldest)
+            parts.append(_flash(q, *keys(first, oldest), at, held_oldest, window, scaling))
+        return parts
+
+    def sink_scores_separable(
+        self,
+        query: torch.Tensor,
+        sink_keys: torch.Tensor,
+        sink_keys_at_zero: torch.Tensor,
+        at: torch.Tensor,
+        sink_positions: torch.Tensor,
+    ) -> torch.Tensor:
+        """Query · sink key, capped where i − j > cap without a rotation per pair: each query turned by (cap − i)
+        and each sink key by −j gives R(cap − i)·R(i)q̃ · R(−j)·R(j)k̃ = q̃ᵀ R(−cap) k̃, one matmul for all pairs."""
+        plain = torch.matmul(query, sink_keys.transpose(-1, -2))
+        cap = self.geometry.cap
+        capped = (at[:, None] - sink_positions[None, :]) > cap
+        if not bool(capped.any()):
+            return plain
+        far = torch.matmul(self.rotated(query, cap - at), sink_keys_at_zero.transpose(-1, -2))
+        return torch.where(capped.to(query.device), far, plain)
+
+    def rotated(self, states: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+        """``states`` (…, n, dim) each turned by its own RoPE angle ``shifts`` (n positions): a pure rotation, since
+        post-RoPE states already carry the rotary module's attention scaling. Angles in float64: positions of
+        tens of thousands times a frequency near 1 lose radians' worth of digits in float32."""
+        inv_freq = self.rotary.inv_freq.to(device=states.device, dtype=torch.float64)
+        rotary_dim = 2 * inv_freq.numel()
+        angles = shifts.to(device=states.device, dtype=torch.float64)[:, None] * inv_freq
+        angles = torch.cat([angles, angles], dim=-1)
+        cos, sin = angles.cos().to(states.dtype), angles.sin().to(states.dtype)
+        part = states[..., :rotary_dim]
+        turned = part * cos + rotate_half(part) * sin
+        if rotary_dim < states.shape[-1]:
+            turned = torch.cat([turned, states[..., rotary_dim:]], dim=-1)
+        return turned
+
+    def attend_eager(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        query_positions: torch.Tensor,
+        key_positions: torch.Tensor,
+        scaling: float,
+    ) -> torch.Tensor:
         """Λ attention, query block by query block: each block scores the sinks and only the keys in its window."""
         batch, heads, steps, dim = query.shape
         kv_heads = key.shape[1]
@@ -327,6 +484,65 @@ class _Run:
         layer.keys = torch.cat([layer.keys[..., :sinks, :], layer.keys[..., -window:, :]], dim=-2)
         layer.values = torch.cat([layer.values[..., :sinks, :], layer.values[..., -window:, :]], dim=-2)
         return torch.cat([key_positions[:sinks], key_positions[-window:]])
+
+
+def _flash(
+    q: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    at: torch.Tensor | None,
+    key_at: torch.Tensor | None,
+    window: int | None,
+    scaling: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One CPU flash attention call for a block of grouped queries (batch, kv_heads, group, rows, dim) against
+    keys shared by the group; masked to the Λ band of query positions ``at`` and key positions ``key_at`` when
+    given (else every pair is read). Returns float32 (output, log-sum-exp); a row with no key has −inf."""
+    batch, kv_heads, group, rows, dim = q.shape
+    mask = None
+    if at is not None and key_at is not None:
+        reach = at[:, None] - key_at[None, :]
+        allowed = (reach >= 0) if window is None else (reach >= 0) & (reach <= window)
+        mask = (
+            torch.zeros(allowed.shape, dtype=q.dtype).masked_fill_(~allowed, float("-inf")).repeat(group, 1)
+        )
+    out, lse = _FLASH_CPU(
+        q.reshape(batch, kv_heads, group * rows, dim), keys, values, 0.0, False, attn_mask=mask, scale=scaling
+    )
+    lse = lse.reshape(q.shape[:-1]).float()
+    if mask is not None:
+        # The kernel reports 0 for a row with no key at all (a sink's own query); it holds no mass.
+        lse = lse.masked_fill(~allowed.any(-1), float("-inf"))
+    return out.reshape(q.shape).float(), lse
+
+
+def _causal(
+    q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, scaling: float, *, reverse: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A square causal block through CPU flash attention's own causal mask, without building one: query r reads
+    keys 0 … r, or with ``reverse`` keys r … rows − 1 (both orders flipped, so the kernel's causal mask fits).
+    The group's queries cannot share one causal call, so its few keys are repeated per query head."""
+    batch, kv_heads, group, rows, dim = q.shape
+    queries = q.reshape(batch, kv_heads * group, rows, dim)
+    keys, values = keys.repeat_interleave(group, dim=1), values.repeat_interleave(group, dim=1)
+    if reverse:
+        queries, keys, values = queries.flip(-2), keys.flip(-2), values.flip(-2)
+    out, lse = _FLASH_CPU(queries, keys, values, 0.0, True, scale=scaling)
+    if reverse:
+        out, lse = out.flip(-2), lse.flip(-1)
+    return out.reshape(q.shape).float(), lse.reshape(q.shape[:-1]).float()
+
+
+def _merged(parts: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Softmax attention over the union of disjoint key sets, from each set's output and log-sum-exp."""
+    top = torch.stack([lse for _, lse in parts]).amax(0)
+    total = torch.zeros_like(top)
+    merged = torch.zeros_like(parts[0][0])
+    for out, lse in parts:
+        share = torch.exp(lse - top)
+        total = total + share
+        merged = merged + out * share[..., None]
+    return merged / total[..., None]
 
 
 def _lambda_attention(
