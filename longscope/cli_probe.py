@@ -17,17 +17,28 @@ out = Console()
 
 @app.command("ppl")
 def ppl(
-    model: str = typer.Option(None, help="smollm2 (bundled) or hf:PATH_OR_ID: an in-process model [default: "
-                              "the run's model when --out is a run, else smollm2]"),  # fmt: skip
-    lengths: str = typer.Option(None, help="token lengths, e.g. 8k,12k,16k [default: the run's lengths when "
-                                "--out is a run, else 4k,8k]"),  # fmt: skip
-    methods: str = typer.Option(None, help="in-model methods, e.g. full,pi(factor=2),yarn,self-extend "
-                                "[default: full and the run's in-model methods when --out is a run, else full]"),  # fmt: skip
+    model: str = typer.Option(
+        None,
+        help="smollm2 (bundled) or hf:PATH_OR_ID: an in-process model [default: "
+        "the run's model when --out is a run, else smollm2]",
+    ),  # fmt: skip
+    lengths: str = typer.Option(
+        None,
+        help="token lengths, e.g. 8k,12k,16k [default: the run's lengths when --out is a run, else 4k,8k]",
+    ),  # fmt: skip
+    methods: str = typer.Option(
+        None,
+        help="in-model methods, e.g. full,pi(factor=2),yarn,self-extend "
+        "[default: full and the run's in-model methods when --out is a run, else full]",
+    ),  # fmt: skip
     samples: int = typer.Option(2, help="essay windows per length"),
     bin_tokens: int = typer.Option(512, "--bin", help="positions per point of the curve"),
     out_file: str = typer.Option(
-        PROBE_FILE, "--out", help=f"a JSON file, or a run directory: then {PROBE_FILE} inside it, which its "
-        "report draws beside the run's scores"),  # fmt: skip
+        PROBE_FILE,
+        "--out",
+        help=f"a JSON file, or a run directory: then {PROBE_FILE} inside it, which its "
+        "report draws beside the run's scores",
+    ),  # fmt: skip
 ) -> None:
     """Token NLL by position over the built-in essays at each length, with and without each method."""
     from longscope.backends import resolve

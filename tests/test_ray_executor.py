@@ -209,7 +209,9 @@ def test_each_item_goes_to_the_endpoint_with_the_fewest_outstanding():
     busy, idle = FakeHandle("busy"), FakeHandle("idle")
     executor.slots = [_Slot(busy, depth=4, pid=1), _Slot(idle, depth=4, pid=2), _Slot(FakeHandle("x"), 4)]
     executor.slots[0].outstanding = {object(): None for _ in range(3)}
-    key = SimpleNamespace(key=lambda turn: f"k|t{turn}", request=lambda sample, turn: asked(f"prompt {sample}"))
+    key = SimpleNamespace(
+        key=lambda turn: f"k|t{turn}", request=lambda sample, turn: asked(f"prompt {sample}")
+    )
     items = deque(SimpleNamespace(item=key, sample=n, turns=1, n=n) for n in range(5))
     owner = {}
     executor._fill(items, owner, retries=1, attempts={"k|t0": 2, "other": 5})

@@ -105,7 +105,9 @@ class _Slot:
     outstanding: dict[Any, Prepared] = field(default_factory=dict)  # object ref -> item, in sending order
     pid: int | None = None  # the actor's process, once it has built its backend (None: not ready yet)
     answered: int = 0  # items it finished
-    recent: deque[str] = field(default_factory=deque)  # prompts of the last items sent, newest last (<= depth)
+    recent: deque[str] = field(
+        default_factory=deque
+    )  # prompts of the last items sent, newest last (<= depth)
 
 
 class RayExecutor:

@@ -679,14 +679,20 @@ def test_alce_demonstrations_are_the_draws_load_alce_makes_mapping_the_file(tmp_
     record = json.loads((DATA / "alce/asqa_eval_gtr_top2000.json").read_text())[0]
     path = tmp_path / "alce/asqa_eval_gtr_top2000.json"
     path.parent.mkdir()
-    path.write_text(json.dumps([{**record, "id": f"asqa-{i}", "question": f"Question {i}?"} for i in range(7)]))
+    path.write_text(
+        json.dumps([{**record, "id": f"asqa-{i}", "question": f"Question {i}?"} for i in range(7)])
+    )
     population = len(prompt["demos"])
     # HELMET: eval.py's random.seed(42), then load_alce's load_dataset and map, one random.sample per record
     state = random.getstate()
     try:
         random.seed(42)
-        table = datasets.load_dataset("json", data_files=str(path), cache_dir=str(tmp_path / "cache"))["train"]
-        mapped = table.map(lambda r: {"picked": random.sample(range(population), 2)}, load_from_cache_file=False)
+        table = datasets.load_dataset("json", data_files=str(path), cache_dir=str(tmp_path / "cache"))[
+            "train"
+        ]
+        mapped = table.map(
+            lambda r: {"picked": random.sample(range(population), 2)}, load_from_cache_file=False
+        )
     finally:
         random.setstate(state)
     helmet_demos = {r["id"]: [prompt["demos"][i]["question"] for i in r["picked"]] for r in mapped}
@@ -732,7 +738,9 @@ def test_rerank_demonstrations_leave_out_every_test_query_when_helmet_does(tmp_p
     def shown(task: Helmet) -> dict[str, list[str]]:
         backend = shared_tiny_backend()
         samples = [task.build(backend, *point) for point in task.work([], [], [])]
-        return {s.turns[0].question: re.findall(r"Query: (.*)\n", s.messages(0)[0]["content"]) for s in samples}
+        return {
+            s.turns[0].question: re.findall(r"Query: (.*)\n", s.messages(0)[0]["content"]) for s in samples
+        }
 
     # 12 demonstration rows, over twice the 5 test records: no test query is shown, one row is a repeat
     many = [row(q) for q in ("t0", "d1", "t1", "d2", "t2", "d3", "d3", "t3", "d4", "t4", "d5", "d6")]

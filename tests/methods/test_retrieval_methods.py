@@ -124,7 +124,9 @@ def test_recall_is_left_empty_where_no_evidence_is_known():
 
 
 def test_recall_counts_the_evidence_the_sent_chunks_cover():
-    context = "Alpha one. The vault code is 4471. It was set in May. Beta two. The key hangs by the door. Gamma."
+    context = (
+        "Alpha one. The vault code is 4471. It was set in May. Beta two. The key hangs by the door. Gamma."
+    )
     passage = "The vault code is 4471. It was set in May."  # one piece of evidence over two sentences
     key = "The key hangs by the door."
     sample = Sample(id="s", task="t", context=context, turns=(Turn("code?", ("4471",)), Turn("key?", ("door",))),
@@ -372,10 +374,16 @@ def test_truncate_budgets_run_as_one_plan_and_form_one_series_per_policy(tmp_pat
     assert set(series) == {"truncate", "truncate(policy=left)", "truncate(policy=right)"}
     middle = series["truncate"]
     assert middle.setting == "budget" and [p.value for p in middle.points] == [64, 128, 256]
-    assert [p.method for p in middle.points] == ["truncate:budget=64", "truncate:budget=128", "truncate:budget=256"]
+    assert [p.method for p in middle.points] == [
+        "truncate:budget=64",
+        "truncate:budget=128",
+        "truncate:budget=256",
+    ]
     # What is sent grows with the budget, token for token up to the seams where a cut is re-tokenised.
     sent = [p.input_tokens for p in middle.points]
     assert sent[0] < sent[1] < sent[2] and abs((sent[2] - sent[0]) - 192) <= 6
     for policy in ("left", "right"):
         points = series[f"truncate(policy={policy})"].points
-        assert [p.value for p in points] == [64, 256] and abs((points[1].input_tokens - points[0].input_tokens) - 192) <= 6
+        assert [p.value for p in points] == [64, 256] and abs(
+            (points[1].input_tokens - points[0].input_tokens) - 192
+        ) <= 6

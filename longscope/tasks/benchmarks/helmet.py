@@ -395,7 +395,9 @@ class Helmet(Benchmark):
             raise UsageError(f"helmet: size must be one of {', '.join(SIZES)} (got {self.size!r})")
         if self.shots < 0:
             raise UsageError(f"helmet: shots must be 0 or more (got {self.shots})")
-        if isinstance(self.sample, str) and self.sample.isdigit():  # the command line gives every value as text
+        if (
+            isinstance(self.sample, str) and self.sample.isdigit()
+        ):  # the command line gives every value as text
             object.__setattr__(self, "sample", int(self.sample))
         if not (self.sample in ("helmet", "all") or (isinstance(self.sample, int) and self.sample >= 1)):
             raise UsageError(
