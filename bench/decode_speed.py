@@ -1,9 +1,9 @@
 """Decode speed of the in-process backend on the bundled model: the model's forward against the decode step.
 
 Usage: .venv/bin/python bench/decode_speed.py [--tokens 32] [--repeats 3] [--threads N] [--contexts 1024,4096]
-       [--profile]
-Writes bench/results/decode_speed.json (or ``--out``) and prints, per context, tokens per second of both loops and their
-ratio to the bandwidth bound. Each context is prefilled once; every run decodes from a copy of that cache,
+       [--precision fp32|bf16] [--profile]
+Writes bench/results/decode_speed.json (decode_speed_bf16.json for bf16, or ``--out``) and prints, per context,
+tokens per second of both loops and their ratio to the bandwidth bound. Each context is prefilled once; every run decodes from a copy of that cache,
 the two loops alternating, best of ``--repeats``, and both must pick the same greedy tokens (checked).
 
 - ``forward``: one ``model(...)`` call per token over the reserved cache (the loop before the decode step).
@@ -111,11 +111,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--contexts", default="1024,4096")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="the weights' precision")
     parser.add_argument("--profile", action="store_true", help="print the step's profile by operator")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "decode_speed.json")
+    parser.add_argument("--out", type=Path, help="default: results/decode_speed.json, decode_speed_bf16.json for bf16")
     args = parser.parse_args()
+    suffix = "" if args.precision == "fp32" else f"_{args.precision}"
+    args.out = args.out or HERE / "results" / f"decode_speed{suffix}.json"
     torch.set_num_threads(args.threads)
-    backend = smollm2.load()
+    backend = smollm2.load(args.precision)
     assert backend.decode_step is not None, "the bundled model should get the decode step"
     model = backend.model
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
@@ -127,7 +130,10 @@ def main() -> None:
         with torch.inference_mode():
             out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
         prefilled = (out.past_key_values, int(out.logits[0, -1].argmax()))
-        kv = sum(layer.keys.numel() + layer.values.numel() for layer in prefilled[0].layers) * 4
+        kv = sum(
+            layer.keys.numel() * layer.keys.element_size() + layer.values.numel() * layer.values.element_size()
+            for layer in prefilled[0].layers
+        )
         best = dict.fromkeys(loops, 0.0)
         outputs: dict[str, list[int]] = {}
         for _ in range(args.repeats):
