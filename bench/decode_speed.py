@@ -111,9 +111,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--contexts", default="1024,4096")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="the weights' precision")
+    parser.add_argument(
+        "--precision", default="fp32", choices=("fp32", "bf16"), help="the weights' precision"
+    )
     parser.add_argument("--profile", action="store_true", help="print the step's profile by operator")
-    parser.add_argument("--out", type=Path, help="default: results/decode_speed.json, decode_speed_bf16.json for bf16")
+    parser.add_argument(
+        "--out", type=Path, help="default: results/decode_speed.json, decode_speed_bf16.json for bf16"
+    )
     args = parser.parse_args()
     suffix = "" if args.precision == "fp32" else f"_{args.precision}"
     args.out = args.out or HERE / "results" / f"decode_speed{suffix}.json"
@@ -131,7 +135,8 @@ def main() -> None:
             out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
         prefilled = (out.past_key_values, int(out.logits[0, -1].argmax()))
         kv = sum(
-            layer.keys.numel() * layer.keys.element_size() + layer.values.numel() * layer.values.element_size()
+            layer.keys.numel() * layer.keys.element_size()
+            + layer.values.numel() * layer.values.element_size()
             for layer in prefilled[0].layers
         )
         best = dict.fromkeys(loops, 0.0)
