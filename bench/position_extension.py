@@ -153,8 +153,8 @@ def summarize(args: argparse.Namespace, target: Path) -> None:
             "run_dir": os.path.relpath(_run_dir(target), HERE.parent),
             "machine": platform.platform(),
             "cpu_cores": os.cpu_count(),
-            "note": "shared 2-core machine: other sessions ran tests and benches beside this one, which ran "
-            "under nice -n 19; the timings say how long it took there, not how fast the methods are",
+            "note": "2-core machine; each phase records the load average before and after it (other work "
+            "may have shared the cores): the timings say how long it took there, not how fast the methods are",
             "scores": {
                 method: {
                     str(n): {

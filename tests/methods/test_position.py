@@ -14,6 +14,7 @@ from longscope.config import RunConfig
 from longscope.core import GenerationRequest, UsageError
 from longscope.haystack import corpus
 from longscope.methods import make_method
+from longscope.methods.kv import self_extend
 from longscope.methods.kv.self_extend import _Grouping
 from longscope.plan import check_plan
 from longscope.tasks import make_task
@@ -140,9 +141,16 @@ def test_self_extend_relative_positions_by_hand():
     assert method.extended_window(8) == (8 - 4) * 2 + 4
 
 
-def test_self_extend_attention_scores_each_pair_at_its_grouped_distance():
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "eager"])
+def test_self_extend_attention_scores_each_pair_at_its_grouped_distance(fused, monkeypatch):
+    monkeypatch.setattr(self_extend, "FUSED_ON_CPU", fused)
     torch.manual_seed(1)
-    window, group, total, dim = 4, 2, 12, 8
+    window, group, total, dim = (
+        4,
+        2,
+        12,
+        12,
+    )  # dim = total: the identity values fit flash attention's one head size
     inv_freq = 1.0 / (10000.0 ** (torch.arange(0, dim, 2).float() / dim))
     plain_q, plain_k = torch.randn(total, dim), torch.randn(total, dim)
     grouping = _Grouping(inv_freq, group, window)
@@ -163,6 +171,27 @@ def test_self_extend_attention_scores_each_pair_at_its_grouped_distance():
             q = at(plain_q[i : i + 1], torch.tensor([distance]))
             expected[i, j] = (q @ plain_k[j]).item() * scaling
     torch.testing.assert_close(weights, torch.softmax(expected, dim=-1), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize(
+    ("total", "steps", "window"), [(700, 700, 64), (700, 37, 64), (700, 1, 64), (90, 90, 128)]
+)
+def test_self_extend_fused_parts_equal_the_merged_score_maps(total, steps, window, dtype):
+    """The flash parts (neighbour band, far keys read by every query, the far band's masked edge) merged by
+    log-sum-exp give the paper's one softmax over both maps: a prompt, a question after a cache, one decoded
+    token, and an input shorter than the window; 6 query heads sharing 2 key heads."""
+    torch.manual_seed(total + steps)
+    dim = 16
+    inv_freq = 1.0 / (10000.0 ** (torch.arange(0, dim, 2).float() / dim))
+    grouping = _Grouping(inv_freq, 3, window)
+    query = torch.randn(1, 6, steps, dim, dtype=dtype)
+    key, value = torch.randn(1, 2, total, dim, dtype=dtype), torch.randn(1, 2, total, dim, dtype=dtype)
+    fused = grouping.attend_fused(query, key, value, dim**-0.5)
+    eager = grouping.attend_eager(query, key, value, dim**-0.5)
+    assert fused.shape == eager.shape == (1, steps, 6, dim)
+    tolerance = 2e-5 if dtype == torch.float32 else 2e-2
+    torch.testing.assert_close(fused.float(), eager.float(), rtol=tolerance, atol=tolerance)
 
 
 @pytest.mark.parametrize(

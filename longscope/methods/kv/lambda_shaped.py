@@ -16,6 +16,7 @@ from transformers.models.llama.modeling_llama import rotate_half
 from longscope.core import Backend, UsageError
 from longscope.methods.base import ContextState, KVMethod, growing_cache, layer_lengths
 from longscope.methods.kv._attention_switch import attention_function
+from longscope.methods.kv._flash_parts import FLASH_CPU, FUSED_DTYPES, causal_part, flash_part, merge_parts
 
 ATTENTION_NAME = "longscope_lambda"
 # Scores materialised at once per query block (fp32 elements): bounds attention memory whatever the window.
@@ -24,8 +25,6 @@ _SCORE_ELEMENTS = 1 << 26
 # apart and merged exactly; without that op, on other devices or dtypes, the eager blocks run. Tests switch the
 # fused path off to compare the two.
 FUSED_ON_CPU = True
-_FLASH_CPU = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
-_FUSED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 # How many trained windows a plan may ask Λ-attention to read: nothing in the method stops there, but the
 # distance cap is untested beyond it, so longer lengths are refused rather than run on trust.
 READ_MULTIPLE = 8
@@ -278,8 +277,8 @@ class _Run:
         scaling: float,
     ) -> torch.Tensor:
         """Λ attention over one forward's queries: fused kernels on CPU where torch has them, else eager blocks."""
-        fused = FUSED_ON_CPU and _FLASH_CPU is not None
-        if fused and query.device.type == "cpu" and query.dtype in _FUSED_DTYPES:
+        fused = FUSED_ON_CPU and FLASH_CPU is not None
+        if fused and query.device.type == "cpu" and query.dtype in FUSED_DTYPES:
             return self.attend_fused(query, key, value, query_positions, key_positions, scaling)
         return self.attend_eager(query, key, value, query_positions, key_positions, scaling)
 
@@ -324,7 +323,7 @@ class _Run:
                 weights = torch.softmax(scores, dim=-1).nan_to_num(0.0)
                 sink_out = torch.matmul(weights.to(value.dtype), sink_values).float()
                 parts.append((sink_out, torch.logsumexp(scores, dim=-1)))
-            outputs.append(_merged(parts).to(value.dtype))
+            outputs.append(merge_parts(parts).to(value.dtype))
         attended = torch.cat(outputs, dim=-2).reshape(batch, heads, steps, dim)
         return attended.transpose(1, 2).contiguous()
 
@@ -354,23 +353,25 @@ class _Run:
         )
         if not regular or (window is not None and window < rows):
             return [
-                _flash(q, local_keys[:, :, low:high], local_values[:, :, low:high], at, held, window, scaling)
+                flash_part(
+                    q, local_keys[:, :, low:high], local_values[:, :, low:high], at, held, window, scaling
+                )
             ]
 
         def keys(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:  # positions [start, stop)
             span = slice(low + start - first, low + stop - first)
             return local_keys[:, :, span], local_values[:, :, span]
 
-        parts = [_causal(q, *keys(begin, end + 1), scaling, reverse=False)]
+        parts = [causal_part(q, *keys(begin, end + 1), scaling, reverse=False)]
         # Query i reads key j ≥ i − window: keys from begin − window + rows on are read by every query.
         oldest = first if window is None else max(first, begin - window + rows)
         if oldest < begin:
-            parts.append(_flash(q, *keys(oldest, begin), None, None, window, scaling))
+            parts.append(flash_part(q, *keys(oldest, begin), None, None, window, scaling))
         if window is not None and first == begin - window:
-            parts.append(_causal(q, *keys(first, oldest), scaling, reverse=True))
+            parts.append(causal_part(q, *keys(first, oldest), scaling, reverse=True))
         elif window is not None and first < oldest:  # the oldest keys start inside the mirrored triangle
             held_oldest = torch.arange(first, oldest)
-            parts.append(_flash(q, *keys(first, oldest), at, held_oldest, window, scaling))
+            parts.append(flash_part(q, *keys(first, oldest), at, held_oldest, window, scaling))
         return parts
 
     def sink_scores_separable(
@@ -484,65 +485,6 @@ class _Run:
         layer.keys = torch.cat([layer.keys[..., :sinks, :], layer.keys[..., -window:, :]], dim=-2)
         layer.values = torch.cat([layer.values[..., :sinks, :], layer.values[..., -window:, :]], dim=-2)
         return torch.cat([key_positions[:sinks], key_positions[-window:]])
-
-
-def _flash(
-    q: torch.Tensor,
-    keys: torch.Tensor,
-    values: torch.Tensor,
-    at: torch.Tensor | None,
-    key_at: torch.Tensor | None,
-    window: int | None,
-    scaling: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One CPU flash attention call for a block of grouped queries (batch, kv_heads, group, rows, dim) against
-    keys shared by the group; masked to the Λ band of query positions ``at`` and key positions ``key_at`` when
-    given (else every pair is read). Returns float32 (output, log-sum-exp); a row with no key has −inf."""
-    batch, kv_heads, group, rows, dim = q.shape
-    mask = None
-    if at is not None and key_at is not None:
-        reach = at[:, None] - key_at[None, :]
-        allowed = (reach >= 0) if window is None else (reach >= 0) & (reach <= window)
-        mask = (
-            torch.zeros(allowed.shape, dtype=q.dtype).masked_fill_(~allowed, float("-inf")).repeat(group, 1)
-        )
-    out, lse = _FLASH_CPU(
-        q.reshape(batch, kv_heads, group * rows, dim), keys, values, 0.0, False, attn_mask=mask, scale=scaling
-    )
-    lse = lse.reshape(q.shape[:-1]).float()
-    if mask is not None:
-        # The kernel reports 0 for a row with no key at all (a sink's own query); it holds no mass.
-        lse = lse.masked_fill(~allowed.any(-1), float("-inf"))
-    return out.reshape(q.shape).float(), lse
-
-
-def _causal(
-    q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, scaling: float, *, reverse: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A square causal block through CPU flash attention's own causal mask, without building one: query r reads
-    keys 0 … r, or with ``reverse`` keys r … rows − 1 (both orders flipped, so the kernel's causal mask fits).
-    The group's queries cannot share one causal call, so its few keys are repeated per query head."""
-    batch, kv_heads, group, rows, dim = q.shape
-    queries = q.reshape(batch, kv_heads * group, rows, dim)
-    keys, values = keys.repeat_interleave(group, dim=1), values.repeat_interleave(group, dim=1)
-    if reverse:
-        queries, keys, values = queries.flip(-2), keys.flip(-2), values.flip(-2)
-    out, lse = _FLASH_CPU(queries, keys, values, 0.0, True, scale=scaling)
-    if reverse:
-        out, lse = out.flip(-2), lse.flip(-1)
-    return out.reshape(q.shape).float(), lse.reshape(q.shape[:-1]).float()
-
-
-def _merged(parts: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-    """Softmax attention over the union of disjoint key sets, from each set's output and log-sum-exp."""
-    top = torch.stack([lse for _, lse in parts]).amax(0)
-    total = torch.zeros_like(top)
-    merged = torch.zeros_like(parts[0][0])
-    for out, lse in parts:
-        share = torch.exp(lse - top)
-        total = total + share
-        merged = merged + out * share[..., None]
-    return merged / total[..., None]
 
 
 def _lambda_attention(

@@ -16,11 +16,15 @@ from transformers.models.llama.modeling_llama import rotate_half
 from longscope.core import Backend, UsageError
 from longscope.methods.base import ContextState
 from longscope.methods.kv._attention_switch import attention_function
+from longscope.methods.kv._flash_parts import FLASH_CPU, FUSED_DTYPES, flash_part, merge_parts
 from longscope.methods.kv._rope_scaling import PositionMethod, find_rotary, trained_positions
 
 ATTENTION_NAME = "longscope_self_extend"
 # Scores materialised at once per query block (fp32 elements, two maps): bounds memory at any input length.
 _SCORE_ELEMENTS = 1 << 25
+# On a CPU the two maps are attended apart through flash attention and merged by their log-sum-exp: the eager
+# maps scored every pair twice and took 5x+ longer at 16k. Tests switch this off to compare the two.
+FUSED_ON_CPU = True
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,57 @@ class _Grouping:
         return torch.cat([turned, x[..., rotary_dim:]], dim=-1) if rotary_dim < x.shape[-1] else turned
 
     def __call__(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scaling: float):
+        fused = FUSED_ON_CPU and FLASH_CPU is not None and query.device.type == "cpu"
+        if fused and query.dtype in FUSED_DTYPES and value.shape[-1] == query.shape[-1]:
+            return self.attend_fused(query, key, value, scaling)
+        return self.attend_eager(query, key, value, scaling)
+
+    def attend_fused(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scaling: float):
+        """The merged form as two disjoint key sets per query block: the neighbours (distance < W) at true
+        positions, the rest at grouped ones, each through CPU flash attention and merged by log-sum-exp. Far keys
+        read by every query of the block go unmasked; only the edges of the two bands carry a mask."""
+        batch, heads, steps, dim = query.shape
+        kv_heads, total = key.shape[1], key.shape[-2]
+        window = self.window
+        key_positions = torch.arange(total)
+        query_positions = key_positions[total - steps :]
+        grouped_keys = self.rotate(key, key_positions // self.group - key_positions)
+        query_shift = query_positions // self.group + window - window // self.group - query_positions
+        shape = (batch, kv_heads, heads // kv_heads, steps, dim)
+        near, far = query.reshape(shape), self.rotate(query, query_shift).reshape(shape)
+        # A block no taller than the window keeps each masked edge to about block x (block + window) pairs.
+        block = max(1, min(steps, window, _SCORE_ELEMENTS // max(1, batch * heads * 2 * window)))
+        outputs = []
+        for start in range(0, steps, block):
+            at = query_positions[start : start + block]
+            first, last = int(at[0]), int(at[-1])
+            rows = slice(start, start + block)
+            low = max(0, first - window + 1)  # the oldest neighbour any query of the block reads
+            parts = [
+                flash_part(
+                    near[..., rows, :], key[:, :, low : last + 1], value[:, :, low : last + 1],
+                    at, key_positions[low : last + 1], window - 1, scaling,
+                )
+            ]  # fmt: skip
+            edge = max(0, first - window)  # far keys before it are read by every query of the block
+            if edge > 0:
+                parts.append(
+                    flash_part(far[..., rows, :], grouped_keys[:, :, :edge], value[:, :, :edge], None, None, None, scaling)
+                )  # fmt: skip
+            if last - window >= edge:  # key j is far for query i when j <= i - W
+                span = slice(edge, last - window + 1)
+                parts.append(
+                    flash_part(
+                        far[..., rows, :], grouped_keys[:, :, span], value[:, :, span],
+                        at - window, key_positions[span], None, scaling,
+                    )
+                )  # fmt: skip
+            outputs.append(merge_parts(parts).to(value.dtype))
+        attended = torch.cat(outputs, dim=-2).reshape(batch, heads, steps, value.shape[-1])
+        return attended.transpose(1, 2).contiguous()
+
+    def attend_eager(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scaling: float):
+        """The merged form as the paper writes it: both score maps in full per query block, one softmax."""
         batch, heads, steps, dim = query.shape
         kv_heads, total = key.shape[1], key.shape[-2]
         # The cache holds every entry from position 0 in order, so key j sits at position j.
