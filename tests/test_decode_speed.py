@@ -115,12 +115,15 @@ def test_bundled_model_gives_the_reference_loops_greedy_answers():
 
 
 @torch.inference_mode()
-def _step_against_forward(model, steps: int = 6, attention_threads: int = 1) -> list[float]:
+def _step_against_forward(
+    model, steps: int = 6, attention_threads: int = 1, flash: bool = True
+) -> list[float]:
     """Feed the same tokens through the model's forward and through DecodeStep, each on its own cache after
     one shared prompt; returns the largest logit difference per step and checks the argmax agrees."""
     step = DecodeStep.build(model)
     assert step is not None and step.usable()
     step.attention_threads = attention_threads
+    step.flash = flash
     prompt = torch.tensor([list(range(5, 45))])
     plain = model(input_ids=prompt, use_cache=True).past_key_values
     fast = model(input_ids=prompt, use_cache=True).past_key_values
@@ -141,10 +144,11 @@ def _step_against_forward(model, steps: int = 6, attention_threads: int = 1) -> 
     return gaps
 
 
-def test_decode_step_matches_the_models_forward_with_grouped_heads():
+@pytest.mark.parametrize("flash", [True, False], ids=["flash-attention", "two-products"])
+def test_decode_step_matches_the_models_forward_with_grouped_heads(flash):
     backend = tiny_backend()  # 4 query heads sharing 2 key heads
-    assert backend.decode_step is not None
-    assert max(_step_against_forward(backend.model)) < 1e-4
+    assert backend.decode_step is not None and backend.decode_step.flash  # the op is in every CPU build here
+    assert max(_step_against_forward(backend.model, flash=flash)) < 1e-4
 
 
 def test_decode_step_with_attention_on_every_thread_matches_the_forward():
