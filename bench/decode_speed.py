@@ -3,8 +3,9 @@
 Usage: .venv/bin/python bench/decode_speed.py [--tokens 32] [--repeats 3] [--threads N] [--contexts 1024,4096]
        [--precision fp32|bf16] [--profile]
 Writes bench/results/decode_speed.json (decode_speed_bf16.json for bf16, or ``--out``) and prints, per context,
-tokens per second of both loops and their ratio to the bandwidth bound. Each context is prefilled once; every run decodes from a copy of that cache,
-the two loops alternating, best of ``--repeats``, and both must pick the same greedy tokens (checked).
+tokens per second of both loops and their ratio to the bandwidth bound. Each context is prefilled once; every
+run decodes from a copy of that cache, the loops alternating, best of ``--repeats``, and all must pick the same
+greedy tokens (checked).
 
 - ``forward``: one ``model(...)`` call per token over the reserved cache (the loop before the decode step).
 - ``step``: ``DecodeStep`` (backends/fast_decode.py), what ``HFBackend.generate`` now runs on a CPU: its

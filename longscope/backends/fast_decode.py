@@ -8,11 +8,11 @@ region stalls when other processes share the cores (the attention kernel waited 
 on a loaded machine). This step holds the projections fused (q/k/v and gate/up, so a layer makes four
 products) in the layout each precision's one-row product reads fastest (see ``_relaid``), attends through
 CPU flash attention on one thread (the grouped query heads as rows of one call, so each key is read once), and
-writes into the same ``DynamicCache`` the model filled, so cache sizes and byte
-counts read as before. The rotary module is the model's own, so a rescaled rotary (a position method) is
-honoured; the model's RMSNorms run as one fused operation each (the unfused norm is six small operations, 61
-times a step). The model's projection and output-head weights become views of those layouts, so the
-weights are held once, as before (a copy would double a CPU user's memory for the model).
+writes into the same ``DynamicCache`` the model filled, so cache sizes and byte counts read as before. The
+rotary module is the model's own, so a rescaled rotary (a position method) is honoured; the model's RMSNorms
+run as one fused operation each (the unfused norm is six small operations, 61 times a step). The model's
+projection and output-head weights become views of those layouts, so the weights are held once, as before (a
+copy would double a CPU user's memory for the model).
 
 The greedy tokens match the model's forward (checked on a tiny model and the bundled one); the logits agree to
 rounding, not bit for bit, since the products are summed in another order. ``DecodeStep.build`` says None for a
@@ -28,11 +28,11 @@ import torch
 from transformers.models.llama.modeling_llama import LlamaRMSNorm
 from transformers.models.qwen2.modeling_qwen2 import Qwen2RMSNorm
 
+from longscope.methods.kv._flash_parts import FLASH_CPU
+
 # Architectures whose decoder layer is exactly: x + o(attn(rope(qkv(norm(x))))), then x + down(silu(gate)*up).
 _LLAMA_LIKE = {"llama", "qwen2"}
 _FLOATS = (torch.float32, torch.bfloat16)
-# CPU flash attention: one query position's attention in one call, grouped query heads as rows of one key head.
-FLASH_CPU = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
 # Norm classes whose forward is exactly weight * (x / rms(x)) computed in fp32, which torch's rms_norm fuses.
 _PLAIN_RMS_NORMS = (LlamaRMSNorm, Qwen2RMSNorm)
 
@@ -58,13 +58,14 @@ class DecodeStep:
         # rows: a 4k prompt's embedding took 36 ms instead of 1.4, repaid by the first dozen decoded tokens.
         self.lm_head_t = _relaid([model.lm_head])
         self.lm_head_bias = model.lm_head.bias
-        # Threads for the attention products: one by default, since each layer's attention is a few small
-        # products whose parallel regions stalled for tens of milliseconds per layer when other processes
+        # Threads for the attention: one by default, since each layer's attention is a few small operations
+        # whose parallel regions stalled for tens of milliseconds per layer when other processes
         # shared the cores; 0 means the process's setting (bench/decode_speed.py measures both).
         self.attention_threads = 1
-        # One query position over the cache through CPU flash attention (grouped heads as its rows): against two
-        # matrix products and a softmax it took 0.65x the time at 4k in fp32 and 0.15-0.3x in bf16, whose
-        # product with the transposed keys takes a slow path. The products remain where the op is missing.
+        # One query position over the cache through CPU flash attention (grouped heads as its rows). In bf16 it
+        # took 0.15-0.3x the time of two matrix products and a softmax (a bf16 product with transposed keys
+        # takes a slow path) and doubled the step at 1k; in fp32 it is neutral inside the step (0.65x alone at
+        # 4k). The products remain where the op is missing.
         self.flash = FLASH_CPU is not None
         # What the copies were made from: a weight replaced or edited in place afterwards retires this step.
         self._sources = self._source_versions()

@@ -145,12 +145,8 @@ def test_self_extend_relative_positions_by_hand():
 def test_self_extend_attention_scores_each_pair_at_its_grouped_distance(fused, monkeypatch):
     monkeypatch.setattr(self_extend, "FUSED_ON_CPU", fused)
     torch.manual_seed(1)
-    window, group, total, dim = (
-        4,
-        2,
-        12,
-        12,
-    )  # dim = total: the identity values fit flash attention's one head size
+    # dim = total: the identity values below then fit flash attention's single head size.
+    window, group, total, dim = 4, 2, 12, 12
     inv_freq = 1.0 / (10000.0 ** (torch.arange(0, dim, 2).float() / dim))
     plain_q, plain_k = torch.randn(total, dim), torch.randn(total, dim)
     grouping = _Grouping(inv_freq, group, window)

@@ -21,7 +21,8 @@ def flash_part(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One CPU flash attention call for a block of grouped queries (batch, kv_heads, group, rows, dim) against
     keys shared by the group; masked, when query positions ``at`` and key positions ``key_at`` are given, to
-    the pairs with 0 ≤ at − key_at (≤ ``window`` when one is given); else every pair is read. Returns float32 (output, log-sum-exp); a row with no key has −inf."""
+    the pairs with 0 ≤ at − key_at (≤ ``window`` when one is given); else every pair is read. Returns float32
+    (output, log-sum-exp); a row with no key has −inf."""
     batch, kv_heads, group, rows, dim = q.shape
     mask = None
     if at is not None and key_at is not None:

@@ -117,8 +117,8 @@ class _Grouping:
 
     def attend_fused(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scaling: float):
         """The merged form as two disjoint key sets per query block: the neighbours (distance < W) at true
-        positions, the rest at grouped ones, each through CPU flash attention and merged by log-sum-exp. Far keys
-        read by every query of the block go unmasked; only the edges of the two bands carry a mask."""
+        positions, the rest at grouped ones, each through CPU flash attention and merged by log-sum-exp. Far
+        keys read by every query of the block go unmasked; only the edges of the two bands carry a mask."""
         batch, heads, steps, dim = query.shape
         kv_heads, total = key.shape[1], key.shape[-2]
         window = self.window
@@ -144,9 +144,8 @@ class _Grouping:
             ]  # fmt: skip
             edge = max(0, first - window)  # far keys before it are read by every query of the block
             if edge > 0:
-                parts.append(
-                    flash_part(far[..., rows, :], grouped_keys[:, :, :edge], value[:, :, :edge], None, None, None, scaling)
-                )  # fmt: skip
+                everyone = grouped_keys[:, :, :edge], value[:, :, :edge]
+                parts.append(flash_part(far[..., rows, :], *everyone, None, None, None, scaling))
             if last - window >= edge:  # key j is far for query i when j <= i - W
                 span = slice(edge, last - window + 1)
                 parts.append(
