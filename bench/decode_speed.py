@@ -13,6 +13,10 @@ greedy tokens (checked).
 - ``step_parallel_attention`` (with more than one thread): the same step with the attention products on every
   thread too, to tell whether one-thread attention (chosen on a loaded machine) still pays on a quiet one.
 
+On a GPU (where the backend decodes with the model's forward; the step is the CPU's) the loops are ``forward``
+and ``graph``: one token's forward over a static cache captured once as a CUDA graph and replayed, the next token
+fed on the device, to tell the launch overhead from the kernels' own time. It writes decode_speed_cuda_bf16.json.
+
 The bound is the memory-bandwidth limit: the bytes one token must read (every weight once, plus the KV cache
 held at that context) over the machine's read bandwidth, measured in the same process between the runs as the
 best of two lower bounds: summing a buffer the size of the weights (a pure read, as decoding is), and copying
@@ -41,42 +45,56 @@ from longscope.backends.hf import reserve_cache
 HERE = Path(__file__).resolve().parent
 
 
-def copy_bandwidth(nbytes: int, repeats: int = 3) -> float:
+def sync(device: torch.device) -> None:
+    """Wait for the accelerator, so a timer read after it counts the work queued before it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def copy_bandwidth(nbytes: int, device: torch.device, repeats: int = 3) -> float:
     """Bytes per second of copying a buffer of ``nbytes`` (read + write counted), best of ``repeats``."""
-    source = torch.ones(nbytes // 4)
+    source = torch.ones(nbytes // 4, device=device)
     target = torch.empty_like(source)
     best = float("inf")
     for _ in range(repeats):
+        sync(device)
         started = time.perf_counter()
         target.copy_(source)
+        sync(device)
         best = min(best, time.perf_counter() - started)
     return 2 * nbytes / best
 
 
-def read_bandwidth(nbytes: int, repeats: int = 3) -> float:
+def read_bandwidth(nbytes: int, device: torch.device, repeats: int = 3) -> float:
     """Bytes per second of summing a buffer of ``nbytes`` on every thread, best of ``repeats``."""
-    source = torch.ones(nbytes // 4)
+    source = torch.ones(nbytes // 4, device=device)
     best = float("inf")
     for _ in range(repeats):
+        sync(device)
         started = time.perf_counter()
         source.sum()
+        sync(device)
         best = min(best, time.perf_counter() - started)
     return nbytes / best
 
 
-def bandwidth(nbytes: int) -> tuple[float, float]:
-    """(read, copy) bandwidth in bytes per second."""
-    return read_bandwidth(nbytes), copy_bandwidth(nbytes)
+def bandwidth(nbytes: int, device: torch.device) -> tuple[float, float]:
+    """(read, copy) bandwidth in bytes per second; on a GPU over more repeats, each copy being that short."""
+    repeats = 3 if device.type == "cpu" else 20
+    return read_bandwidth(nbytes, device, repeats), copy_bandwidth(nbytes, device, repeats)
 
 
 @torch.inference_mode()
 def decode(backend, prefilled, context: int, tokens: int, loop: str) -> tuple[float, list[int]]:
     """Tokens per second of ``tokens`` greedy steps from a copy of the prefilled cache, and the tokens."""
+    if loop == "graph":
+        return decode_graph(backend.model, prefilled, context, tokens)
     cache, token = copy.deepcopy(prefilled[0]), prefilled[1]
-    model, step, generated = backend.model, backend.decode_step, []
+    model, step, generated, device = backend.model, backend.decode_step, [], backend.device
     # The room for the answer is made once per answer, not per token: outside the timer (a copy of the whole
     # cache, which on the loaded machine took 0.07-1.2 s at 1k in parallel copies that stalled).
     reserve_cache(cache, tokens)
+    sync(device)
     started = time.perf_counter()
     if loop.startswith("step"):
         step.attention_threads = 0 if loop == "step_parallel_attention" else 1
@@ -89,10 +107,47 @@ def decode(backend, prefilled, context: int, tokens: int, loop: str) -> tuple[fl
             step.attention_threads = 1
     else:
         for _ in range(tokens):
-            out = model(input_ids=torch.tensor([[token]]), past_key_values=cache, use_cache=True)
+            fed = torch.tensor([[token]], device=device)
+            out = model(input_ids=fed, past_key_values=cache, use_cache=True)
             token = int(out.logits[0, -1].argmax())
             generated.append(token)
+    sync(device)
     return tokens / (time.perf_counter() - started), generated
+
+
+@torch.inference_mode()
+def decode_graph(model, prefilled, context: int, tokens: int) -> tuple[float, list[int]]:
+    """The GPU's launch-free figure: one token's forward over a static cache captured as a CUDA graph and
+    replayed, the next token fed on the device (no host round trip per token). Bench only: the backend's GPU
+    loop is the ``forward`` one; this says how much of its gap to the bound is kernel launches."""
+    from transformers import StaticCache
+
+    ids, device = prefilled[2], prefilled[2].device
+    cache = StaticCache(config=model.config, max_cache_len=context + tokens + 1)
+    out = model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1,
+                cache_position=torch.arange(context, device=device))  # fmt: skip
+    fed = out.logits[0, -1].argmax().view(1, 1).clone()
+    position = torch.tensor([context], device=device)
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):  # warm-up off the capturing stream; rewrites the same slot it will write
+        for _ in range(2):
+            model(input_ids=fed, past_key_values=cache, cache_position=position, use_cache=True)
+    torch.cuda.current_stream(device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        chosen = model(input_ids=fed, past_key_values=cache, cache_position=position, use_cache=True)
+        chosen = chosen.logits[0, -1].argmax()
+    generated = torch.empty(tokens, dtype=torch.long, device=device)
+    sync(device)
+    started = time.perf_counter()
+    for i in range(tokens):
+        graph.replay()
+        generated[i] = chosen
+        fed.copy_(chosen.view(1, 1))
+        position.add_(1)
+    sync(device)
+    return tokens / (time.perf_counter() - started), generated.tolist()
 
 
 def profile_step(backend, prefilled, context: int, tokens: int) -> None:
@@ -124,17 +179,25 @@ def main() -> None:
     args.out = args.out or HERE / "results" / f"decode_speed{suffix}.json"
     torch.set_num_threads(args.threads)
     backend = smollm2.load(args.precision)
-    assert backend.decode_step is not None, "the bundled model should get the decode step"
-    model = backend.model
+    model, device = backend.model, backend.device
+    on_gpu = device.type == "cuda"
+    if on_gpu and args.out == HERE / "results" / f"decode_speed{suffix}.json":
+        args.out = HERE / "results" / f"decode_speed_cuda{suffix}.json"
+    # On a GPU the backend decodes with the model's forward (the step is the CPU's); the graph loop beside it.
+    assert on_gpu or backend.decode_step is not None, "the bundled model should get the decode step"
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    read, copied = bandwidth(weights)
-    loops = ("forward", "step") + (("step_parallel_attention",) if args.threads > 1 else ())
+    read, copied = bandwidth(weights, device)
+    if on_gpu:
+        loops: tuple[str, ...] = ("forward", "graph")
+    else:
+        loops = ("forward", "step") + (("step_parallel_attention",) if args.threads > 1 else ())
     rows = {}
     for context in (int(c) for c in args.contexts.split(",")):
         ids = torch.randint(100, 40000, (1, context), generator=torch.Generator().manual_seed(context))
+        ids = ids.to(device)
         with torch.inference_mode():
             out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
-        prefilled = (out.past_key_values, int(out.logits[0, -1].argmax()))
+        prefilled = (out.past_key_values, int(out.logits[0, -1].argmax()), ids)
         kv = sum(
             layer.keys.numel() * layer.keys.element_size()
             + layer.values.numel() * layer.values.element_size()
@@ -142,37 +205,47 @@ def main() -> None:
         )
         best = dict.fromkeys(loops, 0.0)
         outputs: dict[str, list[int]] = {}
+        failed: dict[str, str] = {}
         for _ in range(args.repeats):
-            for loop in loops:
-                rate, generated = decode(backend, prefilled, context, args.tokens, loop)
+            for loop in (loop for loop in loops if loop not in failed):
+                try:
+                    rate, generated = decode(backend, prefilled, context, args.tokens, loop)
+                except Exception as exc:  # the graph loop is an experiment: its failure is a finding
+                    if loop != "graph":
+                        raise
+                    failed[loop] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                    continue
                 best[loop] = max(best[loop], rate)
                 outputs.setdefault(loop, generated)
-            measured = bandwidth(weights)
+            measured = bandwidth(weights, device)
             read, copied = max(read, measured[0]), max(copied, measured[1])
         # The cache grows by one position a step; the middle of the run is its average size.
         kv_read = kv * (context + args.tokens / 2) / context
         bound = max(read, copied) / (weights + kv_read)
+        fast = "graph" if on_gpu else "step"
         rows[str(context)] = {
             "tok_s_forward": round(best["forward"], 2),
-            "tok_s_step": round(best["step"], 2),
-            "speedup": round(best["step"] / best["forward"], 2),
+            f"tok_s_{fast}": round(best[fast], 2),
+            "speedup": round(best[fast] / best["forward"], 2),
             "bound_tok_s": round(bound, 1),
             "ratio_to_bound_forward": round(best["forward"] / bound, 3),
-            "ratio_to_bound_step": round(best["step"] / bound, 3),
+            f"ratio_to_bound_{fast}": round(best[fast] / bound, 3),
             "kv_bytes_at_context": kv,
-            "identical_tokens": all(outputs[loop] == outputs["forward"] for loop in loops),
+            "identical_tokens": all(outputs[loop] == outputs["forward"] for loop in outputs),
+            **({"failed": failed} if failed else {}),
         }
         if "step_parallel_attention" in best:
             rows[str(context)]["tok_s_step_parallel_attention"] = round(best["step_parallel_attention"], 2)
         row = rows[str(context)]
         print(
-            f"{context:>6} tokens: step {row['tok_s_step']} tok/s = {row['ratio_to_bound_step']:.2f} of the bound "
+            f"{context:>6} tokens: {fast} {row[f'tok_s_{fast}']} tok/s = {row[f'ratio_to_bound_{fast}']:.2f} of the "
+            f"bound "
             f"{row['bound_tok_s']} (forward {row['tok_s_forward']} = {row['ratio_to_bound_forward']:.2f}; "
             f"{row['speedup']}x; parallel attention {row.get('tok_s_step_parallel_attention', '-')}; "
             f"identical tokens {row['identical_tokens']})",
             flush=True,
         )
-        if args.profile:
+        if args.profile and not on_gpu:
             profile_step(backend, prefilled, context, args.tokens)
     result = {
         "model": backend.model_name,
@@ -186,6 +259,7 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "load_average_1min": round(os.getloadavg()[0], 1),
         "machine": platform.processor() or platform.machine(),
+        "device": torch.cuda.get_device_name(device) if on_gpu else "cpu",
         "torch": torch.__version__,
         "contexts": rows,
     }

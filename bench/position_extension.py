@@ -2,7 +2,7 @@
 against Λ-attention, beside the loss-by-position curves of the same methods (bundled model, 8k window).
 
 Usage: .venv/bin/python bench/position_extension.py [--phase tasks|probe|all|summarize] [--lengths 8k,12k,16k]
-       [--samples 2] [--probe-samples 1]
+       [--samples 2] [--probe-samples 1] [--model smollm2] [--out FILE]
 Writes bench/results/position_extension.json (or --out): per method and length the mean score and n, every
 method's paired difference against ``lambda`` per length, and the probe's NLL-by-position curves with and
 without each method. Each phase merges its part into the file, so a run cut short keeps what finished, and the
@@ -58,23 +58,26 @@ def _config(args: argparse.Namespace) -> Any:
     from longscope.spec import parse_lengths, split_list
 
     return RunConfig(
-        model="smollm2",
+        model=args.model,
         suite=None,
         tasks=[task for task in args.tasks.split(";") if task],
         lengths=parse_lengths(args.lengths),
         depths=[0.5],
         samples=args.samples,
+        seed=args.seed,
         methods=split_list(args.methods),
         mode="multi-request",
     )
 
 
 def run_tasks(args: argparse.Namespace, target: Path) -> None:
+    from longscope.retrieval import parse_retrievers
     from longscope.runner import run
 
     config = _config(args)
+    retrievers = parse_retrievers(args.measure_plane)
     load_before, started = _load(), time.perf_counter()
-    run(config, _run_dir(target), show_progress=True, add=True)
+    run(config, _run_dir(target), show_progress=True, add=True, plane_retrievers=retrievers)
     wall = time.perf_counter() - started
     previous = json.loads(target.read_text()) if target.exists() else {}
     phase = {
@@ -84,9 +87,21 @@ def run_tasks(args: argparse.Namespace, target: Path) -> None:
         "load_before": load_before,
         "load_after": _load(),
         "finished_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "machine": platform.platform(),
+        "cpu_cores": os.cpu_count(),
+        "device": _device(),
     }
-    _merge(target, {"tasks_phases": {**previous.get("tasks_phases", {}), args.lengths: phase}})
+    key = (
+        args.lengths if args.seed == 0 else f"{args.lengths} seeds {args.seed}-{args.seed + args.samples - 1}"
+    )
+    _merge(target, {"tasks_phases": {**previous.get("tasks_phases", {}), key: phase}})
     summarize(args, target)
+
+
+def _device() -> str:
+    import torch
+
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
 
 
 def _run_dir(target: Path) -> Path:
@@ -113,21 +128,65 @@ def lambda_reference(trained: int) -> dict[str, Any]:
     }
 
 
+def _stored_rows(run_dir: Path, methods: list[str]) -> list[Any]:
+    from longscope.store import RunStore
+
+    store = RunStore.open(run_dir, create=False)
+    rows = [row for row in store.results() if row.method in methods]
+    store.close()
+    return rows
+
+
+def combined_rows(run_dirs: list[Path], methods: list[str]) -> tuple[list[Any], dict, list[dict]]:
+    """The rows of several run directories of the same model and plan, each context (length, sample) taken
+    whole from the first directory that holds it, so every paired difference compares methods on one device.
+    Also: how many contexts each directory gave per length, and, for each pair of directories, how often
+    they gave the same answer to the same question where both ran it."""
+    chosen, held = [], set()
+    given: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    by_run = {}
+    for run_dir in run_dirs:
+        rows = _stored_rows(run_dir, methods)
+        name = os.path.relpath(run_dir, HERE.parent)
+        by_run[name] = {(r.sample_id, r.method, r.turn): r for r in rows if r.status == "ok"}
+        new = {(r.length, r.sample_id) for r in rows} - held
+        chosen += [r for r in rows if (r.length, r.sample_id) in new]
+        for length, _ in new:
+            given[length][name] += 1
+        held |= new
+    agreement = []
+    names = list(by_run)
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            shared = sorted(set(by_run[first]) & set(by_run[second]))
+            a, b = by_run[first], by_run[second]
+            agreement.append({
+                "runs": [first, second],
+                "answers_compared": len(shared),
+                "identical_answers": sum(a[k].prediction == b[k].prediction for k in shared),
+                "same_score": sum(a[k].score == b[k].score for k in shared),
+                "contexts": sorted({k[0] for k in shared}),
+            })  # fmt: skip
+    contexts = {str(n): dict(runs) for n, runs in sorted(given.items())}
+    return chosen, contexts, agreement
+
+
 def summarize(args: argparse.Namespace, target: Path) -> None:
-    """Scores and paired differences from every row in the run directory so far (a run stopped part-way
-    included): each method's questions at each length, and its difference from ``lambda`` on shared ones."""
+    """Scores and paired differences from every row stored so far (a run stopped part-way included), in this
+    file's run directory and those of ``--also`` files: each method's questions at each length, and its
+    difference from ``lambda`` on shared ones. Probe curves: per method, the one over the most essays."""
     from longscope.analysis.paired import method_differences
     from longscope.methods import make_method, parse_methods
     from longscope.probe import PROBE_FILE
     from longscope.spec import parse_lengths
-    from longscope.store import RunStore
     from longscope.tasks import make_task
 
     config = _config(args)
     methods = [method.label() for method in parse_methods(",".join(config.methods))]
-    store = RunStore.open(_run_dir(target), create=False)
-    rows = [row for row in store.results() if row.method in methods]
-    store.close()
+    others = [Path(other) for other in args.also]
+    rows, contexts_by_run, agreement = combined_rows(
+        [_run_dir(target), *(_run_dir(other) for other in others)], methods
+    )
     reference = make_method(LAMBDA).label()
     scores: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     contexts: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
@@ -142,19 +201,22 @@ def summarize(args: argparse.Namespace, target: Path) -> None:
         for length in parse_lengths(LENGTHS)
         if len(contexts[method][length]) < args.samples
     ]
+    curves, probe_from = _best_curves([target, *others])
     _merge(
         target,
         {
-            "model": "smollm2",
+            "model": args.model,
             "tasks": config.tasks,
             "methods": config.methods,
             "mode": config.mode,
             "questions_per_context": questions,
             "run_dir": os.path.relpath(_run_dir(target), HERE.parent),
-            "machine": platform.platform(),
-            "cpu_cores": os.cpu_count(),
-            "note": "2-core machine; each phase records the load average before and after it (other work "
-            "may have shared the cores): the timings say how long it took there, not how fast the methods are",
+            "also_from": [os.path.relpath(_run_dir(other), HERE.parent) for other in others],
+            "contexts_by_run": contexts_by_run,
+            "agreement_between_runs": agreement,
+            "note": "each tasks phase records where it ran and the load average before and after it (other "
+            "work may have shared the machine): the timings say how long it took there, not how fast the "
+            "methods are",
             "scores": {
                 method: {
                     str(n): {
@@ -171,16 +233,27 @@ def summarize(args: argparse.Namespace, target: Path) -> None:
             # Λ-attention is the reference: the method that already read past the window before these.
             "lambda_reference": lambda_reference(TRAINED_WINDOW),
             "paired_against_lambda": [vars(d) for d in method_differences(rows, reference=reference)],
+            **({"probe": curves, "probe_from": probe_from} if curves else {}),
         },
     )
     for method, by in sorted(scores.items()):
         print(method, {n: round(sum(v) / len(v), 1) for n, v in sorted(by.items())})
-    curves = json.loads(target.read_text()).get("probe", [])
     if curves and rows:
         # The report of the run directory draws these beside its scores (longscope report RUN_DIR).
         probe_file = {"model": rows[0].model, "model_revision": rows[0].model_revision,
                       "trained_window": json.loads(target.read_text()).get("trained_window"), "curves": curves}  # fmt: skip
         (_run_dir(target) / PROBE_FILE).write_text(json.dumps(probe_file, indent=1, allow_nan=True))
+
+
+def _best_curves(files: list[Path]) -> tuple[list[dict], dict[str, str]]:
+    """Per (method, length), the probe curve over the most essays among ``files``, and which file gave it."""
+    best: dict[tuple[str, int], tuple[dict, str]] = {}
+    for path in files:
+        for curve in json.loads(path.read_text()).get("probe", []) if path.exists() else []:
+            key = (curve["method"], curve["length"])
+            if key not in best or curve["samples"] > best[key][0]["samples"]:
+                best[key] = (curve, os.path.relpath(path, HERE.parent))
+    return [c for c, _ in best.values()], {f"{m}@{n}": source for (m, n), (_, source) in best.items()}
 
 
 def run_probe(args: argparse.Namespace, target: Path) -> None:
@@ -191,7 +264,7 @@ def run_probe(args: argparse.Namespace, target: Path) -> None:
     from longscope.spec import parse_lengths
 
     length = max(parse_lengths(args.lengths))
-    backend = resolve("smollm2")
+    backend = resolve(args.model)
     started = [time.perf_counter(), _load()]
 
     def keep(curve: Any) -> None:
@@ -227,11 +300,35 @@ def main() -> None:
         default="all",
         help="summarize: rewrite the scores from the rows stored so far, running nothing",
     )
+    parser.add_argument(
+        "--model",
+        default="smollm2",
+        help="the bundled model's spec; on a GPU give 'smollm2?precision=fp32' to read as the CPU runs do",
+    )
     parser.add_argument("--lengths", default=LENGTHS)
     parser.add_argument("--tasks", default=TASKS, help="';'-separated task specs")
     parser.add_argument("--methods", default=METHODS)
     parser.add_argument(
         "--samples", type=int, default=2, help="contexts per length (each asked every question)"
+    )
+    parser.add_argument(
+        "--measure-plane",
+        default="bm25,dense",
+        help="retrievers that measure each sample's scope and diffusion, as `longscope run` takes them; the "
+        "scores do not depend on it (bm25 alone where the embedder is not installed)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="the first context's seed: --seed 8 --samples 2 runs contexts 8 and 9",
+    )
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        help="another result file of the same plan (its run directory beside it) whose contexts fill the ones "
+        "this run lacks, e.g. a GPU run's; repeatable",
     )
     parser.add_argument("--probe-samples", type=int, default=1)
     parser.add_argument("--bin", type=int, default=512)
