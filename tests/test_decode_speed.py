@@ -6,11 +6,21 @@ from __future__ import annotations
 import pytest
 import torch
 
-from longscope.backends import parse_uri
+from longscope.backends import fast_decode, parse_uri
+from longscope.backends.decode_kernel import library
 from longscope.backends.fast_decode import DecodeStep
 from longscope.backends.hf import HFBackend, _ReservedLayer, reserve_cache
 from longscope.core import GenerationRequest, UsageError
 from tests.conftest import run_cli, tiny_backend
+
+
+@pytest.fixture(autouse=True, params=["c-step", "torch-step"])
+def step_kind(request, monkeypatch):
+    """Every test here runs against both fp32 steps: the C one (built here: CI has a compiler) and torch's,
+    which runs where no compiler is found."""
+    if request.param == "torch-step":
+        monkeypatch.setattr(fast_decode, "library", lambda: None)
+    return request.param
 
 
 @torch.inference_mode()
@@ -271,7 +281,14 @@ def test_each_precision_gets_the_layout_its_one_row_product_reads_fast():
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)  # fmt: skip
     for dtype, operand_contiguous in ((torch.float32, True), (torch.bfloat16, False)):
         model = LlamaForCausalLM(config).eval().to(dtype)
+        rows = {name: p.data_ptr() for name, p in model.named_parameters()}
         step = DecodeStep.build(model)
+        if step.kernel is not None:  # the C step reads the model's own [out, in] rows: nothing is re-laid
+            assert dtype == torch.float32 and not step.layers and step.lm_head_t is None
+            assert rows == {name: p.data_ptr() for name, p in model.named_parameters()}
+            assert all(p.is_contiguous() for p in model.parameters())
+            _step_against_forward(model)
+            continue
         operands = [layer[name] for layer in step.layers for name in ("qkv_t", "o_t", "gate_up_t", "down_t")]
         assert all(w.dtype == dtype and w.is_contiguous() == operand_contiguous for w in operands)
         assert all(w.t().is_contiguous() != operand_contiguous for w in [*operands, step.lm_head_t])
@@ -316,3 +333,80 @@ def test_every_row_records_the_weights_precision(tmp_path):
     finally:
         store.close()
     assert len(rows) == 2 and {row.weight_precision for row in rows} == {"bf16"}
+
+
+def test_the_c_step_is_built_here_for_fp32_only(step_kind):
+    """A test run without the C step would pass every check above on torch's twice: this one says which ran."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)  # fmt: skip
+    fp32 = DecodeStep.build(LlamaForCausalLM(config).eval())
+    bf16 = DecodeStep.build(LlamaForCausalLM(config).eval().to(torch.bfloat16))
+    assert (fp32.kernel is not None) == (step_kind == "c-step")
+    assert bf16.kernel is None
+
+
+@pytest.mark.parametrize("prompt_tokens", [1, 3, 700])
+def test_decode_step_attends_over_short_and_long_caches(prompt_tokens):
+    """One position (fewer than the C step's chunks of the cache) to several of its 64-position blocks."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(prompt_tokens)
+    config = LlamaConfig(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=6, num_key_value_heads=2, max_position_embeddings=1024)  # fmt: skip
+    model = LlamaForCausalLM(config).eval()
+    step = DecodeStep.build(model)
+    prompt = torch.randint(5, 300, (1, prompt_tokens), generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        plain = model(input_ids=prompt, use_cache=True).past_key_values
+        fast = model(input_ids=prompt, use_cache=True).past_key_values
+        reserve_cache(fast, 5)
+        cos, sin = step.positions(prompt_tokens, 5)
+        for i, token in enumerate((7, 8, 9, 10, 11)):
+            want = model(input_ids=torch.tensor([[token]]), past_key_values=plain, use_cache=True).logits[
+                :, -1
+            ]
+            got = step.step(token, fast, cos[i], sin[i])
+            assert torch.allclose(got, want, atol=1e-4), float((got - want).abs().max())
+    for mine, theirs in zip(fast.layers, plain.layers, strict=True):
+        assert torch.allclose(mine.keys, theirs.keys, atol=1e-5)
+        assert torch.allclose(mine.values, theirs.values, atol=1e-5)
+
+
+@torch.inference_mode()
+def test_the_c_step_leaves_a_cache_it_cannot_write_in_place_to_the_forward(step_kind):
+    """No reserved room (or a layer another method replaced): the step says None and touches nothing, and
+    generate() runs the model's forward for that token."""
+    backend = tiny_backend()
+    step = backend.decode_step
+    prompt = torch.tensor([list(range(5, 30))])
+    cache = backend.model(input_ids=prompt, use_cache=True).past_key_values
+    cos, sin = step.positions(prompt.shape[1], 1)
+    before = [layer.keys.clone() for layer in cache.layers]
+    got = step.step(11, cache, cos[0], sin[0])
+    if step_kind == "c-step":
+        assert got is None
+        assert all(torch.equal(a, layer.keys) for a, layer in zip(before, cache.layers, strict=True))
+    else:  # torch's step writes through the cache's own update
+        assert got is not None and cache.get_seq_length() == prompt.shape[1] + 1
+
+
+def test_a_failed_build_says_so_in_one_line_and_decodes_with_torch(monkeypatch, tmp_path, capsys):
+    from longscope.backends import decode_kernel
+
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    (tmp_path / "no-such-compiler").write_text("#!/bin/sh\necho 'cc: fatal error: no input' >&2\nexit 1\n")
+    (tmp_path / "no-such-compiler").chmod(0o755)
+    library.cache_clear()
+    try:
+        assert decode_kernel.library() is None
+        assert "the C decode step did not build (cc: fatal error: no input); decoding with torch" in (
+            capsys.readouterr().err
+        )
+        monkeypatch.setenv("CC", "")
+        monkeypatch.setenv("LONGSCOPE_DECODE_KERNEL", "0")
+        library.cache_clear()
+        assert decode_kernel.library() is None
+    finally:
+        library.cache_clear()

@@ -28,6 +28,7 @@ import torch
 from transformers.models.llama.modeling_llama import LlamaRMSNorm
 from transformers.models.qwen2.modeling_qwen2 import Qwen2RMSNorm
 
+from longscope.backends.decode_kernel import KernelStep, library
 from longscope.methods.kv._flash_parts import FLASH_CPU
 
 # Architectures whose decoder layer is exactly: x + o(attn(rope(qkv(norm(x))))), then x + down(silu(gate)*up).
@@ -50,13 +51,17 @@ class DecodeStep:
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
         self.scaling = inner.layers[0].self_attn.scaling
         self.embed = inner.embed_tokens.weight
-        self.layers = [self._layer_weights(layer) for layer in inner.layers]
         self.final_norm = inner.norm
         self.rotary = inner.rotary_emb
+        # In fp32 the C step (decode_kernel.py) where it builds: the whole token in one parallel region over the
+        # model's own weights, which it leaves as they are. Otherwise the torch step below, for which the weights
+        # are re-laid.
+        self.kernel = self._kernel(model)
+        self.layers = [] if self.kernel else [self._layer_weights(layer) for layer in inner.layers]
         # The output head is re-laid like the projections (in fp32 its product ran 1.6x faster transposed, one
         # thread; it is a fifth of the weights). Tied to the embeddings, their fp32 lookups then read strided
         # rows: a 4k prompt's embedding took 36 ms instead of 1.4, repaid by the first dozen decoded tokens.
-        self.lm_head_t = _relaid([model.lm_head])
+        self.lm_head_t = None if self.kernel else _relaid([model.lm_head])
         self.lm_head_bias = model.lm_head.bias
         # Threads for the attention: one by default, since each layer's attention is a few small operations
         # whose parallel regions stalled for tens of milliseconds per layer when other processes
@@ -99,6 +104,19 @@ class DecodeStep:
                 return None
         return cls(model)
 
+    def _kernel(self, model: Any) -> KernelStep | None:
+        norms = [self.final_norm] + [
+            norm
+            for layer in model.model.layers
+            for norm in (layer.input_layernorm, layer.post_attention_layernorm)
+        ]
+        if any(type(norm) not in _PLAIN_RMS_NORMS for norm in norms) or not KernelStep.supports(model):
+            return None
+        lib = library()
+        if lib is None:
+            return None
+        return KernelStep(lib, model, heads=self.heads, kv_heads=self.kv_heads, head_dim=self.head_dim)
+
     def _layer_weights(self, layer: Any) -> dict[str, Any]:
         attn, mlp = layer.self_attn, layer.mlp
         qkv = [attn.q_proj, attn.k_proj, attn.v_proj]
@@ -138,8 +156,11 @@ class DecodeStep:
         cos, sin = self.rotary(self.embed[:1].unsqueeze(0), ids)
         return cos[0], sin[0]
 
-    def step(self, token: int, cache: Any, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        """The logits [1, vocab] after feeding ``token``; ``cos``/``sin`` are its position's rows [head_dim]."""
+    def step(self, token: int, cache: Any, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor | None:
+        """The logits [1, vocab] after feeding ``token``; ``cos``/``sin`` are its position's rows [head_dim].
+        None (the cache untouched) where the C step cannot write this cache in place: run the model's forward."""
+        if self.kernel is not None:
+            return self.kernel.run(token, cache.layers, cos, sin)
         threads = torch.get_num_threads()
         try:
             return self._step(token, cache, cos, sin, threads)

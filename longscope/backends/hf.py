@@ -79,6 +79,18 @@ class _ReservedLayer(DynamicLayer):
         self.keys = self._key_buffer[..., :held, :]
         self.values = self._value_buffer[..., :held, :]
 
+    def has_room(self) -> bool:
+        """Whether one more position fits in place (the views still at the buffer's front)."""
+        buffer = self._key_buffer
+        return self.keys.shape[-2] < buffer.shape[-2] and self.keys.data_ptr() == buffer.data_ptr()
+
+    def advance(self) -> int:
+        """Take one more position into the views, for a step that writes it in place: its index."""
+        held = self.keys.shape[-2]
+        self.keys = self._key_buffer[..., : held + 1, :]
+        self.values = self._value_buffer[..., : held + 1, :]
+        return held
+
     def update(
         self, key_states: torch.Tensor, value_states: torch.Tensor, cache_kwargs: dict[str, Any] | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -342,7 +354,8 @@ class HFBackend(HFTokenizer):
             if fast is not None:
                 logits = fast.step(fed, cache, cos[fed_count], sin[fed_count])
                 fed_count += 1
-                return self.pick(logits, request.temperature, generator)
+                if logits is not None:  # None: the step cannot write this cache in place; the forward does
+                    return self.pick(logits, request.temperature, generator)
             out = self.model(
                 input_ids=torch.tensor([[fed]], device=self.device), past_key_values=cache, use_cache=True
             )

@@ -1,0 +1,201 @@
+"""The C decode step (decode_kernel.c): compiled once per machine with the system's C compiler, cached, loaded
+with ctypes, and run over the model's own fp32 weights and the caller's reserved KV cache.
+
+Why C: the step reads every weight once per token, and torch's one-row products read them at 14-17 GB/s on the
+development machine where one parallel region streaming each thread's rows read 42-52 GB/s; the 240 small
+operations between the products cost as much again in dispatch. Where no compiler is found or the build fails,
+``library()`` says None and the torch step runs as before (``LONGSCOPE_DECODE_KERNEL=0`` asks for that too).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from longscope.cache import cache_dir
+
+SOURCE = Path(__file__).with_name("decode_kernel.c")
+# -march=native: the library is built on the machine that runs it (and cached per CPU), so it may use every
+# vector instruction that CPU has. No -ffast-math: the attention's running maximum starts at -inf.
+FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fopenmp", "-shared", "-fPIC"]
+PORTABLE_FLAGS = ["-O3", "-fno-math-errno", "-fopenmp", "-shared", "-fPIC"]
+
+_P = ctypes.c_void_p
+
+
+class Model(ctypes.Structure):
+    """Mirrors ``Model`` in decode_kernel.c, field for field."""
+
+    _fields_ = [
+        *[(name, ctypes.c_int) for name in ("layers", "hidden", "heads", "kv_heads", "head_dim", "inter", "vocab")],
+        ("eps", ctypes.c_float),
+        ("scaling", ctypes.c_float),
+        *[(name, _P) for name in ("input_norm", "post_norm", "wq", "wk", "wv", "bq", "bk", "bv", "wo", "wg", "wu", "wd")],
+        *[(name, _P) for name in ("final_norm", "lm_head", "lm_bias")],
+    ]  # fmt: skip
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "flags", "Features")):
+                return line
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _compile(compiler: str, target: Path) -> bool:
+    with tempfile.TemporaryDirectory(dir=target.parent) as folder:
+        built = Path(folder) / target.name
+        for flags in (FLAGS, PORTABLE_FLAGS):
+            command = [compiler, *flags, str(SOURCE), "-o", str(built), "-lm"]
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
+            if result.returncode == 0:
+                os.replace(built, target)  # whole or not at all: a half-written library is never loaded
+                return True
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        print(f"longscope: the C decode step did not build ({last}); decoding with torch", file=sys.stderr)
+        return False
+
+
+@functools.cache
+def library() -> ctypes.CDLL | None:
+    """The compiled step, built on first use; None where it cannot be (no compiler, a failed build, or
+    LONGSCOPE_DECODE_KERNEL=0)."""
+    if os.environ.get("LONGSCOPE_DECODE_KERNEL", "1") == "0":
+        return None
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return None
+    key = hashlib.sha256(
+        "\n".join([SOURCE.read_text(), " ".join(FLAGS), compiler, platform.machine(), _cpu_name()]).encode()
+    ).hexdigest()[:16]
+    target = cache_dir() / "kernels" / f"decode-{key}.so"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists() and not _compile(compiler, target):
+        return None
+    lib = ctypes.CDLL(str(target))
+    lib.ls_decode.restype = ctypes.c_int
+    lib.ls_decode.argtypes = [ctypes.POINTER(Model), _P, _P, _P, _P, _P, _P, ctypes.c_int, ctypes.c_int,
+                              ctypes.c_int, _P, _P]  # fmt: skip
+    lib.ls_scratch_floats.restype = ctypes.c_long
+    lib.ls_scratch_floats.argtypes = [ctypes.POINTER(Model), ctypes.c_int]
+    return lib
+
+
+def _pointers(tensors: list[torch.Tensor | None]) -> Any:
+    return (_P * len(tensors))(*[None if t is None else t.data_ptr() for t in tensors])
+
+
+class KernelStep:
+    """The C step bound to one model's weights: ``run(token, layers, cos, sin)`` -> logits [1, vocab], or None
+    when a cache layer cannot take the position in place (the caller then runs another step)."""
+
+    def __init__(self, lib: ctypes.CDLL, model: Any, *, heads: int, kv_heads: int, head_dim: int) -> None:
+        inner, config = model.model, model.config
+        self.lib = lib
+        layers = inner.layers
+        attns, mlps = [layer.self_attn for layer in layers], [layer.mlp for layer in layers]
+
+        def weights(modules: list[Any], name: str, part: str = "weight") -> list[torch.Tensor | None]:
+            return [getattr(getattr(module, name), part) for module in modules]
+
+        arrays = {
+            "input_norm": [layer.input_layernorm.weight for layer in layers],
+            "post_norm": [layer.post_attention_layernorm.weight for layer in layers],
+            "wq": weights(attns, "q_proj"),
+            "wk": weights(attns, "k_proj"),
+            "wv": weights(attns, "v_proj"),
+            "bq": weights(attns, "q_proj", "bias"),
+            "bk": weights(attns, "k_proj", "bias"),
+            "bv": weights(attns, "v_proj", "bias"),
+            "wo": weights(attns, "o_proj"),
+            "wg": weights(mlps, "gate_proj"),
+            "wu": weights(mlps, "up_proj"),
+            "wd": weights(mlps, "down_proj"),
+        }
+        # The C side reads raw rows: it holds these tensors (and the pointer arrays) for as long as it lives.
+        self._held = [t for group in arrays.values() for t in group if t is not None]
+        self._arrays = {name: _pointers(group) for name, group in arrays.items()}
+        self.lm_head, self.lm_bias = model.lm_head.weight, model.lm_head.bias
+        self.final_norm = inner.norm.weight
+        self.vocab = self.lm_head.shape[0]
+        self.model_struct = Model(
+            layers=len(layers), hidden=config.hidden_size, heads=heads, kv_heads=kv_heads, head_dim=head_dim,
+            inter=mlps[0].gate_proj.out_features, vocab=self.vocab,
+            eps=float(layers[0].input_layernorm.variance_epsilon), scaling=float(attns[0].scaling),
+            **{name: ctypes.cast(array, _P) for name, array in self._arrays.items()},
+            final_norm=self.final_norm.data_ptr(), lm_head=self.lm_head.data_ptr(),
+            lm_bias=None if self.lm_bias is None else self.lm_bias.data_ptr(),
+        )  # fmt: skip
+        self.kv_heads, self.head_dim = kv_heads, head_dim
+        self.embed = inner.embed_tokens.weight
+        self._scratch: torch.Tensor | None = None
+        self._scratch_for = (-1, -1)
+
+    @staticmethod
+    def supports(model: Any) -> bool:
+        """fp32 on a CPU, every weight the C step reads a contiguous tensor, norms with one weight vector."""
+        tensors = [p for p in model.parameters()]
+        if any(t.dtype != torch.float32 or t.device.type != "cpu" or not t.is_contiguous() for t in tensors):
+            return False
+        inner = model.model
+        return all(
+            hasattr(norm, "variance_epsilon")
+            for layer in inner.layers
+            for norm in (layer.input_layernorm, layer.post_attention_layernorm)
+        ) and hasattr(inner.norm, "variance_epsilon")
+
+    def _slot(self, layers: list[Any]) -> int | None:
+        """Advance every layer by one position in its reserved buffer (all or none): the index to write."""
+        held = {layer.keys.shape[-2] for layer in layers}
+        for layer in layers:
+            room = getattr(layer, "has_room", None)
+            if room is None or not room() or len(held) != 1:
+                return None
+            for buffer in (layer._key_buffer, layer._value_buffer):
+                if buffer.dtype != torch.float32 or buffer.shape[0] != 1 or buffer.shape[1] != self.kv_heads:
+                    return None
+                if buffer.stride(-1) != 1 or buffer.stride(-2) != self.head_dim:
+                    return None
+        for layer in layers:
+            layer.advance()
+        return held.pop()
+
+    def run(self, token: int, layers: list[Any], cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor | None:
+        if len(layers) != self.model_struct.layers:
+            return None
+        position = self._slot(layers)
+        if position is None:
+            return None
+        threads = torch.get_num_threads()
+        chunks = 2 * threads
+        if self._scratch_for != (threads, chunks):
+            size = self.lib.ls_scratch_floats(ctypes.byref(self.model_struct), chunks)
+            self._scratch = torch.empty(size, dtype=torch.float32)
+            self._scratch_for = (threads, chunks)
+        keys = [layer._key_buffer for layer in layers]
+        values = [layer._value_buffer for layer in layers]
+        strides = (ctypes.c_long * len(layers))(*[k.stride(1) for k in keys])
+        cos, sin = cos.contiguous().float(), sin.contiguous().float()
+        logits = torch.empty(1, self.vocab, dtype=torch.float32)
+        status = self.lib.ls_decode(
+            ctypes.byref(self.model_struct), self.embed[token].data_ptr(), cos.data_ptr(), sin.data_ptr(),
+            _pointers(keys), _pointers(values), strides, position, threads, chunks, logits.data_ptr(),
+            self._scratch.data_ptr(),
+        )  # fmt: skip
+        if status != 0:
+            raise RuntimeError(f"the C decode step refused its input (status {status})")
+        return logits
