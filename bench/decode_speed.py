@@ -8,8 +8,10 @@ run decodes from a copy of that cache, the loops alternating, best of ``--repeat
 greedy tokens (checked).
 
 - ``forward``: one ``model(...)`` call per token over the reserved cache (the loop before the decode step).
-- ``step``: ``DecodeStep`` (backends/fast_decode.py), what ``HFBackend.generate`` now runs on a CPU: its
-  attention products on one thread, the rest on ``--threads``.
+- ``step``: ``DecodeStep`` (backends/fast_decode.py), what ``HFBackend.generate`` now runs on a CPU: in fp32
+  the C step (backends/decode_kernel.c) where a compiler built it, else torch's step (its attention products on
+  one thread, the rest on ``--threads``).
+- ``step_torch`` (where the C step runs): torch's step beside it, for the ratio between the two in one run.
 - ``step_parallel_attention`` (with more than one thread): the same step with the attention products on every
   thread too, to tell whether one-thread attention (chosen on a loaded machine) still pays on a quiet one.
 
@@ -39,7 +41,8 @@ from pathlib import Path
 
 import torch
 
-from longscope.backends import smollm2
+from longscope.backends import fast_decode, smollm2
+from longscope.backends.fast_decode import DecodeStep
 from longscope.backends.hf import reserve_cache
 
 HERE = Path(__file__).resolve().parent
@@ -90,7 +93,8 @@ def decode(backend, prefilled, context: int, tokens: int, loop: str) -> tuple[fl
     if loop == "graph":
         return decode_graph(backend.model, prefilled, context, tokens)
     cache, token = copy.deepcopy(prefilled[0]), prefilled[1]
-    model, step, generated, device = backend.model, backend.decode_step, [], backend.device
+    model, generated, device = backend.model, [], backend.device
+    step = backend.torch_step if loop == "step_torch" else backend.decode_step
     # The room for the answer is made once per answer, not per token: outside the timer (a copy of the whole
     # cache, which on the loaded machine took 0.07-1.2 s at 1k in parallel copies that stalled).
     reserve_cache(cache, tokens)
@@ -180,6 +184,16 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     backend = smollm2.load(args.precision)
     model, device = backend.model, backend.device
+    # Where the C step built, torch's step beside it in the same run: it re-lays the weights for itself (the
+    # C step holds the originals), so the process holds the weights twice while it measures.
+    backend.torch_step = None
+    kernel = backend.decode_step is not None and backend.decode_step.kernel is not None
+    if kernel:
+        original, fast_decode.library = fast_decode.library, lambda: None
+        try:
+            backend.torch_step = DecodeStep(model)
+        finally:
+            fast_decode.library = original
     on_gpu = device.type == "cuda"
     if on_gpu and args.out == HERE / "results" / f"decode_speed{suffix}.json":
         args.out = HERE / "results" / f"decode_speed_cuda{suffix}.json"
@@ -189,6 +203,8 @@ def main() -> None:
     read, copied = bandwidth(weights, device)
     if on_gpu:
         loops: tuple[str, ...] = ("forward", "graph")
+    elif kernel:
+        loops = ("forward", "step", "step_torch")
     else:
         loops = ("forward", "step") + (("step_parallel_attention",) if args.threads > 1 else ())
     rows = {}
@@ -234,6 +250,9 @@ def main() -> None:
             "identical_tokens": all(outputs[loop] == outputs["forward"] for loop in outputs),
             **({"failed": failed} if failed else {}),
         }
+        if "step_torch" in best:
+            rows[str(context)]["tok_s_step_torch"] = round(best["step_torch"], 2)
+            rows[str(context)]["ratio_to_bound_step_torch"] = round(best["step_torch"] / bound, 3)
         if "step_parallel_attention" in best:
             rows[str(context)]["tok_s_step_parallel_attention"] = round(best["step_parallel_attention"], 2)
         row = rows[str(context)]
@@ -241,7 +260,8 @@ def main() -> None:
             f"{context:>6} tokens: {fast} {row[f'tok_s_{fast}']} tok/s = {row[f'ratio_to_bound_{fast}']:.2f} of the "
             f"bound "
             f"{row['bound_tok_s']} (forward {row['tok_s_forward']} = {row['ratio_to_bound_forward']:.2f}; "
-            f"{row['speedup']}x; parallel attention {row.get('tok_s_step_parallel_attention', '-')}; "
+            f"{row['speedup']}x; torch step {row.get('tok_s_step_torch', '-')}; "
+            f"parallel attention {row.get('tok_s_step_parallel_attention', '-')}; "
             f"identical tokens {row['identical_tokens']})",
             flush=True,
         )
@@ -260,6 +280,7 @@ def main() -> None:
         "load_average_1min": round(os.getloadavg()[0], 1),
         "machine": platform.processor() or platform.machine(),
         "device": torch.cuda.get_device_name(device) if on_gpu else "cpu",
+        "step": "forward (GPU)" if on_gpu else ("C" if kernel else "torch"),
         "torch": torch.__version__,
         "contexts": rows,
     }

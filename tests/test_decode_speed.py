@@ -410,3 +410,25 @@ def test_a_failed_build_says_so_in_one_line_and_decodes_with_torch(monkeypatch, 
         assert decode_kernel.library() is None
     finally:
         library.cache_clear()
+
+
+@torch.inference_mode()
+def test_the_c_step_holds_the_memory_it_reads_when_parameters_get_new_data(step_kind):
+    """Torch's step re-lays weights by giving parameters new data; a C step built before must not be left
+    reading freed memory (the bench builds both on one model)."""
+    import gc
+
+    backend = tiny_backend()
+    step = backend.decode_step
+    prompt = torch.tensor([list(range(5, 30))])
+    plain = backend.model(input_ids=prompt, use_cache=True).past_key_values
+    fast = backend.model(input_ids=prompt, use_cache=True).past_key_values
+    reserve_cache(fast, 1)
+    for parameter in backend.model.parameters():
+        parameter.data = parameter.data.clone()
+    gc.collect()
+    junk = [torch.full((4096,), float("nan")) for _ in range(64)]  # reuse whatever was freed
+    cos, sin = step.positions(prompt.shape[1], 1)
+    want = backend.model(input_ids=torch.tensor([[11]]), past_key_values=plain, use_cache=True).logits[:, -1]
+    got = step.step(11, fast, cos[0], sin[0])
+    assert junk and torch.allclose(got, want, atol=1e-4)

@@ -126,11 +126,14 @@ class KernelStep:
             "wu": weights(mlps, "up_proj"),
             "wd": weights(mlps, "down_proj"),
         }
-        # The C side reads raw rows: it holds these tensors (and the pointer arrays) for as long as it lives.
+        # The C side reads raw memory: it holds the tensors themselves (detached, so a parameter given new data
+        # later, as torch's step does when it re-lays weights, leaves this memory alive and unchanged).
+        arrays = {name: [None if t is None else t.detach() for t in group] for name, group in arrays.items()}
         self._held = [t for group in arrays.values() for t in group if t is not None]
         self._arrays = {name: _pointers(group) for name, group in arrays.items()}
-        self.lm_head, self.lm_bias = model.lm_head.weight, model.lm_head.bias
-        self.final_norm = inner.norm.weight
+        self.lm_head = model.lm_head.weight.detach()
+        self.lm_bias = None if model.lm_head.bias is None else model.lm_head.bias.detach()
+        self.final_norm = inner.norm.weight.detach()
         self.vocab = self.lm_head.shape[0]
         self.model_struct = Model(
             layers=len(layers), hidden=config.hidden_size, heads=heads, kv_heads=kv_heads, head_dim=head_dim,
@@ -141,7 +144,7 @@ class KernelStep:
             lm_bias=None if self.lm_bias is None else self.lm_bias.data_ptr(),
         )  # fmt: skip
         self.kv_heads, self.head_dim = kv_heads, head_dim
-        self.embed = inner.embed_tokens.weight
+        self.embed = inner.embed_tokens.weight.detach()
         self._scratch: torch.Tensor | None = None
         self._scratch_for = (-1, -1)
 
