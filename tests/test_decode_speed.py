@@ -432,3 +432,40 @@ def test_the_c_step_holds_the_memory_it_reads_when_parameters_get_new_data(step_
     want = backend.model(input_ids=torch.tensor([[11]]), past_key_values=plain, use_cache=True).logits[:, -1]
     got = step.step(11, fast, cos[0], sin[0])
     assert junk and torch.allclose(got, want, atol=1e-4)
+
+
+def test_the_step_stands_aside_for_masked_entries_and_a_replaced_attention_function(monkeypatch):
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    backend = tiny_backend()
+    step = backend.decode_step
+    attention = backend.model.model.layers[1].self_attn
+    attention.masked_key_indices = (torch.tensor([0]),) * 4  # kvpress's head-wise press hides entries so
+    assert not step.usable()
+    attention.masked_key_indices = None
+    assert step.usable()
+    monkeypatch.setitem(ALL_ATTENTION_FUNCTIONS._global_mapping, "sdpa", lambda *args, **kwargs: None)
+    assert not step.usable()
+
+
+def test_a_session_decodes_through_the_step_with_the_forwards_answers(monkeypatch):
+    """Multi-request questions decode through the step where the method leaves the model as it is; the answers
+    are those of the model's forward (the session with the step taken away)."""
+    from longscope.methods import make_method
+
+    backend = tiny_backend()
+    context = " ".join(f"word{(i * 5) % 41}" for i in range(200))
+    requests = [
+        GenerationRequest(messages=[{"role": "user", "content": f"{context}\n{q}"}], max_new_tokens=24,
+                          context=context)
+        for q in ("first question", "a second one")
+    ]  # fmt: skip
+    calls = []
+    original = backend.decode_step.step
+    monkeypatch.setattr(backend.decode_step, "step", lambda *a: calls.append(1) or original(*a))
+    session = backend.session(make_method("full"))
+    with_step = [session.ask(request).text for request in requests * 2]
+    assert len(calls) >= 3 * 23  # every question's tokens after the first, through the step
+    backend.decode_step = None
+    session = backend.session(make_method("full"))
+    assert [session.ask(request).text for request in requests * 2] == with_step

@@ -25,6 +25,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.llama.modeling_llama import LlamaRMSNorm
 from transformers.models.qwen2.modeling_qwen2 import Qwen2RMSNorm
 
@@ -148,7 +150,16 @@ class DecodeStep:
         for module in self.model.modules():
             if module._forward_hooks or module._forward_pre_hooks or "forward" in vars(module):
                 return False
-        return getattr(self.model.config, "_attn_implementation", None) in ("sdpa", "eager")
+            # kvpress's head-wise presses hide entries through its global attention patch, per module.
+            if getattr(module, "masked_key_indices", None) is not None:
+                return False
+        implementation = getattr(self.model.config, "_attn_implementation", None)
+        if implementation == "sdpa":
+            # An attention function replaced process-wide would compute something this step does not; kvpress's
+            # wrapper is the plain function unless a module carries masked entries (checked above).
+            function = ALL_ATTENTION_FUNCTIONS.get("sdpa")
+            return function is sdpa_attention_forward or function.__module__ == "kvpress.attention_patch"
+        return implementation == "eager"
 
     def positions(self, start: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Rotary cos and sin for positions start .. start+count-1, from the model's own rotary module."""

@@ -79,10 +79,11 @@ class _ReservedLayer(DynamicLayer):
         self.keys = self._key_buffer[..., :held, :]
         self.values = self._value_buffer[..., :held, :]
 
-    def has_room(self) -> bool:
-        """Whether one more position fits in place (the views still at the buffer's front)."""
+    def has_room(self, positions: int = 1) -> bool:
+        """Whether ``positions`` more fit in place (the views still at the buffer's front)."""
         buffer = self._key_buffer
-        return self.keys.shape[-2] < buffer.shape[-2] and self.keys.data_ptr() == buffer.data_ptr()
+        fits = self.keys.shape[-2] + positions <= buffer.shape[-2]
+        return fits and self.keys.data_ptr() == buffer.data_ptr()
 
     def advance(self) -> int:
         """Take one more position into the views, for a step that writes it in place: its index."""
@@ -107,10 +108,13 @@ class _ReservedLayer(DynamicLayer):
 
 
 def reserve_cache(cache: Any, extra: int) -> None:
-    """Give every plain (full-attention, dynamic) layer of ``cache`` room for ``extra`` more positions."""
+    """Give every plain (full-attention, dynamic) layer of ``cache`` room for ``extra`` more positions; a layer
+    reserved before (a session's context, answered again) gets a larger buffer only where it lacks the room."""
     for layer in getattr(cache, "layers", ()):
         if type(layer) is DynamicLayer and layer.is_initialized and layer.keys.numel():
             layer.__class__ = _ReservedLayer
+            layer.reserve(extra)
+        elif type(layer) is _ReservedLayer and not layer.has_room(extra):
             layer.reserve(extra)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from longscope.backends.decoding import decode_tokens
+from longscope.backends.hf import reserve_cache
 from longscope.backends.memory import PeakMemory
 from longscope.backends.reasoning import strip_reasoning
 from longscope.core import Generation, GenerationRequest, InProcessModel
@@ -143,9 +144,22 @@ class KVSession:
                 peak.stop()
             prefill_s = time.perf_counter() - started
             decode_started = time.perf_counter()
+            # The one-token step where the method left the model as it is (no hooks, no patched attention):
+            # the answer's room is reserved after the context's entries, which the step writes past.
+            fast = backend.decode_step if getattr(backend, "decode_step", None) is not None else None
+            if fast is not None and fast.usable() and request.max_new_tokens > 1:
+                reserve_cache(state.cache, request.max_new_tokens)
+                cos, sin = fast.positions(len(ids), request.max_new_tokens)
+            else:
+                fast = None
 
             def step(fed: int) -> int:
                 nonlocal fed_after
+                if fast is not None:
+                    logits = fast.step(fed, state.cache, cos[fed_after], sin[fed_after])
+                    if logits is not None:  # None: this cache cannot be written in place; the forward does
+                        fed_after += 1
+                        return backend.pick(logits, request.temperature, generator)
                 out = model(
                     input_ids=torch.tensor([[fed]], device=device),
                     past_key_values=state.cache,

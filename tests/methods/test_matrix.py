@@ -98,10 +98,11 @@ def _context_tokens(session, request) -> int:
 
 
 def _snapshot(cache) -> list[torch.Tensor]:
-    """Every tensor a cache layer holds (keys, values, or a quantised layer's codes, scales and residual)."""
+    """Every tensor a cache layer holds (keys, values, or a quantised layer's codes, scales and residual); not
+    a reserved layer's buffers, whose room past the held entries is an answer's scratch."""
     tensors = []
     for layer in cache.layers:
-        for name in sorted(vars(layer)):
+        for name in sorted(n for n in vars(layer) if n not in ("_key_buffer", "_value_buffer")):
             value = getattr(layer, name)
             if isinstance(value, torch.Tensor):
                 tensors.append(value.detach().clone())
