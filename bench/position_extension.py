@@ -201,6 +201,7 @@ def summarize(args: argparse.Namespace, target: Path) -> None:
         for length in parse_lengths(LENGTHS)
         if len(contexts[method][length]) < args.samples
     ]
+    own_curves, _ = _best_curves([target])  # the run directory's report draws the curves measured with it
     curves, probe_from = _best_curves([target, *others])
     _merge(
         target,
@@ -238,10 +239,10 @@ def summarize(args: argparse.Namespace, target: Path) -> None:
     )
     for method, by in sorted(scores.items()):
         print(method, {n: round(sum(v) / len(v), 1) for n, v in sorted(by.items())})
-    if curves and rows:
+    if own_curves and rows:
         # The report of the run directory draws these beside its scores (longscope report RUN_DIR).
         probe_file = {"model": rows[0].model, "model_revision": rows[0].model_revision,
-                      "trained_window": json.loads(target.read_text()).get("trained_window"), "curves": curves}  # fmt: skip
+                      "trained_window": json.loads(target.read_text()).get("trained_window"), "curves": own_curves}  # fmt: skip
         (_run_dir(target) / PROBE_FILE).write_text(json.dumps(probe_file, indent=1, allow_nan=True))
 
 

@@ -444,7 +444,7 @@ def test_the_step_stands_aside_for_masked_entries_and_a_replaced_attention_funct
     assert not step.usable()
     attention.masked_key_indices = None
     assert step.usable()
-    monkeypatch.setitem(ALL_ATTENTION_FUNCTIONS._global_mapping, "sdpa", lambda *args, **kwargs: None)
+    monkeypatch.setitem(ALL_ATTENTION_FUNCTIONS, "sdpa", lambda *args, **kwargs: None)
     assert not step.usable()
 
 
