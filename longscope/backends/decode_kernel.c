@@ -24,7 +24,7 @@ typedef struct {
     const float *final_norm, *lm_head, *lm_bias; /* lm_bias may be NULL */
 } Model;
 
-static float dot(const float *restrict w, const float *restrict x, int n) {
+static inline __attribute__((always_inline)) float dot(const float *restrict w, const float *restrict x, int n) {
     /* Eight independent sums: the compiler keeps them in vector registers. */
     float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int i = 0;
@@ -81,6 +81,31 @@ long ls_scratch_floats(const Model *m, int chunks) {
     return 2L * m->hidden + q + 2 * kv + q + 2L * m->inter + m->inter + partial;
 }
 
+/* acc[0:dim] += sum over p of weights[p] * values[p, 0:dim]. With the width known at compile time the sums
+ * live in registers across positions (a variable width kept them in memory: twice the attention's time). */
+#define ACCUMULATE_FIXED(WIDTH)                                                                                  \
+    static void accumulate_##WIDTH(float *restrict acc, const float *restrict values, const float *weights,       \
+                                   int count) {                                                                \
+        float sums[WIDTH];                                                                                     \
+        for (int d = 0; d < WIDTH; d++) sums[d] = acc[d];                                                      \
+        for (int p = 0; p < count; p++)                                                                        \
+            for (int d = 0; d < WIDTH; d++) sums[d] += weights[p] * values[(long)p * WIDTH + d];               \
+        for (int d = 0; d < WIDTH; d++) acc[d] = sums[d];                                                      \
+    }
+ACCUMULATE_FIXED(64)
+ACCUMULATE_FIXED(128)
+
+static void accumulate(float *acc, const float *values, const float *weights, int count, int dim) {
+    if (dim == 64) {
+        accumulate_64(acc, values, weights, count);
+    } else if (dim == 128) {
+        accumulate_128(acc, values, weights, count);
+    } else {
+        for (int p = 0; p < count; p++)
+            for (int d = 0; d < dim; d++) acc[d] += weights[p] * values[(long)p * dim + d];
+    }
+}
+
 /* One key head's chunk of positions [start, stop) for its `group` query heads: the chunk's maximum score, the
  * sum of exp(score - max) and the weighted values, per query head, written to `out` (head_dim + 2 each). */
 static void attend_chunk(const float *q, const float *keys, const float *values, int start, int stop, int group,
@@ -107,12 +132,8 @@ static void attend_chunk(const float *q, const float *keys, const float *values,
             for (int d = 0; d < dim; d++) acc[g][d] *= shrink;
 #pragma omp simd
             for (int p = 0; p < count; p++) scores[g][p] = exp_fast(scores[g][p] - top);
-            for (int p = 0; p < count; p++) {
-                const float *value = values + (long)(first + p) * dim;
-                float weight = scores[g][p];
-                total[g] += weight;
-                for (int d = 0; d < dim; d++) acc[g][d] += weight * value[d];
-            }
+            for (int p = 0; p < count; p++) total[g] += scores[g][p];
+            accumulate(acc[g], values + (long)first * dim, scores[g], count, dim);
             best[g] = top;
         }
     }
