@@ -14,6 +14,10 @@ run as one fused operation each (the unfused norm is six small operations, 61 ti
 projection and output-head weights become views of those layouts, so the weights are held once, as before (a
 copy would double a CPU user's memory for the model).
 
+In fp32, where the system's C compiler builds it, the token runs as one call into the C step instead
+(decode_kernel.py): the products there read the weights at 2-3x torch's one-row rate, and the weights are not
+re-laid at all. The torch step below is what runs in bf16 and where no compiler is found.
+
 The greedy tokens match the model's forward (checked on a tiny model and the bundled one); the logits agree to
 rounding, not bit for bit, since the products are summed in another order. ``DecodeStep.build`` says None for a
 model it cannot run exactly (another architecture, sliding windows, biases on the output projections, a GPU),
