@@ -469,3 +469,17 @@ def test_a_session_decodes_through_the_step_with_the_forwards_answers(monkeypatc
     backend.decode_step = None
     session = backend.session(make_method("full"))
     assert [session.ask(request).text for request in requests * 2] == with_step
+
+
+def test_a_cache_folder_that_cannot_be_written_leaves_the_torch_step(monkeypatch, tmp_path, capsys):
+    from longscope.backends import decode_kernel
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setattr(decode_kernel, "cache_dir", lambda: blocker / "cache")
+    library.cache_clear()
+    try:
+        assert decode_kernel.library() is None
+        assert "the C decode step is unavailable" in capsys.readouterr().err
+    finally:
+        library.cache_clear()

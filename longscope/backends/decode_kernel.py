@@ -83,10 +83,14 @@ def library() -> ctypes.CDLL | None:
         "\n".join([SOURCE.read_text(), " ".join(FLAGS), compiler, platform.machine(), _cpu_name()]).encode()
     ).hexdigest()[:16]
     target = cache_dir() / "kernels" / f"decode-{key}.so"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not target.exists() and not _compile(compiler, target):
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists() and not _compile(compiler, target):
+            return None
+        lib = ctypes.CDLL(str(target))
+    except OSError as exc:  # a cache folder that cannot be written, a library that cannot be loaded
+        print(f"longscope: the C decode step is unavailable ({exc}); decoding with torch", file=sys.stderr)
         return None
-    lib = ctypes.CDLL(str(target))
     lib.ls_decode.restype = ctypes.c_int
     lib.ls_decode.argtypes = [ctypes.POINTER(Model), _P, _P, _P, _P, _P, _P, ctypes.c_int, ctypes.c_int,
                               ctypes.c_int, _P, _P]  # fmt: skip
