@@ -483,3 +483,16 @@ def test_a_cache_folder_that_cannot_be_written_leaves_the_torch_step(monkeypatch
         assert "the C decode step is unavailable" in capsys.readouterr().err
     finally:
         library.cache_clear()
+
+
+def test_heads_past_the_c_steps_limits_get_the_torch_step(step_kind):
+    """Heads wider than the C step's fixed 256 are left to torch's step at build time, so no cache is advanced
+    and then refused."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(2)
+    config = LlamaConfig(vocab_size=300, hidden_size=1024, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512)  # fmt: skip
+    model = LlamaForCausalLM(config).eval()
+    assert DecodeStep.build(model).kernel is None
+    assert max(_step_against_forward(model)) < 1e-4

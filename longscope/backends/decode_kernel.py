@@ -96,6 +96,7 @@ def library() -> ctypes.CDLL | None:
                               ctypes.c_int, _P, _P]  # fmt: skip
     lib.ls_scratch_floats.restype = ctypes.c_long
     lib.ls_scratch_floats.argtypes = [ctypes.POINTER(Model), ctypes.c_int]
+    lib.ls_limits.argtypes = [ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int)]
     return lib
 
 
@@ -150,20 +151,19 @@ class KernelStep:
         self.kv_heads, self.head_dim = kv_heads, head_dim
         self.embed = inner.embed_tokens.weight.detach()
         self._scratch: torch.Tensor | None = None
-        self._scratch_for = (-1, -1)
+        self._scratch_threads = -1
 
     @staticmethod
-    def supports(model: Any) -> bool:
-        """fp32 on a CPU, every weight the C step reads a contiguous tensor, norms with one weight vector."""
-        tensors = [p for p in model.parameters()]
+    def supports(lib: ctypes.CDLL, model: Any, *, heads: int, kv_heads: int, head_dim: int) -> bool:
+        """fp32 on a CPU, every weight a contiguous tensor, and heads within the C step's fixed limits (checked
+        here, before a cache is advanced, rather than refused by the step)."""
+        tensors = list(model.parameters())
         if any(t.dtype != torch.float32 or t.device.type != "cpu" or not t.is_contiguous() for t in tensors):
             return False
-        inner = model.model
-        return all(
-            hasattr(norm, "variance_epsilon")
-            for layer in inner.layers
-            for norm in (layer.input_layernorm, layer.post_attention_layernorm)
-        ) and hasattr(inner.norm, "variance_epsilon")
+        max_group, max_head_dim = ctypes.c_int(), ctypes.c_int()
+        lib.ls_limits(ctypes.byref(max_group), ctypes.byref(max_head_dim))
+        group = heads // kv_heads
+        return heads % kv_heads == 0 and group <= max_group.value and head_dim <= max_head_dim.value
 
     def _slot(self, layers: list[Any]) -> int | None:
         """Advance every layer by one position in its reserved buffer (all or none): the index to write."""
@@ -189,10 +189,10 @@ class KernelStep:
             return None
         threads = torch.get_num_threads()
         chunks = 2 * threads
-        if self._scratch_for != (threads, chunks):
+        if self._scratch_threads != threads:
             size = self.lib.ls_scratch_floats(ctypes.byref(self.model_struct), chunks)
             self._scratch = torch.empty(size, dtype=torch.float32)
-            self._scratch_for = (threads, chunks)
+            self._scratch_threads = threads
         keys = [layer._key_buffer for layer in layers]
         values = [layer._value_buffer for layer in layers]
         strides = (ctypes.c_long * len(layers))(*[k.stride(1) for k in keys])

@@ -116,12 +116,13 @@ class DecodeStep:
             for layer in model.model.layers
             for norm in (layer.input_layernorm, layer.post_attention_layernorm)
         ]
-        if any(type(norm) not in _PLAIN_RMS_NORMS for norm in norms) or not KernelStep.supports(model):
+        if any(type(norm) not in _PLAIN_RMS_NORMS for norm in norms):
             return None
         lib = library()
-        if lib is None:
+        shape = {"heads": self.heads, "kv_heads": self.kv_heads, "head_dim": self.head_dim}
+        if lib is None or not KernelStep.supports(lib, model, **shape):
             return None
-        return KernelStep(lib, model, heads=self.heads, kv_heads=self.kv_heads, head_dim=self.head_dim)
+        return KernelStep(lib, model, **shape)
 
     def _layer_weights(self, layer: Any) -> dict[str, Any]:
         attn, mlp = layer.self_attn, layer.mlp
