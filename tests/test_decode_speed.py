@@ -348,13 +348,21 @@ def test_the_c_step_is_built_here_for_fp32_only(step_kind):
 
 
 @pytest.mark.parametrize("prompt_tokens", [1, 3, 700])
-def test_decode_step_attends_over_short_and_long_caches(prompt_tokens):
-    """One position (fewer than the C step's chunks of the cache) to several of its 64-position blocks."""
+@pytest.mark.parametrize(
+    ("heads", "kv_heads", "head_dim"),
+    [(6, 2, 10), (6, 2, 64), (5, 1, 64), (4, 2, 128), (6, 1, 128)],
+    ids=["width-10", "width-64-group-3", "width-64-group-5", "width-128-group-2", "width-128-group-6"],
+)
+def test_decode_step_attends_over_short_and_long_caches(prompt_tokens, heads, kv_heads, head_dim):
+    """One position (fewer than the C step's chunks of the cache) to several of its 64-position blocks, a tail
+    of a 16-key group, at the widths the C step has vector code for (64, 128: query heads taken in passes of up
+    to four or two) and one it has not."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(prompt_tokens)
     config = LlamaConfig(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=6, num_key_value_heads=2, max_position_embeddings=1024)  # fmt: skip
+                         num_attention_heads=heads, num_key_value_heads=kv_heads, head_dim=head_dim,
+                         max_position_embeddings=1024)  # fmt: skip
     model = LlamaForCausalLM(config).eval()
     step = DecodeStep.build(model)
     prompt = torch.randint(5, 300, (1, prompt_tokens), generator=torch.Generator().manual_seed(1))

@@ -25,11 +25,15 @@ typedef struct {
 } Model;
 
 static inline __attribute__((always_inline)) float dot(const float *restrict w, const float *restrict x, int n) {
-    /* Eight independent sums: the compiler keeps them in vector registers. */
-    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    /* Thirty-two independent sums (four vectors of eight): with one vector of sums each row's products wait on
+     * the previous one's latency, which held a thread to ~23 GB/s where four keep it at the memory's pace. */
+    float s[32] = {0};
     int i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int j = 0; j < 32; j++) s[j] += w[i + j] * x[i + j];
     for (; i + 8 <= n; i += 8)
         for (int j = 0; j < 8; j++) s[j] += w[i + j] * x[i + j];
+    for (int j = 8; j < 32; j++) s[j & 7] += s[j];
     float total = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
     for (; i < n; i++) total += w[i] * x[i];
     return total;
@@ -48,7 +52,9 @@ static void rms_norm(const float *x, const float *weight, float eps, int n, floa
  * such weight multiplies sums that are still zero, or is negligible beside the maximum's exp(0) = 1. */
 static inline float exp_fast(float x) {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    float n = __builtin_roundf(x * 1.44269504089f);
+    /* Round to nearest by adding and removing 1.5 * 2^23 (no -ffast-math, so the compiler keeps both): roundf
+     * is a library call the loop cannot vectorise, and it was a third of the attention's time at 4k. */
+    float n = (x * 1.44269504089f + 12582912.0f) - 12582912.0f;
     float r = x - n * 0.693145751953125f;
     r = r - n * 1.428606765330187e-06f;
     float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.16666667f + r * (0.041666668f + r * (0.008333334f
@@ -74,11 +80,12 @@ int ls_limits(int *max_group, int *max_head_dim) {
     return 0;
 }
 
-/* Floats of scratch the step needs for `chunks` attention chunks per key head. */
-long ls_scratch_floats(const Model *m, int chunks) {
+/* Floats of scratch the step needs for `threads` threads and `chunks` attention chunks per key head: the shared
+ * vectors, the partial attention sums, and each thread's own normed input and attention output. */
+long ls_scratch_floats(const Model *m, int threads, int chunks) {
     long q = (long)m->heads * m->head_dim, kv = (long)m->kv_heads * m->head_dim;
     long partial = (long)m->kv_heads * chunks * (m->heads / m->kv_heads) * (m->head_dim + 2);
-    return 2L * m->hidden + q + 2 * kv + q + 2L * m->inter + m->inter + partial;
+    return m->hidden + q + 2 * kv + m->inter + partial + (long)threads * (m->hidden + q);
 }
 
 /* acc[0:dim] += sum over p of weights[p] * values[p, 0:dim]. With the width known at compile time the sums
@@ -145,114 +152,241 @@ static void attend_chunk(const float *q, const float *keys, const float *values,
     }
 }
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+/* Sixteen vectors to one: lane i holds the sum of v[i]'s sixteen lanes (a transpose folded into the adds, 15
+ * shuffle-and-add steps for sixteen sums instead of a horizontal reduction each). */
+static inline __attribute__((always_inline)) __m512 lane_sums(const __m512 *v) {
+    __m512 a[8], b[4], c[2];
+    for (int i = 0; i < 8; i++)
+        a[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+    for (int i = 0; i < 4; i++) {
+        __m512d x = _mm512_castps_pd(a[2 * i]), y = _mm512_castps_pd(a[2 * i + 1]);
+        b[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)), _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+    }
+    for (int i = 0; i < 2; i++)
+        c[i] = _mm512_add_ps(_mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(c[0], c[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(c[0], c[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/* acc[g] += sum over p of weights[g][p] * values[p] for `pack` query heads at once: each value row is loaded
+ * once for all of them, and the sums stay in registers across the block. */
+static inline __attribute__((always_inline)) void weigh_values(float (*acc)[MAX_HEAD_DIM], float (*weights)[BLOCK],
+                                                               const float *values, int count, int width, int pack) {
+    const int rows = width / 16;
+    __m512 sums[4][8];
+    for (int g = 0; g < pack; g++)
+        for (int r = 0; r < rows; r++) sums[g][r] = _mm512_loadu_ps(acc[g] + 16 * r);
+    for (int p = 0; p < count; p++) {
+        __m512 row[8];
+        for (int r = 0; r < rows; r++) row[r] = _mm512_loadu_ps(values + (long)p * width + 16 * r);
+        for (int g = 0; g < pack; g++) {
+            __m512 w = _mm512_set1_ps(weights[g][p]);
+            for (int r = 0; r < rows; r++) sums[g][r] = _mm512_fmadd_ps(w, row[r], sums[g][r]);
+        }
+    }
+    for (int g = 0; g < pack; g++)
+        for (int r = 0; r < rows; r++) _mm512_storeu_ps(acc[g] + 16 * r, sums[g][r]);
+}
+
+/* attend_chunk for a width of 64 or 128 (a constant once inlined into the two wrappers below): the same blocks,
+ * running maximum and merged output, with the scores of sixteen keys summed together and the value rows shared
+ * by the query heads. The scalar version reached half the memory's pace at 4k; this one most of it. */
+static inline __attribute__((always_inline)) void attend_wide(const float *q, const float *keys, const float *values,
+                                                              int start, int stop, int group, int width,
+                                                              float scaling, float *out) {
+    const int rows = width / 16, most = width == 64 ? 4 : 2; /* query heads per pass: sums + one row in registers */
+    float best[MAX_GROUP], total[MAX_GROUP];
+    float acc[MAX_GROUP][MAX_HEAD_DIM];
+    float scores[MAX_GROUP][BLOCK];
+    for (int g = 0; g < group; g++) {
+        best[g] = -INFINITY;
+        total[g] = 0.0f;
+        for (int d = 0; d < width; d++) acc[g][d] = 0.0f;
+    }
+    for (int first = start; first < stop; first += BLOCK) {
+        int count = stop - first < BLOCK ? stop - first : BLOCK;
+        for (int sub = 0; sub < count; sub += 16) {
+            int n = count - sub < 16 ? count - sub : 16;
+            for (int g = 0; g < group; g++) {
+                __m512 query[8], part[16];
+                for (int r = 0; r < rows; r++) query[r] = _mm512_loadu_ps(q + g * width + 16 * r);
+                for (int p = 0; p < 16; p++) {
+                    __m512 s = _mm512_setzero_ps();
+                    const float *key = keys + (long)(first + sub + p) * width;
+                    if (p < n)
+                        for (int r = 0; r < rows; r++) s = _mm512_fmadd_ps(query[r], _mm512_loadu_ps(key + 16 * r), s);
+                    part[p] = s;
+                }
+                _mm512_storeu_ps(scores[g] + sub, _mm512_mul_ps(lane_sums(part), _mm512_set1_ps(scaling)));
+            }
+        }
+        for (int g = 0; g < group; g++) {
+            int p = 0;
+            __m512 m = _mm512_set1_ps(best[g]);
+            for (; p + 16 <= count; p += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(scores[g] + p));
+            float top = _mm512_reduce_max_ps(m);
+            for (; p < count; p++) top = scores[g][p] > top ? scores[g][p] : top;
+            float shrink = expf(best[g] - top); /* 0 on the first block: best is -inf */
+            for (int d = 0; d < width; d++) acc[g][d] *= shrink;
+#pragma omp simd
+            for (int i = 0; i < count; i++) scores[g][i] = exp_fast(scores[g][i] - top);
+            __m512 t = _mm512_setzero_ps();
+            for (p = 0; p + 16 <= count; p += 16) t = _mm512_add_ps(t, _mm512_loadu_ps(scores[g] + p));
+            float sum = _mm512_reduce_add_ps(t);
+            for (; p < count; p++) sum += scores[g][p];
+            total[g] = total[g] * shrink + sum;
+            best[g] = top;
+        }
+        const float *block = values + (long)first * width;
+        for (int g = 0; g < group; g += most) {
+            switch (group - g < most ? group - g : most) {
+            case 1: weigh_values(acc + g, scores + g, block, count, width, 1); break;
+            case 2: weigh_values(acc + g, scores + g, block, count, width, 2); break;
+            case 3: weigh_values(acc + g, scores + g, block, count, width, 3); break;
+            default: weigh_values(acc + g, scores + g, block, count, width, 4); break;
+            }
+        }
+    }
+    for (int g = 0; g < group; g++) {
+        float *slot = out + (long)g * (width + 2);
+        slot[0] = best[g];
+        slot[1] = total[g];
+        for (int d = 0; d < width; d++) slot[2 + d] = acc[g][d];
+    }
+}
+
+static void attend_64(const float *q, const float *k, const float *v, int start, int stop, int group, float scaling,
+                      float *out) {
+    attend_wide(q, k, v, start, stop, group, 64, scaling, out);
+}
+
+static void attend_128(const float *q, const float *k, const float *v, int start, int stop, int group,
+                       float scaling, float *out) {
+    attend_wide(q, k, v, start, stop, group, 128, scaling, out);
+}
+#endif
+
+/* The widths with a vector version take it where the compiler targets AVX-512; any other the scalar one. */
+static void attend(const float *q, const float *keys, const float *values, int start, int stop, int group, int dim,
+                   float scaling, float *out) {
+#if defined(__AVX512F__)
+    if (dim == 64) return attend_64(q, keys, values, start, stop, group, scaling, out);
+    if (dim == 128) return attend_128(q, keys, values, start, stop, group, scaling, out);
+#endif
+    attend_chunk(q, keys, values, start, stop, group, dim, scaling, out);
+}
+
+/* Each query head's output from its key head's chunks: their sums rescaled to the largest chunk maximum. */
+static void merge_chunks(const float *partial, int heads, int group, int chunks, int dim, float *attended) {
+    for (int qh = 0; qh < heads; qh++) {
+        int head = qh / group, g = qh % group;
+        float top = -INFINITY, total = 0.0f;
+        for (int c = 0; c < chunks; c++) {
+            float b = partial[((long)(head * chunks + c) * group + g) * (dim + 2)];
+            top = b > top ? b : top;
+        }
+        float *result = attended + (long)qh * dim;
+        for (int d = 0; d < dim; d++) result[d] = 0.0f;
+        for (int c = 0; c < chunks; c++) {
+            const float *slot = partial + ((long)(head * chunks + c) * group + g) * (dim + 2);
+            if (slot[1] == 0.0f) continue;
+            float scale = expf(slot[0] - top);
+            total += slot[1] * scale;
+            for (int d = 0; d < dim; d++) result[d] += slot[2 + d] * scale;
+        }
+        for (int d = 0; d < dim; d++) result[d] /= total;
+    }
+}
+
+/* One token through the model. The threads meet five times a layer, after each step whose output every thread
+ * then reads (q/k/v, the attention's partial sums, o, the activations, down): the norms and the merging of the
+ * attention chunks are small enough that each thread computes its own copy rather than wait for one. */
 int ls_decode(const Model *m, const float *embedding, const float *cos_, const float *sin_, float *const *keys,
               float *const *values, const long *head_stride, int pos, int threads, int chunks, float *logits,
               float *scratch) {
     const int hidden = m->hidden, dim = m->head_dim, heads = m->heads, kv_heads = m->kv_heads;
     const int group = heads / kv_heads, inter = m->inter;
     const int q_rows = heads * dim, kv_rows = kv_heads * dim, qkv_rows = q_rows + 2 * kv_rows;
-    float *x = scratch, *h = x + hidden, *q = h + hidden, *k = q + q_rows, *v = k + kv_rows;
-    float *attended = v + kv_rows, *gate_up = attended + q_rows, *act = gate_up + 2 * inter;
-    float *partial = act + inter;
-    const int length = pos + 1;
-    if (group > MAX_GROUP || dim > MAX_HEAD_DIM || chunks < 1) return 1;
+    float *x = scratch, *q = x + hidden, *k = q + q_rows, *v = k + kv_rows, *act = v + kv_rows;
+    float *partial = act + inter, *own = partial + (long)kv_heads * chunks * group * (dim + 2);
+    const int length = pos + 1, per_chunk = (length + chunks - 1) / chunks, last = pos / per_chunk;
+    if (group > MAX_GROUP || dim > MAX_HEAD_DIM || chunks < 1 || threads < 1) return 1;
     for (int i = 0; i < hidden; i++) x[i] = embedding[i];
 
 #pragma omp parallel num_threads(threads)
-    for (int layer = 0; layer < m->layers; layer++) {
-#pragma omp single
-        rms_norm(x, m->input_norm[layer], m->eps, hidden, h);
+    {
+        float *h = own + (long)omp_get_thread_num() * (hidden + q_rows), *attended = h + hidden;
+        for (int layer = 0; layer < m->layers; layer++) {
+            rms_norm(x, m->input_norm[layer], m->eps, hidden, h);
 
 #pragma omp for schedule(static)
-        for (int r = 0; r < qkv_rows; r++) {
-            if (r < q_rows) {
-                q[r] = dot(m->wq[layer] + (long)r * hidden, h, hidden) + (m->bq[layer] ? m->bq[layer][r] : 0.0f);
-            } else if (r < q_rows + kv_rows) {
-                int i = r - q_rows;
-                k[i] = dot(m->wk[layer] + (long)i * hidden, h, hidden) + (m->bk[layer] ? m->bk[layer][i] : 0.0f);
-            } else {
-                int i = r - q_rows - kv_rows;
-                v[i] = dot(m->wv[layer] + (long)i * hidden, h, hidden) + (m->bv[layer] ? m->bv[layer][i] : 0.0f);
-            }
-        }
-
-#pragma omp single
-        {
-            for (int head = 0; head < heads; head++) rotate(q + head * dim, cos_, sin_, dim);
-            for (int head = 0; head < kv_heads; head++) {
-                rotate(k + head * dim, cos_, sin_, dim);
-                float *key_slot = keys[layer] + head * head_stride[layer] + (long)pos * dim;
-                float *value_slot = values[layer] + head * head_stride[layer] + (long)pos * dim;
-                for (int d = 0; d < dim; d++) {
-                    key_slot[d] = k[head * dim + d];
-                    value_slot[d] = v[head * dim + d];
+            for (int r = 0; r < qkv_rows; r++) {
+                if (r < q_rows) {
+                    q[r] = dot(m->wq[layer] + (long)r * hidden, h, hidden) + (m->bq[layer] ? m->bq[layer][r] : 0.0f);
+                } else if (r < q_rows + kv_rows) {
+                    int i = r - q_rows;
+                    k[i] = dot(m->wk[layer] + (long)i * hidden, h, hidden) + (m->bk[layer] ? m->bk[layer][i] : 0.0f);
+                } else {
+                    int i = r - q_rows - kv_rows;
+                    v[i] = dot(m->wv[layer] + (long)i * hidden, h, hidden) + (m->bv[layer] ? m->bv[layer][i] : 0.0f);
                 }
             }
-        }
 
-        /* Each task: one key head over one chunk of positions, for all the query heads that share it. */
-        int per_chunk = (length + chunks - 1) / chunks;
+            /* Each task: one key head over one chunk of positions, for all the query heads that share it. It
+             * rotates its own copy of their queries; the task holding position `pos` rotates the new key and
+             * writes it and the value into the cache first (no other task reads that position). */
 #pragma omp for schedule(static)
-        for (int task = 0; task < kv_heads * chunks; task++) {
-            int head = task / chunks, chunk = task % chunks;
-            int start = chunk * per_chunk, stop = start + per_chunk < length ? start + per_chunk : length;
-            float *out = partial + (long)task * group * (dim + 2);
-            if (start >= stop) {
-                for (int g = 0; g < group; g++) {
-                    out[(long)g * (dim + 2)] = -INFINITY;
-                    out[(long)g * (dim + 2) + 1] = 0.0f;
+            for (int task = 0; task < kv_heads * chunks; task++) {
+                int head = task / chunks, chunk = task % chunks;
+                int start = chunk * per_chunk, stop = start + per_chunk < length ? start + per_chunk : length;
+                float *out = partial + (long)task * group * (dim + 2);
+                if (start >= stop) {
+                    for (int g = 0; g < group; g++) {
+                        out[(long)g * (dim + 2)] = -INFINITY;
+                        out[(long)g * (dim + 2) + 1] = 0.0f;
+                    }
+                    continue;
                 }
-                continue;
+                float *head_keys = keys[layer] + head * head_stride[layer];
+                float *head_values = values[layer] + head * head_stride[layer];
+                if (chunk == last) {
+                    float *key_slot = head_keys + (long)pos * dim, *value_slot = head_values + (long)pos * dim;
+                    for (int d = 0; d < dim; d++) {
+                        key_slot[d] = k[head * dim + d];
+                        value_slot[d] = v[head * dim + d];
+                    }
+                    rotate(key_slot, cos_, sin_, dim);
+                }
+                float queries[MAX_GROUP * MAX_HEAD_DIM];
+                for (int i = 0; i < group * dim; i++) queries[i] = q[(long)head * group * dim + i];
+                for (int g = 0; g < group; g++) rotate(queries + g * dim, cos_, sin_, dim);
+                attend(queries, head_keys, head_values, start, stop, group, dim, m->scaling, out);
             }
-            attend_chunk(q + (long)head * group * dim, keys[layer] + head * head_stride[layer],
-                         values[layer] + head * head_stride[layer], start, stop, group, dim, m->scaling, out);
-        }
 
+            merge_chunks(partial, heads, group, chunks, dim, attended);
 #pragma omp for schedule(static)
-        for (int qh = 0; qh < heads; qh++) {
-            int head = qh / group, g = qh % group;
-            float top = -INFINITY, total = 0.0f;
-            for (int c = 0; c < chunks; c++) {
-                float b = partial[((long)(head * chunks + c) * group + g) * (dim + 2)];
-                top = b > top ? b : top;
+            for (int r = 0; r < hidden; r++) x[r] += dot(m->wo[layer] + (long)r * q_rows, attended, q_rows);
+
+            rms_norm(x, m->post_norm[layer], m->eps, hidden, h);
+            /* Gate and up rows side by side, so each activation is ready where both were read. */
+#pragma omp for schedule(static)
+            for (int i = 0; i < inter; i++) {
+                float g = dot(m->wg[layer] + (long)i * hidden, h, hidden);
+                act[i] = g / (1.0f + expf(-g)) * dot(m->wu[layer] + (long)i * hidden, h, hidden);
             }
-            float *result = attended + qh * dim;
-            for (int d = 0; d < dim; d++) result[d] = 0.0f;
-            for (int c = 0; c < chunks; c++) {
-                const float *slot = partial + ((long)(head * chunks + c) * group + g) * (dim + 2);
-                if (slot[1] == 0.0f) continue;
-                float scale = expf(slot[0] - top);
-                total += slot[1] * scale;
-                for (int d = 0; d < dim; d++) result[d] += slot[2 + d] * scale;
-            }
-            for (int d = 0; d < dim; d++) result[d] /= total;
+
+#pragma omp for schedule(static)
+            for (int r = 0; r < hidden; r++) x[r] += dot(m->wd[layer] + (long)r * inter, act, inter);
         }
 
+        rms_norm(x, m->final_norm, m->eps, hidden, h);
 #pragma omp for schedule(static)
-        for (int r = 0; r < hidden; r++) x[r] += dot(m->wo[layer] + (long)r * q_rows, attended, q_rows);
-
-#pragma omp single
-        rms_norm(x, m->post_norm[layer], m->eps, hidden, h);
-
-#pragma omp for schedule(static)
-        for (int r = 0; r < 2 * inter; r++) {
-            const float *row = r < inter ? m->wg[layer] + (long)r * hidden : m->wu[layer] + (long)(r - inter) * hidden;
-            gate_up[r] = dot(row, h, hidden);
-        }
-
-#pragma omp for schedule(static)
-        for (int i = 0; i < inter; i++) {
-            float g = gate_up[i];
-            act[i] = g / (1.0f + expf(-g)) * gate_up[inter + i];
-        }
-
-#pragma omp for schedule(static)
-        for (int r = 0; r < hidden; r++) x[r] += dot(m->wd[layer] + (long)r * inter, act, inter);
+        for (int r = 0; r < m->vocab; r++)
+            logits[r] = dot(m->lm_head + (long)r * hidden, h, hidden) + (m->lm_bias ? m->lm_bias[r] : 0.0f);
     }
-
-    rms_norm(x, m->final_norm, m->eps, hidden, h);
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int r = 0; r < m->vocab; r++)
-        logits[r] = dot(m->lm_head + (long)r * hidden, h, hidden) + (m->lm_bias ? m->lm_bias[r] : 0.0f);
     return 0;
 }

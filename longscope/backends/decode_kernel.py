@@ -95,7 +95,7 @@ def library() -> ctypes.CDLL | None:
     lib.ls_decode.argtypes = [ctypes.POINTER(Model), _P, _P, _P, _P, _P, _P, ctypes.c_int, ctypes.c_int,
                               ctypes.c_int, _P, _P]  # fmt: skip
     lib.ls_scratch_floats.restype = ctypes.c_long
-    lib.ls_scratch_floats.argtypes = [ctypes.POINTER(Model), ctypes.c_int]
+    lib.ls_scratch_floats.argtypes = [ctypes.POINTER(Model), ctypes.c_int, ctypes.c_int]
     lib.ls_limits.argtypes = [ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int)]
     return lib
 
@@ -190,7 +190,7 @@ class KernelStep:
         threads = torch.get_num_threads()
         chunks = 2 * threads
         if self._scratch_threads != threads:
-            size = self.lib.ls_scratch_floats(ctypes.byref(self.model_struct), chunks)
+            size = self.lib.ls_scratch_floats(ctypes.byref(self.model_struct), threads, chunks)
             self._scratch = torch.empty(size, dtype=torch.float32)
             self._scratch_threads = threads
         keys = [layer._key_buffer for layer in layers]
