@@ -20,11 +20,14 @@ and ``graph``: one token's forward over a static cache captured once as a CUDA g
 fed on the device, to tell the launch overhead from the kernels' own time. It writes decode_speed_cuda_bf16.json.
 
 The bound is the memory-bandwidth limit: the bytes one token must read (every weight once, plus the KV cache
-held at that context) over the machine's read bandwidth, measured in the same process between the runs as the
-best of two lower bounds: summing a buffer the size of the weights (a pure read, as decoding is), and copying
-it with read + write counted (a copy also reads the target's lines before writing them, so 2x undercounts its
-traffic). The previous bench used the copy alone, which set the bound too low where reads run faster than
-copies (on the shared machine a sum read 15 GB/s where the copy gave 11).
+held at that context) over the machine's bandwidth (``Bandwidth``: the larger of a pure read and a copy over
+buffers the size of the weights). On the shared development machine that bandwidth swings between about 33 and
+65 GB/s within minutes, so a best rate over a best bandwidth can pair two different moments. Each run is
+therefore bracketed by bandwidth samples, and its ratio is its rate over the bound from the larger of the two:
+``ratio_to_bound_*`` is the median of those ratios over the repeats, ``ratio_to_bound_step_at_fastest_memory``
+the ratio of the run that saw the fastest memory (where a decode has the least slack), and
+``ratio_to_bound_step_best_over_best`` the best rate over the best bound of the whole context (the figure
+earlier runs of this bench gave). ``runs_step`` lists each run's rate and bound.
 ``--profile`` prints, per context, torch's profile of the step by operator (``mm``: the weight products and
 the output head; ``bmm``: attention; the rest: norms, rotary, cache writes and Python between them).
 """
@@ -36,6 +39,7 @@ import copy
 import json
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -54,37 +58,36 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def copy_bandwidth(nbytes: int, device: torch.device, repeats: int = 3) -> float:
-    """Bytes per second of copying a buffer of ``nbytes`` (read + write counted), best of ``repeats``."""
-    source = torch.ones(nbytes // 4, device=device)
-    target = torch.empty_like(source)
-    best = float("inf")
-    for _ in range(repeats):
-        sync(device)
-        started = time.perf_counter()
-        target.copy_(source)
-        sync(device)
-        best = min(best, time.perf_counter() - started)
-    return 2 * nbytes / best
+class Bandwidth:
+    """The memory bandwidth at this moment, over buffers the size of the weights made once: (read, copy) in
+    bytes per second, each the best of a few passes. Read: summing the buffer on every thread (a pure read, as
+    decoding is). Copy: read + write counted (a copy also reads the target's lines before writing them, so 2x
+    undercounts its traffic). The bound takes the larger of the two; the best of each seen is kept."""
 
+    def __init__(self, nbytes: int, device: torch.device) -> None:
+        self.device = device
+        self.source = torch.ones(nbytes // 4, device=device)
+        self.target = torch.empty_like(self.source)
+        self.repeats = 3 if device.type == "cpu" else 20  # a GPU's pass is that short
+        self.best_read = self.best_copy = 0.0
 
-def read_bandwidth(nbytes: int, device: torch.device, repeats: int = 3) -> float:
-    """Bytes per second of summing a buffer of ``nbytes`` on every thread, best of ``repeats``."""
-    source = torch.ones(nbytes // 4, device=device)
-    best = float("inf")
-    for _ in range(repeats):
-        sync(device)
-        started = time.perf_counter()
-        source.sum()
-        sync(device)
-        best = min(best, time.perf_counter() - started)
-    return nbytes / best
+    def _best_seconds(self, work) -> float:
+        best = float("inf")
+        for _ in range(self.repeats):
+            sync(self.device)
+            started = time.perf_counter()
+            work()
+            sync(self.device)
+            best = min(best, time.perf_counter() - started)
+        return best
 
-
-def bandwidth(nbytes: int, device: torch.device) -> tuple[float, float]:
-    """(read, copy) bandwidth in bytes per second; on a GPU over more repeats, each copy being that short."""
-    repeats = 3 if device.type == "cpu" else 20
-    return read_bandwidth(nbytes, device, repeats), copy_bandwidth(nbytes, device, repeats)
+    def sample(self) -> float:
+        """max(read, copy) now, in bytes per second."""
+        nbytes = self.source.numel() * 4
+        read = nbytes / self._best_seconds(self.source.sum)
+        copied = 2 * nbytes / self._best_seconds(lambda: self.target.copy_(self.source))
+        self.best_read, self.best_copy = max(self.best_read, read), max(self.best_copy, copied)
+        return max(read, copied)
 
 
 @torch.inference_mode()
@@ -200,13 +203,14 @@ def main() -> None:
     # On a GPU the backend decodes with the model's forward (the step is the CPU's); the graph loop beside it.
     assert on_gpu or backend.decode_step is not None, "the bundled model should get the decode step"
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    read, copied = bandwidth(weights, device)
+    memory = Bandwidth(weights, device)
     if on_gpu:
         loops: tuple[str, ...] = ("forward", "graph")
     elif kernel:
         loops = ("forward", "step", "step_torch")
     else:
         loops = ("forward", "step") + (("step_parallel_attention",) if args.threads > 1 else ())
+    fast = "graph" if on_gpu else "step"
     rows = {}
     for context in (int(c) for c in args.contexts.split(",")):
         ids = torch.randint(100, 40000, (1, context), generator=torch.Generator().manual_seed(context))
@@ -219,9 +223,12 @@ def main() -> None:
             + layer.values.numel() * layer.values.element_size()
             for layer in prefilled[0].layers
         )
-        best = dict.fromkeys(loops, 0.0)
+        # The cache grows by one position a step; the middle of the run is its average size.
+        nbytes = weights + kv * (context + args.tokens / 2) / context
+        runs: dict[str, list[tuple[float, float]]] = {loop: [] for loop in loops}  # (tok/s, bound then)
         outputs: dict[str, list[int]] = {}
         failed: dict[str, str] = {}
+        before = memory.sample()
         for _ in range(args.repeats):
             for loop in (loop for loop in loops if loop not in failed):
                 try:
@@ -231,38 +238,46 @@ def main() -> None:
                         raise
                     failed[loop] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
                     continue
-                best[loop] = max(best[loop], rate)
+                # The bandwidth swings by half within minutes on a shared machine: each run's bound is the
+                # larger of the samples taken just before and just after it, so rate and bound share a moment.
+                after = memory.sample()
+                runs[loop].append((rate, max(before, after) / nbytes))
+                before = after
                 outputs.setdefault(loop, generated)
-            measured = bandwidth(weights, device)
-            read, copied = max(read, measured[0]), max(copied, measured[1])
-        # The cache grows by one position a step; the middle of the run is its average size.
-        kv_read = kv * (context + args.tokens / 2) / context
-        bound = max(read, copied) / (weights + kv_read)
-        fast = "graph" if on_gpu else "step"
+        best = {loop: max((rate for rate, _ in done), default=0.0) for loop, done in runs.items()}
+        bound = max(memory.best_read, memory.best_copy) / nbytes
+        paired = {
+            loop: statistics.median([r / m for r, m in done]) if done else 0.0 for loop, done in runs.items()
+        }
+        fastest_memory = max(runs[fast], key=lambda run: run[1])
         rows[str(context)] = {
             "tok_s_forward": round(best["forward"], 2),
             f"tok_s_{fast}": round(best[fast], 2),
             "speedup": round(best[fast] / best["forward"], 2),
             "bound_tok_s": round(bound, 1),
-            "ratio_to_bound_forward": round(best["forward"] / bound, 3),
-            f"ratio_to_bound_{fast}": round(best[fast] / bound, 3),
+            "ratio_to_bound_forward": round(paired["forward"], 3),
+            f"ratio_to_bound_{fast}": round(paired[fast], 3),
+            f"ratio_to_bound_{fast}_at_fastest_memory": round(fastest_memory[0] / fastest_memory[1], 3),
+            f"ratio_to_bound_{fast}_best_over_best": round(best[fast] / bound, 3),
+            f"runs_{fast}": [[round(rate, 2), round(moment, 1)] for rate, moment in runs[fast]],
             "kv_bytes_at_context": kv,
             "identical_tokens": all(outputs[loop] == outputs["forward"] for loop in outputs),
             **({"failed": failed} if failed else {}),
         }
         if "step_torch" in best:
             rows[str(context)]["tok_s_step_torch"] = round(best["step_torch"], 2)
-            rows[str(context)]["ratio_to_bound_step_torch"] = round(best["step_torch"] / bound, 3)
+            rows[str(context)]["ratio_to_bound_step_torch"] = round(paired["step_torch"], 3)
         if "step_parallel_attention" in best:
             rows[str(context)]["tok_s_step_parallel_attention"] = round(best["step_parallel_attention"], 2)
         row = rows[str(context)]
         print(
-            f"{context:>6} tokens: {fast} {row[f'tok_s_{fast}']} tok/s = {row[f'ratio_to_bound_{fast}']:.2f} of the "
-            f"bound "
-            f"{row['bound_tok_s']} (forward {row['tok_s_forward']} = {row['ratio_to_bound_forward']:.2f}; "
-            f"{row['speedup']}x; torch step {row.get('tok_s_step_torch', '-')}; "
+            f"{context:>6} tokens: {fast} {row[f'tok_s_{fast}']} tok/s; {row[f'ratio_to_bound_{fast}']:.2f} of the bound "
+            f"at each run's moment (median of {len(runs[fast])}; {row[f'ratio_to_bound_{fast}_at_fastest_memory']:.2f} "
+            f"at the fastest memory seen; best rate over best bound {row['bound_tok_s']}: "
+            f"{row[f'ratio_to_bound_{fast}_best_over_best']:.2f}). Forward {row['tok_s_forward']} = "
+            f"{row['ratio_to_bound_forward']:.2f}; {row['speedup']}x; torch step {row.get('tok_s_step_torch', '-')}; "
             f"parallel attention {row.get('tok_s_step_parallel_attention', '-')}; "
-            f"identical tokens {row['identical_tokens']})",
+            f"identical tokens {row['identical_tokens']}",
             flush=True,
         )
         if args.profile and not on_gpu:
@@ -271,8 +286,8 @@ def main() -> None:
         "model": backend.model_name,
         "precision": backend.precision,
         "weight_bytes": weights,
-        "read_bandwidth_gb_s": round(read / 1e9, 1),
-        "copy_bandwidth_gb_s": round(copied / 1e9, 1),
+        "read_bandwidth_gb_s": round(memory.best_read / 1e9, 1),
+        "copy_bandwidth_gb_s": round(memory.best_copy / 1e9, 1),
         "tokens": args.tokens,
         "repeats": args.repeats,
         "threads": args.threads,

@@ -24,9 +24,32 @@ typedef struct {
     const float *final_norm, *lm_head, *lm_bias; /* lm_bias may be NULL */
 } Model;
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+/* w . x in four vectors of sixteen sums, sixty-four floats a pass. Written out because the compiler's own code
+ * for the loop below uses half-width vectors on this CPU: twice the instructions per byte, and with the memory
+ * fast (55 GB/s for a plain read on two threads) the products then read at 48 where these read at 52. */
 static inline __attribute__((always_inline)) float dot(const float *restrict w, const float *restrict x, int n) {
-    /* Thirty-two independent sums (four vectors of eight): with one vector of sums each row's products wait on
-     * the previous one's latency, which held a thread to ~23 GB/s where four keep it at the memory's pace. */
+    __m512 a = _mm512_setzero_ps(), b = a, c = a, d = a;
+    int i = 0;
+    for (; i + 64 <= n; i += 64) {
+        a = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a);
+        b = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(x + i + 16), b);
+        c = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 32), _mm512_loadu_ps(x + i + 32), c);
+        d = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 48), _mm512_loadu_ps(x + i + 48), d);
+    }
+    for (; i + 16 <= n; i += 16) a = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a);
+    if (i < n) {
+        __mmask16 rest = (__mmask16)((1u << (n - i)) - 1u);
+        b = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(rest, w + i), _mm512_maskz_loadu_ps(rest, x + i), b);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a, b), _mm512_add_ps(c, d)));
+}
+#else
+/* w . x in thirty-two independent sums (four vectors of eight): with one vector of sums each row's products
+ * wait on the previous one's latency, which held a thread to ~23 GB/s where four keep it at the memory's pace. */
+static inline __attribute__((always_inline)) float dot(const float *restrict w, const float *restrict x, int n) {
     float s[32] = {0};
     int i = 0;
     for (; i + 32 <= n; i += 32)
@@ -38,6 +61,7 @@ static inline __attribute__((always_inline)) float dot(const float *restrict w, 
     for (; i < n; i++) total += w[i] * x[i];
     return total;
 }
+#endif
 
 static void rms_norm(const float *x, const float *weight, float eps, int n, float *out) {
     double squares = 0.0;
@@ -153,8 +177,6 @@ static void attend_chunk(const float *q, const float *keys, const float *values,
 }
 
 #if defined(__AVX512F__)
-#include <immintrin.h>
-
 /* Sixteen vectors to one: lane i holds the sum of v[i]'s sixteen lanes (a transpose folded into the adds, 15
  * shuffle-and-add steps for sixteen sums instead of a horizontal reduction each). */
 static inline __attribute__((always_inline)) __m512 lane_sums(const __m512 *v) {
