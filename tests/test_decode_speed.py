@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from longscope.backends import fast_decode, parse_uri
+from longscope.backends import decode_kernel, fast_decode, parse_uri
 from longscope.backends.decode_kernel import library
 from longscope.backends.fast_decode import DecodeStep
 from longscope.backends.hf import HFBackend, _ReservedLayer, reserve_cache
@@ -353,12 +353,24 @@ def test_the_c_step_is_built_here_for_fp32_only(step_kind):
     [(6, 2, 10), (6, 2, 64), (5, 1, 64), (4, 2, 128), (6, 1, 128)],
     ids=["width-10", "width-64-group-3", "width-64-group-5", "width-128-group-2", "width-128-group-6"],
 )
-def test_decode_step_attends_over_short_and_long_caches(prompt_tokens, heads, kv_heads, head_dim):
+@pytest.mark.parametrize("build", ["native", "portable"])
+def test_decode_step_attends_over_short_and_long_caches(
+    prompt_tokens, heads, kv_heads, head_dim, build, step_kind, monkeypatch, request
+):
     """One position (fewer than the C step's chunks of the cache) to several of its 64-position blocks, a tail
     of a 16-key group, at the widths the C step has vector code for (64, 128: query heads taken in passes of up
-    to four or two) and one it has not."""
+    to four or two) and one it has not. ``portable``: the C step built without -march=native, as on a CPU the
+    compiler cannot target, so every width takes the scalar parts of the same attention loop."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    if build == "portable":
+        if step_kind != "c-step":
+            pytest.skip("the portable build is the C step's")
+        native = decode_kernel.library()._name
+        monkeypatch.setattr(decode_kernel, "FLAGS", decode_kernel.PORTABLE_FLAGS)
+        decode_kernel.library.cache_clear()
+        request.addfinalizer(decode_kernel.library.cache_clear)  # later tests get the native build again
+        assert decode_kernel.library()._name != native
     torch.manual_seed(prompt_tokens)
     config = LlamaConfig(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=heads, num_key_value_heads=kv_heads, head_dim=head_dim,

@@ -137,43 +137,31 @@ static void accumulate(float *acc, const float *values, const float *weights, in
     }
 }
 
-/* One key head's chunk of positions [start, stop) for its `group` query heads: the chunk's maximum score, the
- * sum of exp(score - max) and the weighted values, per query head, written to `out` (head_dim + 2 each). */
-static void attend_chunk(const float *q, const float *keys, const float *values, int start, int stop, int group,
-                         int dim, float scaling, float *out) {
-    float best[MAX_GROUP], total[MAX_GROUP];
-    float acc[MAX_GROUP][MAX_HEAD_DIM];
-    float scores[MAX_GROUP][BLOCK];
-    for (int g = 0; g < group; g++) {
-        best[g] = -INFINITY;
-        total[g] = 0.0f;
-        for (int d = 0; d < dim; d++) acc[g][d] = 0.0f;
+/* The four parts of one block of `count` positions that depend on the width: the scaled scores of its keys for
+ * the `group` query heads, the largest of a head's scores (from `top`), their sum after exp, and the values
+ * weighed by them added to each head's sums. Any width here; 64 and 128 have vector versions below. */
+static inline void block_scores_any(const float *q, const float *keys, int count, int group, int dim, float scaling,
+                                    float (*scores)[BLOCK]) {
+    for (int p = 0; p < count; p++) {
+        const float *key = keys + (long)p * dim;
+        for (int g = 0; g < group; g++) scores[g][p] = dot(q + g * dim, key, dim) * scaling;
     }
-    for (int first = start; first < stop; first += BLOCK) {
-        int count = stop - first < BLOCK ? stop - first : BLOCK;
-        for (int p = 0; p < count; p++) {
-            const float *key = keys + (long)(first + p) * dim;
-            for (int g = 0; g < group; g++) scores[g][p] = dot(q + g * dim, key, dim) * scaling;
-        }
-        for (int g = 0; g < group; g++) {
-            float top = best[g];
-            for (int p = 0; p < count; p++) top = scores[g][p] > top ? scores[g][p] : top;
-            float shrink = expf(best[g] - top); /* 0 on the first block: best is -inf */
-            total[g] *= shrink;
-            for (int d = 0; d < dim; d++) acc[g][d] *= shrink;
-#pragma omp simd
-            for (int p = 0; p < count; p++) scores[g][p] = exp_fast(scores[g][p] - top);
-            for (int p = 0; p < count; p++) total[g] += scores[g][p];
-            accumulate(acc[g], values + (long)first * dim, scores[g], count, dim);
-            best[g] = top;
-        }
-    }
-    for (int g = 0; g < group; g++) {
-        float *slot = out + (long)g * (dim + 2);
-        slot[0] = best[g];
-        slot[1] = total[g];
-        for (int d = 0; d < dim; d++) slot[2 + d] = acc[g][d];
-    }
+}
+
+static inline float block_max_any(const float *scores, int count, float top) {
+    for (int p = 0; p < count; p++) top = scores[p] > top ? scores[p] : top;
+    return top;
+}
+
+static inline float block_sum_any(const float *scores, int count) {
+    float sum = 0.0f;
+    for (int p = 0; p < count; p++) sum += scores[p];
+    return sum;
+}
+
+static inline void block_values_any(float (*acc)[MAX_HEAD_DIM], float (*scores)[BLOCK], const float *values, int count,
+                                    int group, int dim) {
+    for (int g = 0; g < group; g++) accumulate(acc[g], values, scores[g], count, dim);
 }
 
 #if defined(__AVX512F__)
@@ -192,6 +180,44 @@ static inline __attribute__((always_inline)) __m512 lane_sums(const __m512 *v) {
                              _mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
     return _mm512_add_ps(_mm512_shuffle_f32x4(c[0], c[1], _MM_SHUFFLE(2, 0, 2, 0)),
                          _mm512_shuffle_f32x4(c[0], c[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/* Scores sixteen keys at a time: each key's products summed in one vector, the sixteen vectors reduced together. */
+static inline __attribute__((always_inline)) void block_scores_wide(const float *q, const float *keys, int count,
+                                                                    int group, int width, float scaling,
+                                                                    float (*scores)[BLOCK]) {
+    const int rows = width / 16;
+    for (int sub = 0; sub < count; sub += 16) {
+        int n = count - sub < 16 ? count - sub : 16;
+        for (int g = 0; g < group; g++) {
+            __m512 query[8], part[16];
+            for (int r = 0; r < rows; r++) query[r] = _mm512_loadu_ps(q + g * width + 16 * r);
+            for (int p = 0; p < 16; p++) {
+                __m512 s = _mm512_setzero_ps();
+                const float *key = keys + (long)(sub + p) * width;
+                if (p < n)
+                    for (int r = 0; r < rows; r++) s = _mm512_fmadd_ps(query[r], _mm512_loadu_ps(key + 16 * r), s);
+                part[p] = s;
+            }
+            _mm512_storeu_ps(scores[g] + sub, _mm512_mul_ps(lane_sums(part), _mm512_set1_ps(scaling)));
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) float block_max_wide(const float *scores, int count, float top) {
+    int p = 0;
+    __m512 m = _mm512_set1_ps(top);
+    for (; p + 16 <= count; p += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(scores + p));
+    return block_max_any(scores + p, count - p, _mm512_reduce_max_ps(m));
+}
+
+static inline __attribute__((always_inline)) float block_sum_wide(const float *scores, int count) {
+    int p = 0;
+    __m512 t = _mm512_setzero_ps();
+    for (; p + 16 <= count; p += 16) t = _mm512_add_ps(t, _mm512_loadu_ps(scores + p));
+    float sum = _mm512_reduce_add_ps(t);
+    for (; p < count; p++) sum += scores[p];
+    return sum;
 }
 
 /* acc[g] += sum over p of weights[g][p] * values[p] for `pack` query heads at once: each value row is loaded
@@ -214,92 +240,81 @@ static inline __attribute__((always_inline)) void weigh_values(float (*acc)[MAX_
         for (int r = 0; r < rows; r++) _mm512_storeu_ps(acc[g] + 16 * r, sums[g][r]);
 }
 
-/* attend_chunk for a width of 64 or 128 (a constant once inlined into the two wrappers below): the same blocks,
- * running maximum and merged output, with the scores of sixteen keys summed together and the value rows shared
- * by the query heads. The scalar version reached half the memory's pace at 4k; this one most of it. */
-static inline __attribute__((always_inline)) void attend_wide(const float *q, const float *keys, const float *values,
-                                                              int start, int stop, int group, int width,
-                                                              float scaling, float *out) {
-    const int rows = width / 16, most = width == 64 ? 4 : 2; /* query heads per pass: sums + one row in registers */
+static inline __attribute__((always_inline)) void block_values_wide(float (*acc)[MAX_HEAD_DIM], float (*scores)[BLOCK],
+                                                                    const float *values, int count, int group,
+                                                                    int width) {
+    const int most = width == 64 ? 4 : 2; /* query heads per pass: their sums and one value row in registers */
+    for (int g = 0; g < group; g += most) {
+        switch (group - g < most ? group - g : most) {
+        case 1: weigh_values(acc + g, scores + g, values, count, width, 1); break;
+        case 2: weigh_values(acc + g, scores + g, values, count, width, 2); break;
+        case 3: weigh_values(acc + g, scores + g, values, count, width, 3); break;
+        default: weigh_values(acc + g, scores + g, values, count, width, 4); break;
+        }
+    }
+}
+#else
+/* Without AVX-512 every width takes the scalar parts (attend() never asks for the vector ones then). */
+#define block_scores_wide block_scores_any
+#define block_max_wide block_max_any
+#define block_sum_wide block_sum_any
+#define block_values_wide block_values_any
+#endif
+
+/* One key head's chunk of positions [start, stop) for its `group` query heads, in blocks of BLOCK positions
+ * with a running maximum: the chunk's maximum score, the sum of exp(score - max) and the weighted values, per
+ * query head, written to `out` (head_dim + 2 each). `wide` takes the vector parts (widths 64 and 128 only); it
+ * and the width are constants once inlined into attend(), so each width gets its own compiled loop. */
+static inline __attribute__((always_inline)) void attend_span(const float *q, const float *keys, const float *values,
+                                                              int start, int stop, int group, int dim, float scaling,
+                                                              float *out, int wide) {
     float best[MAX_GROUP], total[MAX_GROUP];
     float acc[MAX_GROUP][MAX_HEAD_DIM];
     float scores[MAX_GROUP][BLOCK];
     for (int g = 0; g < group; g++) {
         best[g] = -INFINITY;
         total[g] = 0.0f;
-        for (int d = 0; d < width; d++) acc[g][d] = 0.0f;
+        for (int d = 0; d < dim; d++) acc[g][d] = 0.0f;
     }
     for (int first = start; first < stop; first += BLOCK) {
         int count = stop - first < BLOCK ? stop - first : BLOCK;
-        for (int sub = 0; sub < count; sub += 16) {
-            int n = count - sub < 16 ? count - sub : 16;
-            for (int g = 0; g < group; g++) {
-                __m512 query[8], part[16];
-                for (int r = 0; r < rows; r++) query[r] = _mm512_loadu_ps(q + g * width + 16 * r);
-                for (int p = 0; p < 16; p++) {
-                    __m512 s = _mm512_setzero_ps();
-                    const float *key = keys + (long)(first + sub + p) * width;
-                    if (p < n)
-                        for (int r = 0; r < rows; r++) s = _mm512_fmadd_ps(query[r], _mm512_loadu_ps(key + 16 * r), s);
-                    part[p] = s;
-                }
-                _mm512_storeu_ps(scores[g] + sub, _mm512_mul_ps(lane_sums(part), _mm512_set1_ps(scaling)));
-            }
-        }
+        const float *block_keys = keys + (long)first * dim, *block_values = values + (long)first * dim;
+        if (wide)
+            block_scores_wide(q, block_keys, count, group, dim, scaling, scores);
+        else
+            block_scores_any(q, block_keys, count, group, dim, scaling, scores);
         for (int g = 0; g < group; g++) {
-            int p = 0;
-            __m512 m = _mm512_set1_ps(best[g]);
-            for (; p + 16 <= count; p += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(scores[g] + p));
-            float top = _mm512_reduce_max_ps(m);
-            for (; p < count; p++) top = scores[g][p] > top ? scores[g][p] : top;
+            float top = wide ? block_max_wide(scores[g], count, best[g]) : block_max_any(scores[g], count, best[g]);
             float shrink = expf(best[g] - top); /* 0 on the first block: best is -inf */
-            for (int d = 0; d < width; d++) acc[g][d] *= shrink;
+            for (int d = 0; d < dim; d++) acc[g][d] *= shrink;
 #pragma omp simd
-            for (int i = 0; i < count; i++) scores[g][i] = exp_fast(scores[g][i] - top);
-            __m512 t = _mm512_setzero_ps();
-            for (p = 0; p + 16 <= count; p += 16) t = _mm512_add_ps(t, _mm512_loadu_ps(scores[g] + p));
-            float sum = _mm512_reduce_add_ps(t);
-            for (; p < count; p++) sum += scores[g][p];
+            for (int p = 0; p < count; p++) scores[g][p] = exp_fast(scores[g][p] - top);
+            float sum = wide ? block_sum_wide(scores[g], count) : block_sum_any(scores[g], count);
             total[g] = total[g] * shrink + sum;
             best[g] = top;
         }
-        const float *block = values + (long)first * width;
-        for (int g = 0; g < group; g += most) {
-            switch (group - g < most ? group - g : most) {
-            case 1: weigh_values(acc + g, scores + g, block, count, width, 1); break;
-            case 2: weigh_values(acc + g, scores + g, block, count, width, 2); break;
-            case 3: weigh_values(acc + g, scores + g, block, count, width, 3); break;
-            default: weigh_values(acc + g, scores + g, block, count, width, 4); break;
-            }
-        }
+        if (wide)
+            block_values_wide(acc, scores, block_values, count, group, dim);
+        else
+            block_values_any(acc, scores, block_values, count, group, dim);
     }
     for (int g = 0; g < group; g++) {
-        float *slot = out + (long)g * (width + 2);
+        float *slot = out + (long)g * (dim + 2);
         slot[0] = best[g];
         slot[1] = total[g];
-        for (int d = 0; d < width; d++) slot[2 + d] = acc[g][d];
+        for (int d = 0; d < dim; d++) slot[2 + d] = acc[g][d];
     }
 }
 
-static void attend_64(const float *q, const float *k, const float *v, int start, int stop, int group, float scaling,
-                      float *out) {
-    attend_wide(q, k, v, start, stop, group, 64, scaling, out);
-}
-
-static void attend_128(const float *q, const float *k, const float *v, int start, int stop, int group,
-                       float scaling, float *out) {
-    attend_wide(q, k, v, start, stop, group, 128, scaling, out);
-}
-#endif
-
-/* The widths with a vector version take it where the compiler targets AVX-512; any other the scalar one. */
+/* The widths with a vector version take it where the compiler targets AVX-512; any other the scalar one. The
+ * vector version reads the cache at most of the memory's pace at 4k, the scalar one at about half. */
 static void attend(const float *q, const float *keys, const float *values, int start, int stop, int group, int dim,
                    float scaling, float *out) {
 #if defined(__AVX512F__)
-    if (dim == 64) return attend_64(q, keys, values, start, stop, group, scaling, out);
-    if (dim == 128) return attend_128(q, keys, values, start, stop, group, scaling, out);
+    if (dim == 64) return attend_span(q, keys, values, start, stop, group, 64, scaling, out, 1);
+    if (dim == 128) return attend_span(q, keys, values, start, stop, group, 128, scaling, out, 1);
 #endif
-    attend_chunk(q, keys, values, start, stop, group, dim, scaling, out);
+    attend_span(q, keys, values, start, stop, group, dim, scaling, out, 0);
 }
 
 /* Each query head's output from its key head's chunks: their sums rescaled to the largest chunk maximum. */
