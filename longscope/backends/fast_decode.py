@@ -261,3 +261,40 @@ def _relaid(linears: list[Any]) -> torch.Tensor:
             linear.weight.data = fused[:, start : start + width].t()
             start += width
     return fused
+
+
+class TokenFeeder:
+    """Feeds the chosen tokens one at a time into ``cache`` at positions ``position``, ``position + 1``, ... and
+    returns the logits after each [1, vocab]: through ``step`` where given and able to write the cache in place
+    (room reserved by the caller), else through the model's forward at that token's position. ``fed`` counts
+    the tokens fed, which a session drops again afterwards. One loop for the plain requests and the sessions."""
+
+    def __init__(
+        self,
+        model: Any,
+        step: DecodeStep | None,
+        cache: Any,
+        position: int,
+        budget: int,
+        device: torch.device,
+    ) -> None:
+        self.model, self.step, self.cache = model, step, cache
+        self.position, self.device = position, device
+        self.fed = 0
+        if step is not None:
+            self.cos, self.sin = step.positions(position, budget)
+
+    def __call__(self, token: int) -> torch.Tensor:
+        logits = None
+        if self.step is not None:
+            logits = self.step.step(token, self.cache, self.cos[self.fed], self.sin[self.fed])
+        if logits is None:  # None: the step cannot write this cache in place, and left it untouched
+            out = self.model(
+                input_ids=torch.tensor([[token]], device=self.device),
+                past_key_values=self.cache,
+                position_ids=torch.tensor([[self.position + self.fed]], device=self.device),
+                use_cache=True,
+            )
+            logits = out.logits[:, -1, :]
+        self.fed += 1
+        return logits

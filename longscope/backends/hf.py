@@ -14,7 +14,7 @@ import torch
 from transformers.cache_utils import DynamicLayer
 
 from longscope.backends.decoding import decode_tokens
-from longscope.backends.fast_decode import DecodeStep
+from longscope.backends.fast_decode import DecodeStep, TokenFeeder
 from longscope.backends.memory import PeakMemory
 from longscope.backends.reasoning import strip_reasoning
 from longscope.backends.uri import ModelURI
@@ -349,22 +349,10 @@ class HFBackend(HFTokenizer):
         reserve_cache(cache, request.max_new_tokens)
 
         fast = self.decode_step if self.decode_step is not None and self.decode_step.usable() else None
-        if fast is not None:
-            cos, sin = fast.positions(len(ids), request.max_new_tokens)
-        fed_count = 0
+        feed = TokenFeeder(self.model, fast, cache, len(ids), request.max_new_tokens, self.device)
 
         def step(fed: int) -> int:
-            nonlocal cache, fed_count
-            if fast is not None:
-                logits = fast.step(fed, cache, cos[fed_count], sin[fed_count])
-                fed_count += 1
-                if logits is not None:  # None: the step cannot write this cache in place; the forward does
-                    return self.pick(logits, request.temperature, generator)
-            out = self.model(
-                input_ids=torch.tensor([[fed]], device=self.device), past_key_values=cache, use_cache=True
-            )
-            cache = out.past_key_values
-            return self.pick(out.logits[:, -1, :], request.temperature, generator)
+            return self.pick(feed(fed), request.temperature, generator)
 
         generated, text, finish = decode_tokens(token, step, self.eos_ids.__contains__, self.decode, request)
         self.sync()

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from longscope.backends.decoding import decode_tokens
+from longscope.backends.fast_decode import TokenFeeder
 from longscope.backends.hf import reserve_cache
 from longscope.backends.memory import PeakMemory
 from longscope.backends.reasoning import strip_reasoning
@@ -133,7 +134,6 @@ class KVSession:
             peak.stop()
             raise
         position = len(self.logical)
-        fed_after = 0  # tokens appended after the prompt (generated ones fed back)
 
         with method.attending(model, state):
             try:
@@ -149,25 +149,12 @@ class KVSession:
             fast = backend.decode_step if getattr(backend, "decode_step", None) is not None else None
             if fast is not None and fast.usable() and request.max_new_tokens > 1:
                 reserve_cache(state.cache, request.max_new_tokens)
-                cos, sin = fast.positions(len(ids), request.max_new_tokens)
             else:
                 fast = None
+            feed = TokenFeeder(model, fast, state.cache, len(ids), request.max_new_tokens, device)
 
             def step(fed: int) -> int:
-                nonlocal fed_after
-                if fast is not None:
-                    logits = fast.step(fed, state.cache, cos[fed_after], sin[fed_after])
-                    if logits is not None:  # None: this cache cannot be written in place; the forward does
-                        fed_after += 1
-                        return backend.pick(logits, request.temperature, generator)
-                out = model(
-                    input_ids=torch.tensor([[fed]], device=device),
-                    past_key_values=state.cache,
-                    position_ids=torch.tensor([[len(ids) + fed_after]], device=device),
-                    use_cache=True,
-                )
-                fed_after += 1
-                return backend.pick(out.logits[:, -1, :], request.temperature, generator)
+                return backend.pick(feed(fed), request.temperature, generator)
 
             generated, text, finish = decode_tokens(
                 token, step, backend.eos_ids.__contains__, backend.decode, request
@@ -187,8 +174,8 @@ class KVSession:
         if keep == "context":
             method.restore(state)
             self.logical = list(self.prefix)
-        elif fed_after:
-            method.drop_last(state, fed_after)
+        elif feed.fed:  # the generated tokens fed back after the prompt
+            method.drop_last(state, feed.fed)
         return Generation(
             text=strip_reasoning(text),
             input_tokens=len(ids),
