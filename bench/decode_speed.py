@@ -249,7 +249,8 @@ def main() -> None:
         paired = {
             loop: statistics.median([r / m for r, m in done]) if done else 0.0 for loop, done in runs.items()
         }
-        fastest_memory = max(runs[fast], key=lambda run: run[1])
+        # (0, 1): a ratio of 0 where the loop failed every run (the GPU's graph loop may), as the others give.
+        fastest_memory = max(runs[fast], key=lambda run: run[1], default=(0.0, 1.0))
         rows[str(context)] = {
             "tok_s_forward": round(best["forward"], 2),
             f"tok_s_{fast}": round(best[fast], 2),
