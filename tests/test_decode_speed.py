@@ -412,6 +412,32 @@ def test_the_c_step_leaves_a_cache_it_cannot_write_in_place_to_the_forward(step_
         assert got is not None and cache.get_seq_length() == prompt.shape[1] + 1
 
 
+@torch.inference_mode()
+def test_the_step_follows_caches_that_alternate_or_get_new_buffers():
+    """The C step keeps the pointers of the buffers it last checked: two answers decoded in turns, each
+    re-reserved (new, larger buffers) when its room runs out, must still get their own forward's logits."""
+    backend = tiny_backend()
+    model, step = backend.model, backend.decode_step
+    prompts = [torch.tensor([list(range(5, 45))]), torch.tensor([list(range(60, 77))])]
+    plains = [model(input_ids=p, use_cache=True).past_key_values for p in prompts]
+    fasts = [model(input_ids=p, use_cache=True).past_key_values for p in prompts]
+    for cache in fasts:
+        reserve_cache(cache, 2)
+    for i in range(7):
+        for prompt, plain, fast in zip(prompts, plains, fasts, strict=True):
+            if not fast.layers[0].has_room():
+                reserve_cache(fast, 3)
+            token = 11 + 3 * i
+            cos, sin = step.positions(fast.get_seq_length(), 1)
+            want = model(input_ids=torch.tensor([[token]]), past_key_values=plain, use_cache=True).logits[
+                :, -1
+            ]
+            got = step.step(token, fast, cos[0], sin[0])
+            assert got is not None
+            assert torch.allclose(got, want, atol=1e-4), float((got - want).abs().max())
+            assert fast.get_seq_length() == plain.get_seq_length() == prompt.shape[1] + i + 1
+
+
 def test_a_failed_build_says_so_in_one_line_and_decodes_with_torch(monkeypatch, tmp_path, capsys):
     from longscope.backends import decode_kernel
 
