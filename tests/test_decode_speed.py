@@ -413,6 +413,39 @@ def test_the_c_step_leaves_a_cache_it_cannot_write_in_place_to_the_forward(step_
 
 
 @torch.inference_mode()
+def test_a_cache_without_buffers_after_a_finished_one_goes_to_the_forward(step_kind):
+    """A reserved cache decoded and let go leaves dead references behind; a cache of another kind next (a
+    quantised one has no buffers at all) must not match them: the step says None and touches nothing."""
+    import gc
+
+    from transformers import DynamicCache
+
+    backend = tiny_backend()
+    step = backend.decode_step
+    if step_kind != "c-step":
+        pytest.skip("only the C step keeps pointers between steps")
+    prompt = torch.tensor([list(range(5, 30))])
+    finished = backend.model(input_ids=prompt, use_cache=True).past_key_values
+    reserve_cache(finished, 2)
+    cos, sin = step.positions(prompt.shape[1], 1)
+    assert step.step(11, finished, cos[0], sin[0]) is not None
+    del finished
+    gc.collect()
+
+    class Bufferless:  # the shape of a quantised layer: keys to read, no reserved buffers
+        def __init__(self, layer):
+            self.keys, self.values = layer.keys, layer.values
+
+    plain = backend.model(input_ids=prompt, use_cache=True).past_key_values
+    for cache in (plain, DynamicCache()):
+        if cache is not plain:
+            cache.layers = [Bufferless(layer) for layer in plain.layers]
+        before = [layer.keys.clone() for layer in cache.layers]
+        assert step.step(11, cache, cos[0], sin[0]) is None
+        assert all(torch.equal(a, layer.keys) for a, layer in zip(before, cache.layers, strict=True))
+
+
+@torch.inference_mode()
 def test_the_step_follows_caches_that_alternate_or_get_new_buffers():
     """The C step keeps the pointers of the buffers it last checked: two answers decoded in turns, each
     re-reserved (new, larger buffers) when its room runs out, must still get their own forward's logits."""

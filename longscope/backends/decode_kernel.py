@@ -175,8 +175,10 @@ class KernelStep:
         buffers = [
             getattr(layer, name, None) for name in ("_key_buffer", "_value_buffer") for layer in layers
         ]
+        # A dead reference reads None, as does a layer without buffers (a quantised cache's): only a live
+        # buffer may match, or a cache of another kind would be written through a freed buffer's pointers.
         if len(buffers) == len(self._bound) and all(
-            ref() is t for ref, t in zip(self._bound, buffers, strict=True)
+            t is not None and ref() is t for ref, t in zip(self._bound, buffers, strict=True)
         ):
             return True
         self._bound = []
