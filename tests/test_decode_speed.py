@@ -420,10 +420,10 @@ def test_a_cache_without_buffers_after_a_finished_one_goes_to_the_forward(step_k
 
     from transformers import DynamicCache
 
-    backend = tiny_backend()
-    step = backend.decode_step
     if step_kind != "c-step":
         pytest.skip("only the C step keeps pointers between steps")
+    backend = tiny_backend()
+    step = backend.decode_step
     prompt = torch.tensor([list(range(5, 30))])
     finished = backend.model(input_ids=prompt, use_cache=True).past_key_values
     reserve_cache(finished, 2)
@@ -437,9 +437,9 @@ def test_a_cache_without_buffers_after_a_finished_one_goes_to_the_forward(step_k
             self.keys, self.values = layer.keys, layer.values
 
     plain = backend.model(input_ids=prompt, use_cache=True).past_key_values
-    for cache in (plain, DynamicCache()):
-        if cache is not plain:
-            cache.layers = [Bufferless(layer) for layer in plain.layers]
+    bufferless = DynamicCache()
+    bufferless.layers = [Bufferless(layer) for layer in plain.layers]
+    for cache in (plain, bufferless):
         before = [layer.keys.clone() for layer in cache.layers]
         assert step.step(11, cache, cos[0], sin[0]) is None
         assert all(torch.equal(a, layer.keys) for a, layer in zip(before, cache.layers, strict=True))
